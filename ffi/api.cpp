@@ -1,0 +1,146 @@
+// api.cpp — the ABI edge: errors, library facts, file mappings and handle lifetimes.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "shim.h"
+
+namespace et {
+
+thread_local std::string last_error;
+
+void set_error(const std::string& msg) {
+  // keep the first line only: c10 messages can carry multi-line context
+  auto nl = msg.find('\n');
+  last_error = nl == std::string::npos ? msg : msg.substr(0, nl);
+}
+
+Mapping::~Mapping() {
+  if (addr && size) munmap(addr, size);
+}
+
+}  // namespace et
+
+using et::guarded;
+
+extern "C" {
+
+const char* et_last_error(void) { return et::last_error.c_str(); }
+
+const char* et_torch_version(void) {
+  static const std::string v = std::to_string(TORCH_VERSION_MAJOR) + "." +
+                               std::to_string(TORCH_VERSION_MINOR) + "." +
+                               std::to_string(TORCH_VERSION_PATCH);
+  return v.c_str();
+}
+
+int32_t et_cuda_available(void) {
+  try {
+    return torch::cuda::is_available() ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
+int et_set_threads(int32_t n) {
+  return guarded([&] {
+    TORCH_CHECK(n > 0, "thread count must be positive, got ", n);
+    torch::set_num_threads(n);
+  });
+}
+
+int et_mmap_open(const char* path, et_mmap** out, uint64_t* size_bytes) {
+  return guarded([&] {
+    TORCH_CHECK(path && out && size_bytes, "et_mmap_open: null argument");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    TORCH_CHECK(fd >= 0, path, ": cannot open: ", std::strerror(errno));
+    struct stat st {};
+    if (fstat(fd, &st) != 0) {
+      int err = errno;
+      close(fd);
+      TORCH_CHECK(false, path, ": cannot stat: ", std::strerror(err));
+    }
+    auto map = std::make_shared<et::Mapping>();
+    map->path = path;
+    map->size = static_cast<size_t>(st.st_size);
+    if (map->size > 0) {
+      void* a = mmap(nullptr, map->size, PROT_READ, MAP_PRIVATE, fd, 0);
+      int err = errno;
+      close(fd);
+      TORCH_CHECK(a != MAP_FAILED, path, ": cannot map: ", std::strerror(err));
+      map->addr = a;
+    } else {
+      close(fd);
+    }
+    *out = new et_mmap{map};
+    *size_bytes = map->size;
+  });
+}
+
+void et_mmap_free(et_mmap* m) { delete m; }
+
+int et_model_new(const et_model_config* cfg, const float* inv_freq, et_model** out) {
+  return guarded([&] {
+    TORCH_CHECK(cfg && inv_freq && out, "et_model_new: null argument");
+    et::check_config(*cfg);
+    auto m = std::make_shared<et::Model>();
+    m->cfg = *cfg;
+    torch::Device dev = cfg->device == ET_CUDA ? torch::Device(torch::kCUDA, cfg->device_index)
+                                               : torch::Device(torch::kCPU);
+    m->opts = torch::TensorOptions().dtype(et::scalar_type(cfg->dtype)).device(dev);
+    auto freq = torch::from_blob(const_cast<float*>(inv_freq), {cfg->head_dim / 2}, torch::kFloat32);
+    m->inv_freq = freq.to(dev, torch::kFloat32, false, true);
+    m->layers.resize(cfg->n_layers);
+    *out = new et_model{m};
+  });
+}
+
+void et_model_free(et_model* m) { delete m; }
+
+int et_kv_new(et_model* model, int32_t capacity, et_kv** out) {
+  return guarded([&] {
+    TORCH_CHECK(model && out, "et_kv_new: null argument");
+    TORCH_CHECK(capacity > 0, "cache capacity must be positive, got ", capacity);
+    const auto& c = model->m->cfg;
+    auto kv = new et_kv{};
+    kv->c.model = model->m;
+    kv->c.capacity = capacity;
+    try {
+      c10::InferenceMode guard;
+      for (int32_t l = 0; l < c.n_layers; l++) {
+        kv->c.k.push_back(torch::zeros({c.n_kv_heads, capacity, c.head_dim}, model->m->opts));
+        kv->c.v.push_back(torch::zeros({c.n_kv_heads, capacity, c.head_dim}, model->m->opts));
+      }
+    } catch (...) {
+      delete kv;
+      throw;
+    }
+    *out = kv;
+  });
+}
+
+void et_kv_free(et_kv* kv) { delete kv; }
+
+int et_out_new(et_out** out) {
+  return guarded([&] {
+    TORCH_CHECK(out, "et_out_new: null argument");
+    *out = new et_out{};
+  });
+}
+
+void et_out_free(et_out* o) { delete o; }
+
+int et_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* positions, int32_t n,
+               const uint8_t* mask, int32_t mask_cols, et_out* out) {
+  return guarded([&] {
+    TORCH_CHECK(m && kv && tokens && positions && out, "et_forward: null argument");
+    TORCH_CHECK(kv->c.model == m->m, "et_forward: the cache belongs to another model");
+    et::forward(*m->m, kv->c, tokens, positions, n, mask, mask_cols, out->o);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,146 @@
+/* et.h — the C ABI of eagle's libtorch shim.
+ *
+ * TypeScript decides what to compute (token ids, positions, masks, which cache slots to keep); this shim
+ * decides how (embeddings, attention under a mask, matmuls) and keeps tensors on their device. Only ids,
+ * positions and a few numbers cross per step.
+ *
+ * Conventions
+ * - Handles are opaque. Each kind has exactly one free function; freeing NULL is a no-op.
+ * - Every fallible call returns ET_OK (0) or ET_ERR (-1). On ET_ERR, et_last_error() holds a one-line
+ *   message (valid until the next et_* call on the same thread) and out-parameters are left untouched.
+ *   No C++ exception ever crosses this boundary.
+ * - Unless a function says otherwise, a failed call leaves every handle as it was before the call.
+ * - Sizes are counts of elements, not bytes, unless the name says bytes. Token ids and positions are int32.
+ */
+#ifndef ET_H
+#define ET_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ET_OK 0
+#define ET_ERR -1
+
+#if defined(__GNUC__)
+#define ET_API __attribute__((visibility("default")))
+#else
+#define ET_API
+#endif
+
+typedef struct et_mmap et_mmap;   /* a read-only memory-mapped file */
+typedef struct et_model et_model; /* immutable weights + shape; shared by any number of caches */
+typedef struct et_kv et_kv;       /* the K/V cache of one sequence for one model */
+typedef struct et_out et_out;     /* the results of the last forward: hidden states and logits, on device */
+
+enum et_dtype { ET_F32 = 0, ET_F16 = 1, ET_BF16 = 2 };
+enum et_device { ET_CPU = 0, ET_CUDA = 1 };
+
+/* Model shape and placement. All fields are 4 bytes wide, so the struct has no padding. */
+typedef struct {
+  int32_t hidden_size;
+  int32_t intermediate_size;
+  int32_t n_layers;
+  int32_t n_heads;
+  int32_t n_kv_heads;    /* n_heads % n_kv_heads == 0 */
+  int32_t head_dim;      /* even */
+  int32_t vocab_size;
+  int32_t attention_bias; /* 1: q/k/v projections have biases (Qwen2) */
+  int32_t tie_embeddings; /* 1: the LM head is the token embedding */
+  int32_t dtype;          /* et_dtype used for compute and the cache */
+  int32_t device;         /* et_device */
+  int32_t device_index;   /* CUDA ordinal; ignored on CPU */
+  float rms_norm_eps;
+  float attention_scale; /* multiplies q·k; usually 1/sqrt(head_dim) */
+} et_model_config;
+
+/* Weight kinds; per-layer kinds take a layer index, global ones take -1. */
+enum et_weight {
+  ET_W_EMBED = 0,     /* (vocab, hidden) */
+  ET_W_NORM = 1,      /* (hidden) final norm */
+  ET_W_LM_HEAD = 2,   /* (vocab, hidden); absent when tied */
+  ET_W_ATTN_NORM = 3, /* (hidden) */
+  ET_W_Q = 4,         /* (n_heads*head_dim, hidden) */
+  ET_W_K = 5,         /* (n_kv_heads*head_dim, hidden) */
+  ET_W_V = 6,         /* (n_kv_heads*head_dim, hidden) */
+  ET_W_O = 7,         /* (hidden, n_heads*head_dim) */
+  ET_W_Q_BIAS = 8,    /* (n_heads*head_dim) */
+  ET_W_K_BIAS = 9,    /* (n_kv_heads*head_dim) */
+  ET_W_V_BIAS = 10,   /* (n_kv_heads*head_dim) */
+  ET_W_FFN_NORM = 11, /* (hidden) */
+  ET_W_GATE = 12,     /* (intermediate, hidden) */
+  ET_W_UP = 13,       /* (intermediate, hidden) */
+  ET_W_DOWN = 14,     /* (hidden, intermediate) */
+  ET_W_COUNT = 15
+};
+
+/* The message of the last failed call on this thread ("" if none). Never NULL. */
+ET_API const char* et_last_error(void);
+/* libtorch's version as "major.minor.patch"; and whether CUDA can be used (1) or not (0). */
+ET_API const char* et_torch_version(void);
+ET_API int32_t et_cuda_available(void);
+/* Sets the number of CPU threads libtorch uses for one op (n > 0). */
+ET_API int et_set_threads(int32_t n);
+
+/* Maps `path` read-only. *size_bytes gets the file size. The mapping lives until et_mmap_free and
+ * until every weight created from it is freed (weights hold a reference). */
+ET_API int et_mmap_open(const char* path, et_mmap** out, uint64_t* size_bytes);
+ET_API void et_mmap_free(et_mmap* m);
+
+/* Creates a model with no weights yet. `inv_freq` holds head_dim/2 RoPE inverse frequencies (any rope
+ * scaling already applied by the caller). */
+ET_API int et_model_new(const et_model_config* cfg, const float* inv_freq, et_model** out);
+/* Sets one weight from bytes in a mapped file: `nbytes` at `offset`, stored as `file_dtype` with the given
+ * shape (must equal the shape the config implies for `kind`). Converted to the model's dtype and device;
+ * on CPU with matching dtype the mapping is used in place (no copy). Setting a weight twice replaces it. */
+ET_API int et_model_set_weight(et_model* m, int32_t kind, int32_t layer, et_mmap* file, uint64_t offset,
+                               uint64_t nbytes, int32_t file_dtype, const int64_t* shape, int32_t ndim);
+/* Checks that every weight the config needs is present. Forward refuses an unfinished model. */
+ET_API int et_model_finish(et_model* m);
+/* Bytes taken by the model's weights on its device (mapped CPU weights count too). */
+ET_API int et_model_weight_bytes(const et_model* m, uint64_t* out);
+ET_API void et_model_free(et_model* m);
+
+/* A cache for up to `capacity` tokens of one sequence. Starts empty (len 0). Keeps the model alive. */
+ET_API int et_kv_new(et_model* m, int32_t capacity, et_kv** out);
+ET_API int et_kv_len(const et_kv* kv, int32_t* out);
+ET_API int et_kv_capacity(const et_kv* kv, int32_t* out);
+/* Drops every slot from n on (rollback). 0 <= n <= len. */
+ET_API int et_kv_truncate(et_kv* kv, int32_t n);
+/* Compaction after tree verification: copies slots[0..n) to [base, base+n) (in that order; the slots may
+ * overlap the destination) and sets len = base + n. Requires base <= len, every slot in [base, len), and
+ * slots strictly increasing. */
+ET_API int et_kv_keep(et_kv* kv, int32_t base, const int32_t* slots, int32_t n);
+ET_API void et_kv_free(et_kv* kv);
+
+/* An empty results holder; reused across forwards. */
+ET_API int et_out_new(et_out** out);
+ET_API void et_out_free(et_out* o);
+
+/* One forward over n new tokens.
+ * tokens[n], positions[n]: ids and RoPE positions (any order; a tree puts siblings at the same position).
+ * mask: NULL for causal, else row-major n x mask_cols bytes (1 = may attend). mask_cols == n: among the new
+ *   tokens only, every cached slot visible; mask_cols == len + n: over cached slots then new tokens.
+ * The new K/V are written to slots [len, len+n) and len becomes len + n; on failure len is unchanged
+ * (slot contents past len are unspecified). `out` receives the final-norm hidden states (n, hidden) and
+ * logits (n, vocab), kept on the device. Fails if len + n > capacity. */
+ET_API int et_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* positions, int32_t n,
+                      const uint8_t* mask, int32_t mask_cols, et_out* out);
+
+/* Readers of the last forward's results. Each reads only what it names; each is a device sync. */
+ET_API int et_out_rows(const et_out* o, int32_t* n);
+/* ids[rows]: argmax of each row's logits (lowest id on ties). */
+ET_API int et_out_argmax(const et_out* o, int32_t* ids);
+/* For each row, the k most likely ids (descending) and their log-probabilities under softmax(logits). */
+ET_API int et_out_topk(const et_out* o, int32_t k, int32_t* ids, float* logp);
+/* logits[vocab] of one row, as float32. */
+ET_API int et_out_logits_row(const et_out* o, int32_t row, float* logits);
+/* hidden[hidden_size] of one row, as float32 (for tests and diagnostics). */
+ET_API int et_out_hidden_row(const et_out* o, int32_t row, float* hidden);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,120 @@
+// forward.cpp — the Llama forward: embeddings, decoder blocks under an explicit mask, final norm, LM head.
+// Shapes: n new tokens, L = len + n visible slots, H heads, Hkv key/value heads, G = H / Hkv, D head_dim.
+#include "shim.h"
+
+namespace et {
+namespace {
+
+using torch::Tensor;
+
+// HF Llama RMSNorm: normalise in float32, cast back, then scale.
+Tensor rms_norm(const Tensor& x, const Tensor& w, float eps) {
+  auto xf = x.to(torch::kFloat32);
+  auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps);
+  return y.to(x.scalar_type()) * w;
+}
+
+struct Rope {
+  Tensor cos, sin;  // (1, n, D) in compute dtype
+};
+
+Rope make_rope(const Model& m, const Tensor& pos) {
+  auto freqs = pos.to(torch::kFloat32).unsqueeze(1) * m.inv_freq.unsqueeze(0);  // (n, D/2)
+  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(0);                         // (1, n, D)
+  auto dt = m.opts.dtype().toScalarType();
+  return {emb.cos().to(dt), emb.sin().to(dt)};
+}
+
+// rotate-half RoPE (the Hugging Face layout) on (heads, n, D)
+Tensor apply_rope(const Tensor& x, const Rope& r) {
+  auto half = x.size(-1) / 2;
+  auto rotated = torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return x * r.cos + rotated * r.sin;
+}
+
+// Additive float32 mask (n, L): 0 where a new token may attend, -inf elsewhere.
+Tensor make_mask_bias(const Model& m, int32_t len, int32_t n, const uint8_t* mask, int32_t mask_cols) {
+  const int32_t L = len + n;
+  auto cpu = torch::TensorOptions().dtype(torch::kBool);
+  Tensor allowed;
+  if (!mask) {
+    allowed = torch::ones({n, n}, cpu).tril();
+  } else {
+    TORCH_CHECK(mask_cols == n || mask_cols == L, "mask has ", mask_cols, " columns; expected n (", n,
+                ") or len + n (", L, ")");
+    allowed = torch::from_blob(const_cast<uint8_t*>(mask), {n, mask_cols}, torch::kUInt8).to(torch::kBool);
+  }
+  if (allowed.size(1) == n) allowed = torch::cat({torch::ones({n, len}, cpu), allowed}, 1);
+  // every token must see itself, or its softmax row would be empty
+  TORCH_CHECK(allowed.narrow(1, len, n).diagonal().all().item<bool>(), "mask must let every new token attend to itself");
+  auto bias = torch::zeros({n, L}, torch::kFloat32).masked_fill(allowed.logical_not(), -INFINITY);
+  return bias.to(m.opts.device());
+}
+
+Tensor attention(const Model& m, const Layer& ly, const Tensor& x, const Rope& rope, const Tensor& bias,
+                 KvCache& kv, int32_t l) {
+  const auto& c = m.cfg;
+  const int64_t n = x.size(0), H = c.n_heads, Hkv = c.n_kv_heads, G = H / Hkv, D = c.head_dim;
+  const int64_t L = kv.len + n;
+  auto q = torch::linear(x, ly.w[ET_W_Q], ly.w[ET_W_Q_BIAS]).view({n, H, D}).transpose(0, 1);    // (H, n, D)
+  auto k = torch::linear(x, ly.w[ET_W_K], ly.w[ET_W_K_BIAS]).view({n, Hkv, D}).transpose(0, 1);  // (Hkv, n, D)
+  auto v = torch::linear(x, ly.w[ET_W_V], ly.w[ET_W_V_BIAS]).view({n, Hkv, D}).transpose(0, 1);
+  q = apply_rope(q, rope);
+  k = apply_rope(k, rope);
+  kv.k[l].narrow(1, kv.len, n).copy_(k);
+  kv.v[l].narrow(1, kv.len, n).copy_(v);
+  auto keys = kv.k[l].narrow(1, 0, L);  // (Hkv, L, D)
+  auto vals = kv.v[l].narrow(1, 0, L);
+  // group the G query heads that share a key/value head: (Hkv, G*n, D)
+  auto qg = q.reshape({Hkv, G * n, D});
+  auto scores = torch::matmul(qg, keys.transpose(1, 2)).to(torch::kFloat32) * c.attention_scale;
+  scores = scores.view({Hkv, G, n, L}) + bias;
+  auto probs = torch::softmax(scores, -1).to(x.scalar_type()).view({Hkv, G * n, L});
+  auto o = torch::matmul(probs, vals).view({H, n, D}).transpose(0, 1).reshape({n, H * D});
+  return torch::linear(o, ly.w[ET_W_O]);
+}
+
+Tensor mlp(const Layer& ly, const Tensor& x) {
+  auto gate = torch::silu(torch::linear(x, ly.w[ET_W_GATE]));
+  return torch::linear(gate * torch::linear(x, ly.w[ET_W_UP]), ly.w[ET_W_DOWN]);
+}
+
+// h = x + attn(norm(x)); out = h + mlp(norm(h))
+Tensor block(const Model& m, const Layer& ly, const Tensor& x, const Rope& rope, const Tensor& bias,
+             KvCache& kv, int32_t l) {
+  auto h = x + attention(m, ly, rms_norm(x, ly.w[ET_W_ATTN_NORM], m.cfg.rms_norm_eps), rope, bias, kv, l);
+  return h + mlp(ly, rms_norm(h, ly.w[ET_W_FFN_NORM], m.cfg.rms_norm_eps));
+}
+
+void check_inputs(const Model& m, const KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n) {
+  TORCH_CHECK(m.finished, "model is not finished: call et_model_finish after setting its weights");
+  TORCH_CHECK(n > 0, "forward needs at least one token, got n = ", n);
+  TORCH_CHECK(kv.len + int64_t(n) <= kv.capacity, "cache full: ", kv.len, " cached + ", n, " new tokens exceed capacity ",
+              kv.capacity);
+  for (int32_t i = 0; i < n; i++) {
+    TORCH_CHECK(tokens[i] >= 0 && tokens[i] < m.cfg.vocab_size, "token id ", tokens[i], " at index ", i,
+                " is outside the vocabulary [0, ", m.cfg.vocab_size, ")");
+    TORCH_CHECK(positions[i] >= 0, "position ", positions[i], " at index ", i, " is negative");
+  }
+}
+
+}  // namespace
+
+void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
+             const uint8_t* mask, int32_t mask_cols, Out& out) {
+  check_inputs(m, kv, tokens, positions, n);
+  c10::InferenceMode guard;
+  auto dev = m.opts.device();
+  auto ids = torch::from_blob(const_cast<int32_t*>(tokens), {n}, torch::kInt32).to(dev, torch::kLong);
+  auto pos = torch::from_blob(const_cast<int32_t*>(positions), {n}, torch::kInt32).to(dev);
+  auto bias = make_mask_bias(m, kv.len, n, mask, mask_cols);
+  auto rope = make_rope(m, pos);
+  auto x = torch::embedding(m.global[ET_W_EMBED], ids);  // (n, hidden)
+  for (int32_t l = 0; l < m.cfg.n_layers; l++) x = block(m, m.layers[l], x, rope, bias, kv, l);
+  auto hidden = rms_norm(x, m.global[ET_W_NORM], m.cfg.rms_norm_eps);
+  out.logits = torch::linear(hidden, m.lm_head()).to(torch::kFloat32);
+  out.hidden = hidden;
+  kv.len += n;  // only now: a throw above leaves len as it was
+}
+
+}  // namespace et

@@ -1,0 +1,54 @@
+// kv.cpp — cache length, rollback and compaction of accepted tree slots.
+#include "shim.h"
+
+using et::guarded;
+
+extern "C" {
+
+int et_kv_len(const et_kv* kv, int32_t* out) {
+  return guarded([&] {
+    TORCH_CHECK(kv && out, "et_kv_len: null argument");
+    *out = kv->c.len;
+  });
+}
+
+int et_kv_capacity(const et_kv* kv, int32_t* out) {
+  return guarded([&] {
+    TORCH_CHECK(kv && out, "et_kv_capacity: null argument");
+    *out = kv->c.capacity;
+  });
+}
+
+int et_kv_truncate(et_kv* kv, int32_t n) {
+  return guarded([&] {
+    TORCH_CHECK(kv, "et_kv_truncate: null argument");
+    TORCH_CHECK(n >= 0 && n <= kv->c.len, "truncate to ", n, " outside [0, ", kv->c.len, "]");
+    kv->c.len = n;  // slots past len are dead: the next forward overwrites them
+  });
+}
+
+int et_kv_keep(et_kv* kv, int32_t base, const int32_t* slots, int32_t n) {
+  return guarded([&] {
+    TORCH_CHECK(kv && (slots || n == 0), "et_kv_keep: null argument");
+    auto& c = kv->c;
+    TORCH_CHECK(base >= 0 && base <= c.len, "keep base ", base, " outside [0, ", c.len, "]");
+    TORCH_CHECK(n >= 0 && base + int64_t(n) <= c.len, "keep of ", n, " slots from base ", base, " exceeds len ", c.len);
+    for (int32_t i = 0; i < n; i++) {
+      TORCH_CHECK(slots[i] >= base && slots[i] < c.len, "slot ", slots[i], " outside [", base, ", ", c.len, ")");
+      TORCH_CHECK(i == 0 || slots[i] > slots[i - 1], "slots must be strictly increasing");
+    }
+    c10::InferenceMode guard;
+    if (n > 0) {
+      auto idx = torch::from_blob(const_cast<int32_t*>(slots), {n}, torch::kInt32)
+                     .to(c.k[0].device(), torch::kLong);
+      for (size_t l = 0; l < c.k.size(); l++) {
+        // index_select copies first, so sources overlapping the destination are safe
+        c.k[l].narrow(1, base, n).copy_(c.k[l].index_select(1, idx));
+        c.v[l].narrow(1, base, n).copy_(c.v[l].index_select(1, idx));
+      }
+    }
+    c.len = base + n;
+  });
+}
+
+}  // extern "C"

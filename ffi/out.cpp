@@ -1,0 +1,69 @@
+// out.cpp — readers of a forward's results: each copies only what the algorithm needs to the host.
+#include <cstring>
+
+#include "shim.h"
+
+using et::guarded;
+
+namespace {
+
+const et::Out& checked(const et_out* o) {
+  TORCH_CHECK(o, "null results handle");
+  TORCH_CHECK(o->o.logits.defined(), "no results yet: run et_forward first");
+  return o->o;
+}
+
+void copy_out(const torch::Tensor& t, void* dst) {
+  auto host = t.to(torch::kCPU).contiguous();  // device sync
+  std::memcpy(dst, host.data_ptr(), host.numel() * host.element_size());
+}
+
+}  // namespace
+
+extern "C" {
+
+int et_out_rows(const et_out* o, int32_t* n) {
+  return guarded([&] {
+    TORCH_CHECK(n, "et_out_rows: null argument");
+    *n = static_cast<int32_t>(checked(o).logits.size(0));
+  });
+}
+
+int et_out_argmax(const et_out* o, int32_t* ids) {
+  return guarded([&] {
+    TORCH_CHECK(ids, "et_out_argmax: null argument");
+    copy_out(checked(o).logits.argmax(-1).to(torch::kInt32), ids);
+  });
+}
+
+int et_out_topk(const et_out* o, int32_t k, int32_t* ids, float* logp) {
+  return guarded([&] {
+    TORCH_CHECK(ids && logp, "et_out_topk: null argument");
+    const auto& r = checked(o);
+    TORCH_CHECK(k > 0 && k <= r.logits.size(1), "top-k ", k, " outside [1, ", r.logits.size(1), "]");
+    c10::InferenceMode guard;
+    auto top = torch::topk(torch::log_softmax(r.logits, -1), k, -1);
+    copy_out(std::get<1>(top).to(torch::kInt32), ids);
+    copy_out(std::get<0>(top), logp);
+  });
+}
+
+int et_out_logits_row(const et_out* o, int32_t row, float* logits) {
+  return guarded([&] {
+    TORCH_CHECK(logits, "et_out_logits_row: null argument");
+    const auto& r = checked(o);
+    TORCH_CHECK(row >= 0 && row < r.logits.size(0), "row ", row, " outside [0, ", r.logits.size(0), ")");
+    copy_out(r.logits[row], logits);
+  });
+}
+
+int et_out_hidden_row(const et_out* o, int32_t row, float* hidden) {
+  return guarded([&] {
+    TORCH_CHECK(hidden, "et_out_hidden_row: null argument");
+    const auto& r = checked(o);
+    TORCH_CHECK(row >= 0 && row < r.hidden.size(0), "row ", row, " outside [0, ", r.hidden.size(0), ")");
+    copy_out(r.hidden[row].to(torch::kFloat32), hidden);
+  });
+}
+
+}  // extern "C"

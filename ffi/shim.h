@@ -1,0 +1,83 @@
+// shim.h — internal types behind the opaque handles of et.h, and the error guard every ABI call uses.
+#pragma once
+#include <torch/torch.h>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "et.h"
+
+namespace et {
+
+void set_error(const std::string& msg);
+
+// Runs f; turns any exception into ET_ERR plus a message, so nothing escapes into C.
+template <class F>
+int guarded(F&& f) {
+  try {
+    f();
+    return ET_OK;
+  } catch (const c10::Error& e) {
+    set_error(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    set_error(e.what());
+  } catch (...) {
+    set_error("unknown C++ exception");
+  }
+  return ET_ERR;
+}
+
+// A read-only mapping, shared by every tensor created from it.
+struct Mapping {
+  void* addr = nullptr;
+  size_t size = 0;
+  std::string path;
+  ~Mapping();
+};
+
+struct Layer {
+  std::array<torch::Tensor, ET_W_COUNT> w;  // indexed by et_weight; global kinds unused
+};
+
+struct Model {
+  et_model_config cfg{};
+  torch::TensorOptions opts;  // compute dtype + device
+  torch::Tensor inv_freq;     // (head_dim/2) float32 on device
+  std::array<torch::Tensor, ET_W_COUNT> global;  // EMBED, NORM, LM_HEAD
+  std::vector<Layer> layers;
+  bool finished = false;
+
+  const torch::Tensor& lm_head() const {
+    return cfg.tie_embeddings ? global[ET_W_EMBED] : global[ET_W_LM_HEAD];
+  }
+};
+
+struct KvCache {
+  std::shared_ptr<Model> model;
+  std::vector<torch::Tensor> k, v;  // per layer: (n_kv_heads, capacity, head_dim)
+  int32_t len = 0;
+  int32_t capacity = 0;
+};
+
+struct Out {
+  torch::Tensor hidden;  // (n, hidden) compute dtype, final-norm features
+  torch::Tensor logits;  // (n, vocab) float32
+};
+
+torch::ScalarType scalar_type(int32_t et_dtype);
+const char* weight_name(int32_t kind);
+std::vector<int64_t> expected_shape(const et_model_config& c, int32_t kind);
+void check_config(const et_model_config& c);
+
+// forward.cpp
+void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
+             const uint8_t* mask, int32_t mask_cols, Out& out);
+
+}  // namespace et
+
+struct et_mmap { std::shared_ptr<et::Mapping> map; };
+struct et_model { std::shared_ptr<et::Model> m; };
+struct et_kv { et::KvCache c; };
+struct et_out { et::Out o; };

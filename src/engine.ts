@@ -1,0 +1,254 @@
+// engine.ts — typed handles over the shim. Every call checks its status and throws EagleError with the
+// shim's message; every handle has one dispose() that frees it once (later calls on it throw).
+import { type Pointer, shim } from "./ffi.ts";
+import { EagleError } from "./errors.ts";
+
+export enum DTypeCode { F32 = 0, F16 = 1, BF16 = 2 }
+export enum DeviceCode { CPU = 0, CUDA = 1 }
+
+/** Weight kinds, as et.h numbers them. */
+export enum WeightKind {
+  Embed = 0, Norm = 1, LmHead = 2, AttnNorm = 3, Q = 4, K = 5, V = 6, O = 7,
+  QBias = 8, KBias = 9, VBias = 10, FfnNorm = 11, Gate = 12, Up = 13, Down = 14,
+}
+
+function check(rc: number, what: string): void {
+  if (rc !== 0) throw new EagleError(`${what}: ${shim().et_last_error()}`);
+}
+
+/** Runs a call that writes one pointer-sized result and returns it. */
+function outPointer(what: string, call: (box: BigUint64Array) => number): Pointer {
+  const box = new BigUint64Array(1);
+  check(call(box), what);
+  return Number(box[0]) as Pointer;
+}
+
+function outI32(what: string, call: (box: Int32Array) => number): number {
+  const box = new Int32Array(1);
+  check(call(box), what);
+  return box[0];
+}
+
+function cString(s: string): Buffer {
+  return Buffer.from(`${s}\0`, "utf8");
+}
+
+abstract class Handle {
+  #ptr: Pointer | null;
+  constructor(p: Pointer, private readonly kind: string) {
+    this.#ptr = p;
+  }
+  protected get ptr(): Pointer {
+    if (this.#ptr === null) throw new EagleError(`${this.kind} used after dispose()`);
+    return this.#ptr;
+  }
+  get disposed(): boolean {
+    return this.#ptr === null;
+  }
+  protected abstract free(p: Pointer): void;
+  dispose(): void {
+    if (this.#ptr === null) return;
+    this.free(this.#ptr);
+    this.#ptr = null;
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+  /** For sibling classes in this file only. */
+  static raw(h: Handle): Pointer {
+    return h.ptr;
+  }
+}
+
+export function torchVersion(): string {
+  return shim().et_torch_version() as unknown as string;
+}
+
+export function cudaAvailable(): boolean {
+  return shim().et_cuda_available() === 1;
+}
+
+export function setThreads(n: number): void {
+  check(shim().et_set_threads(n), "set threads");
+}
+
+export class MappedFile extends Handle {
+  private constructor(p: Pointer, readonly path: string, readonly size: number) {
+    super(p, "MappedFile");
+  }
+  static open(path: string): MappedFile {
+    const size = new BigUint64Array(1);
+    const p = outPointer(`map ${path}`, (box) => shim().et_mmap_open(cString(path), box, size));
+    return new MappedFile(p, path, Number(size[0]));
+  }
+  protected free(p: Pointer): void {
+    shim().et_mmap_free(p);
+  }
+  static ptrOf(f: MappedFile): Pointer {
+    return Handle.raw(f);
+  }
+}
+
+/** Plain numbers the shim needs; see et_model_config in ffi/et.h. */
+export interface ShimModelConfig {
+  hiddenSize: number;
+  intermediateSize: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  attentionBias: boolean;
+  tieEmbeddings: boolean;
+  dtype: DTypeCode;
+  device: DeviceCode;
+  deviceIndex: number;
+  rmsNormEps: number;
+  attentionScale: number;
+}
+
+function packConfig(c: ShimModelConfig): ArrayBuffer {
+  const buf = new ArrayBuffer(14 * 4);
+  const i = new Int32Array(buf);
+  const f = new Float32Array(buf);
+  i.set([c.hiddenSize, c.intermediateSize, c.nLayers, c.nHeads, c.nKvHeads, c.headDim, c.vocabSize,
+    c.attentionBias ? 1 : 0, c.tieEmbeddings ? 1 : 0, c.dtype, c.device, c.deviceIndex]);
+  f[12] = c.rmsNormEps;
+  f[13] = c.attentionScale;
+  return buf;
+}
+
+/** Where one weight's bytes are: a mapped file, an offset and a size, the stored dtype and shape. */
+export interface WeightSource {
+  file: MappedFile;
+  offset: number;
+  nbytes: number;
+  dtype: DTypeCode;
+  shape: number[];
+}
+
+export class Model extends Handle {
+  private constructor(p: Pointer, readonly config: ShimModelConfig) {
+    super(p, "Model");
+  }
+  static create(config: ShimModelConfig, invFreq: Float32Array): Model {
+    if (invFreq.length !== config.headDim / 2) {
+      throw new EagleError(`inv_freq has ${invFreq.length} entries, head_dim/2 is ${config.headDim / 2}`);
+    }
+    const p = outPointer("create model", (box) => shim().et_model_new(new Uint8Array(packConfig(config)), invFreq, box));
+    return new Model(p, config);
+  }
+  setWeight(kind: WeightKind, layer: number, src: WeightSource, what: string): void {
+    const shape = new BigInt64Array(src.shape.map((d) => BigInt(d)));
+    const rc = shim().et_model_set_weight(this.ptr, kind, layer, MappedFile.ptrOf(src.file), src.offset, src.nbytes,
+      src.dtype, shape, shape.length);
+    check(rc, what);
+  }
+  finish(): void {
+    check(shim().et_model_finish(this.ptr), "finish model");
+  }
+  weightBytes(): number {
+    const box = new BigUint64Array(1);
+    check(shim().et_model_weight_bytes(this.ptr, box), "weight bytes");
+    return Number(box[0]);
+  }
+  protected free(p: Pointer): void {
+    shim().et_model_free(p);
+  }
+  static ptrOf(m: Model): Pointer {
+    return Handle.raw(m);
+  }
+}
+
+export class KvCache extends Handle {
+  private constructor(p: Pointer, readonly model: Model, readonly capacity: number) {
+    super(p, "KvCache");
+  }
+  static create(model: Model, capacity: number): KvCache {
+    const p = outPointer("create cache", (box) => shim().et_kv_new(Model.ptrOf(model), capacity, box));
+    return new KvCache(p, model, capacity);
+  }
+  get length(): number {
+    return outI32("cache length", (box) => shim().et_kv_len(this.ptr, box));
+  }
+  /** Rollback: forget every slot from n on. */
+  truncate(n: number): void {
+    check(shim().et_kv_truncate(this.ptr, n), "truncate cache");
+  }
+  /** Compaction: move `slots` (increasing, all >= base) to [base, base + slots.length). */
+  keep(base: number, slots: Int32Array): void {
+    check(shim().et_kv_keep(this.ptr, base, slots, slots.length), "compact cache");
+  }
+  protected free(p: Pointer): void {
+    shim().et_kv_free(p);
+  }
+  static ptrOf(kv: KvCache): Pointer {
+    return Handle.raw(kv);
+  }
+}
+
+export interface TopK {
+  ids: Int32Array;  // rows * k, each row descending
+  logp: Float32Array;
+}
+
+/** The results of the last forward, kept on the device; readers copy only what they name. */
+export class StepOutput extends Handle {
+  private constructor(p: Pointer) {
+    super(p, "StepOutput");
+  }
+  static create(): StepOutput {
+    return new StepOutput(outPointer("create output", (box) => shim().et_out_new(box)));
+  }
+  get rows(): number {
+    return outI32("output rows", (box) => shim().et_out_rows(this.ptr, box));
+  }
+  argmax(rows = this.rows): Int32Array {
+    const ids = new Int32Array(rows);
+    check(shim().et_out_argmax(this.ptr, ids), "argmax");
+    return ids;
+  }
+  topk(k: number, rows = this.rows): TopK {
+    const ids = new Int32Array(rows * k);
+    const logp = new Float32Array(rows * k);
+    check(shim().et_out_topk(this.ptr, k, ids, logp), "top-k");
+    return { ids, logp };
+  }
+  logitsRow(row: number, into: Float32Array): Float32Array {
+    check(shim().et_out_logits_row(this.ptr, row, into), "read logits");
+    return into;
+  }
+  hiddenRow(row: number, into: Float32Array): Float32Array {
+    check(shim().et_out_hidden_row(this.ptr, row, into), "read hidden state");
+    return into;
+  }
+  protected free(p: Pointer): void {
+    shim().et_out_free(p);
+  }
+  static ptrOf(o: StepOutput): Pointer {
+    return Handle.raw(o);
+  }
+}
+
+/** A batch of new tokens: ids, RoPE positions and an optional mask (see et_forward). */
+export interface Batch {
+  tokens: Int32Array;
+  positions: Int32Array;
+  mask?: Uint8Array;   // row-major n x maskCols; absent = causal
+  maskCols?: number;   // n (new tokens only) or cached + n
+}
+
+/** One forward: writes K/V into the cache's next slots, leaves hidden states and logits in `out`. */
+export function forward(model: Model, kv: KvCache, batch: Batch, out: StepOutput): void {
+  const n = batch.tokens.length;
+  if (batch.positions.length !== n) {
+    throw new EagleError(`batch has ${n} tokens but ${batch.positions.length} positions`);
+  }
+  const cols = batch.mask ? (batch.maskCols ?? n) : 0;
+  if (batch.mask && batch.mask.length !== n * cols) {
+    throw new EagleError(`mask has ${batch.mask.length} entries, expected ${n} x ${cols}`);
+  }
+  const rc = shim().et_forward(Model.ptrOf(model), KvCache.ptrOf(kv), batch.tokens, batch.positions, n,
+    batch.mask ?? null, cols, StepOutput.ptrOf(out));
+  check(rc, "forward");
+}

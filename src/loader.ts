@@ -1,0 +1,112 @@
+// loader.ts — a Hugging Face model directory into a shim Model: config, memory-mapped safetensors weights.
+import { existsSync, statSync } from "node:fs";
+import { type ModelConfig, loadConfig } from "./config.ts";
+import { DTypeCode, DeviceCode, MappedFile, Model, WeightKind, cudaAvailable } from "./engine.ts";
+import { EagleError } from "./errors.ts";
+import { ropeInvFreq } from "./rope.ts";
+import { type DType, type TensorInfo, listModelTensors } from "./safetensors.ts";
+
+export type DeviceName = "cpu" | "cuda";
+export type DTypeName = "f32" | "f16" | "bf16";
+
+export interface Placement {
+  device: DeviceName;
+  dtype: DTypeName;
+}
+
+export interface LoadedModel {
+  dir: string;
+  config: ModelConfig;
+  placement: Placement;
+  model: Model;
+}
+
+const GLOBAL: Record<string, WeightKind> = {
+  "model.embed_tokens.weight": WeightKind.Embed,
+  "model.norm.weight": WeightKind.Norm,
+  "lm_head.weight": WeightKind.LmHead,
+};
+
+const PER_LAYER: Record<string, WeightKind> = {
+  "input_layernorm.weight": WeightKind.AttnNorm,
+  "self_attn.q_proj.weight": WeightKind.Q,
+  "self_attn.k_proj.weight": WeightKind.K,
+  "self_attn.v_proj.weight": WeightKind.V,
+  "self_attn.o_proj.weight": WeightKind.O,
+  "self_attn.q_proj.bias": WeightKind.QBias,
+  "self_attn.k_proj.bias": WeightKind.KBias,
+  "self_attn.v_proj.bias": WeightKind.VBias,
+  "post_attention_layernorm.weight": WeightKind.FfnNorm,
+  "mlp.gate_proj.weight": WeightKind.Gate,
+  "mlp.up_proj.weight": WeightKind.Up,
+  "mlp.down_proj.weight": WeightKind.Down,
+};
+
+// buffers some exporters save that the forward recomputes
+const IGNORED = /\.rotary_emb\.inv_freq$/;
+
+const FILE_DTYPES: Record<DType, DTypeCode> = { F32: DTypeCode.F32, F16: DTypeCode.F16, BF16: DTypeCode.BF16 };
+const COMPUTE_DTYPES: Record<DTypeName, DTypeCode> = { f32: DTypeCode.F32, f16: DTypeCode.F16, bf16: DTypeCode.BF16 };
+
+/** cuda + bf16 when CUDA is there, else cpu + f32; either may be overridden. */
+export function resolvePlacement(device?: DeviceName, dtype?: DTypeName): Placement {
+  const dev = device ?? (cudaAvailable() ? "cuda" : "cpu");
+  if (dev === "cuda" && !cudaAvailable()) throw new EagleError("--device cuda: CUDA is not available to this libtorch");
+  return { device: dev, dtype: dtype ?? (dev === "cuda" ? "bf16" : "f32") };
+}
+
+interface WeightTarget {
+  kind: WeightKind;
+  layer: number;
+}
+
+function targetOf(name: string, nLayers: number): WeightTarget | null {
+  if (name in GLOBAL) return { kind: GLOBAL[name], layer: -1 };
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
+  if (m && m[2] in PER_LAYER) {
+    const layer = Number(m[1]);
+    if (layer < nLayers) return { kind: PER_LAYER[m[2]], layer };
+  }
+  return null;
+}
+
+export function loadModel(dir: string, placement: Placement): LoadedModel {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new EagleError(`${dir}: model directory not found`);
+  const config = loadConfig(dir);
+  const tensors = listModelTensors(dir);
+  const model = Model.create({
+    hiddenSize: config.hiddenSize, intermediateSize: config.intermediateSize, nLayers: config.nLayers,
+    nHeads: config.nHeads, nKvHeads: config.nKvHeads, headDim: config.headDim, vocabSize: config.vocabSize,
+    attentionBias: config.attentionBias, tieEmbeddings: config.tieEmbeddings,
+    dtype: COMPUTE_DTYPES[placement.dtype], device: placement.device === "cuda" ? DeviceCode.CUDA : DeviceCode.CPU,
+    deviceIndex: 0, rmsNormEps: config.rmsNormEps, attentionScale: 1 / Math.sqrt(config.headDim),
+  }, ropeInvFreq(config));
+  try {
+    setWeights(model, tensors, config.nLayers);
+    model.finish();
+  } catch (e) {
+    model.dispose();
+    if (e instanceof EagleError) throw new EagleError(`${dir}: ${e.message}`);
+    throw e;
+  }
+  return { dir, config, placement, model };
+}
+
+function setWeights(model: Model, tensors: Map<string, TensorInfo>, nLayers: number): void {
+  const files = new Map<string, MappedFile>();
+  try {
+    for (const info of tensors.values()) {
+      if (IGNORED.test(info.name)) continue;
+      const target = targetOf(info.name, nLayers);
+      if (!target) throw new EagleError(`${info.file}: unexpected tensor "${info.name}"`);
+      let file = files.get(info.file);
+      if (!file) files.set(info.file, (file = MappedFile.open(info.file)));
+      model.setWeight(target.kind, target.layer, {
+        file, offset: info.offset, nbytes: info.nbytes, dtype: FILE_DTYPES[info.dtype], shape: info.shape,
+      }, `${info.file}: tensor "${info.name}"`);
+    }
+  } finally {
+    // weights keep their own reference to a mapping; these handles are no longer needed
+    for (const f of files.values()) f.dispose();
+  }
+}
