@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { mkdirSync, rmSync } from "node:fs";
 import { forward, KvCache, StepOutput } from "../src/engine.ts";
 import { type LoadedModel, loadModel } from "../src/loader.ts";
-import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "./support/random-model.ts";
+import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/random-model.ts";
 import { RefCache, type RefModel, forward as refForward, loadRefModel } from "./support/reference.ts";
 
 const TOL = 1e-4;

@@ -1,0 +1,82 @@
+// generate — one prompt in, streamed text out on stdout, timing stats on stderr.
+import type { Argv } from "yargs";
+import { decodePlain, type DecodeStats } from "../decode.ts";
+import { EagleError } from "../errors.ts";
+import { type DeviceName, type DTypeName, loadModel, resolvePlacement } from "../loader.ts";
+import { DEFAULT_MODEL_DIR } from "../paths.ts";
+import { TextTokenizer } from "../tokenizer.ts";
+import { readStdin, writeOut } from "../io.ts";
+
+export interface GenerateArgs {
+  model: string;
+  prompt?: string;
+  n: number;
+  temp: number;
+  topK: number;
+  topP: number;
+  seed: number;
+  device?: DeviceName;
+  dtype?: DTypeName;
+  stats: boolean;
+}
+
+export function generateFlags<T>(y: Argv<T>) {
+  return y
+    .option("model", { alias: "m", type: "string", default: DEFAULT_MODEL_DIR, describe: "model directory (Hugging Face layout)", defaultDescription: "models/stories260K" })
+    .option("prompt", { alias: "p", type: "string", describe: "prompt text; read from stdin when piped and not given" })
+    .option("n", { alias: ["n-predict", "max-tokens"], type: "number", default: 256, describe: "tokens to generate at most" })
+    .option("temp", { type: "number", default: 0.8, describe: "temperature; 0 = greedy" })
+    .option("top-k", { type: "number", default: 40, describe: "keep the k most likely tokens; 0 = off" })
+    .option("top-p", { type: "number", default: 0.95, describe: "keep the smallest set with this much mass; 1 = off" })
+    .option("seed", { type: "number", default: -1, describe: "random seed; -1 = pick one" })
+    .option("device", { choices: ["cpu", "cuda"] as const, describe: "where to run", defaultDescription: "cuda if available, else cpu" })
+    .option("dtype", { choices: ["f32", "f16", "bf16"] as const, describe: "compute dtype", defaultDescription: "bf16 on cuda, f32 on cpu" })
+    .option("stats", { type: "boolean", default: true, describe: "print timing statistics to stderr" });
+}
+
+export function checkSamplingFlags(a: { n: number; temp: number; topK: number; topP: number; seed: number }): void {
+  const bad = (flag: string, v: number, want: string) => {
+    throw new EagleError(`--${flag} ${v}: must be ${want}`, 2);
+  };
+  if (!Number.isInteger(a.n) || a.n < 0) bad("n", a.n, "an integer >= 0");
+  if (!(a.temp >= 0) || !Number.isFinite(a.temp)) bad("temp", a.temp, "a number >= 0");
+  if (!Number.isInteger(a.topK) || a.topK < 0) bad("top-k", a.topK, "an integer >= 0");
+  if (!(a.topP > 0 && a.topP <= 1)) bad("top-p", a.topP, "in (0, 1]");
+  if (!Number.isInteger(a.seed) || a.seed < -1) bad("seed", a.seed, "an integer >= -1");
+}
+
+export function resolveSeed(seed: number): number {
+  return seed === -1 ? Math.floor(Math.random() * 2 ** 31) : seed;
+}
+
+export async function runGenerate(a: GenerateArgs): Promise<void> {
+  checkSamplingFlags(a);
+  const prompt = a.prompt ?? (process.stdin.isTTY ? "" : await readStdin());
+  const tokenizer = TextTokenizer.load(a.model);
+  const loaded = loadModel(a.model, resolvePlacement(a.device, a.dtype));
+  try {
+    const ids = tokenizer.encode(prompt);
+    const run = decodePlain(loaded, ids, {
+      maxNewTokens: a.n,
+      sampling: { temperature: a.temp, topK: a.topK, topP: a.topP },
+      seed: resolveSeed(a.seed),
+      stopIds: tokenizer.eosIds,
+    });
+    const stream = tokenizer.streamDecoder();
+    let step = run.next();
+    while (!step.done) {
+      await writeOut(stream.push(step.value));
+      step = run.next();
+    }
+    await writeOut(`${stream.flush()}\n`);
+    if (a.stats) process.stderr.write(formatStats(step.value));
+  } finally {
+    loaded.model.dispose();
+  }
+}
+
+export function formatStats(s: DecodeStats): string {
+  const rate = (n: number, ms: number) => (ms > 0 ? ((n * 1000) / ms).toFixed(1) : "-");
+  return `prompt: ${s.promptTokens} tokens in ${s.promptMs.toFixed(1)} ms (${rate(s.promptTokens, s.promptMs)} tok/s) | ` +
+    `decode: ${s.newTokens} tokens in ${s.decodeMs.toFixed(1)} ms (${rate(s.newTokens, s.decodeMs)} tok/s) | stop: ${s.stopReason}\n`;
+}
