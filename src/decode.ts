@@ -72,10 +72,10 @@ export function* decodePlain(m: LoadedModel, prompt: number[], opts: DecodeOptio
       stats.newTokens++;
       if (opts.stopIds.includes(token)) { stats.stopReason = "eos"; break; }
       if (stats.newTokens >= opts.maxNewTokens) break;
-      if (kv.length >= capacity) { stats.stopReason = "context"; break; }
+      if (prompt.length + stats.newTokens >= m.config.maxPositions) { stats.stopReason = "context"; break; }
       const s0 = performance.now();
       batch.tokens[0] = token;
-      batch.positions[0] = kv.length;
+      batch.positions[0] = prompt.length + stats.newTokens - 1;
       forward(m.model, kv, batch, out);
       token = chooser.choose(out, 0);
       stats.shimMs += performance.now() - s0;

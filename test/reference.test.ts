@@ -7,8 +7,9 @@ import { argmax } from "../src/sampling.ts";
 import { decodePieces, readLlama2cPieces } from "./support/llama2c-reader.ts";
 import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/random-model.ts";
 import { RefCache, forward, loadRefLlama2c, loadRefModel, ropeInvFreq, type RefModel } from "./support/reference.ts";
+import { SHARED_STORIES } from "./support/paths.ts";
 
-const STORIES = "/work/shared/models/stories260K";
+const STORIES = SHARED_STORIES;
 const PROMPT = [1, 37, 400, 12, 299, 5, 88, 141];
 const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 

@@ -5,9 +5,10 @@ import type { Argv } from "yargs";
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { decodePlain, type DecodeStats } from "../decode.ts";
-import { KvCache, setThreads } from "../engine.ts";
+import { KvCache } from "../engine.ts";
 import { EagleError } from "../errors.ts";
-import { type DeviceName, type DTypeName, type LoadedModel, loadModel, resolvePlacement } from "../loader.ts";
+import { type LoadedModel, loadModel, resolvePlacement } from "../loader.ts";
+import { applyThreads, type RuntimeArgs, runtimeFlags } from "./common.ts";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../paths.ts";
 import { type RandomModelSpec, writeRandomModel } from "../random-model.ts";
 
@@ -17,26 +18,20 @@ export const BENCH_LARGE: RandomModelSpec = {
   vocabSize: 32000, maxPositions: 2048,
 };
 
-interface BenchArgs {
+interface BenchArgs extends RuntimeArgs {
   models: string[];
   n: number;
   promptTokens: number;
   runs: number;
-  threads?: number;
-  device?: DeviceName;
-  dtype?: DTypeName;
   json: boolean;
 }
 
 export function benchFlags<T>(y: Argv<T>) {
-  return y
+  return runtimeFlags(y)
     .option("models", { type: "string", array: true, default: ["stories260K", "random-134m"], describe: "model directories, or the names stories260K / random-134m" })
     .option("n", { type: "number", default: 128, describe: "tokens to decode per run" })
     .option("prompt-tokens", { type: "number", default: 64, describe: "prompt length in tokens" })
     .option("runs", { type: "number", default: 3, describe: "timed runs per model (after one warm-up)" })
-    .option("threads", { type: "number", describe: "libtorch CPU threads", defaultDescription: "libtorch's default" })
-    .option("device", { choices: ["cpu", "cuda"] as const })
-    .option("dtype", { choices: ["f32", "f16", "bf16"] as const })
     .option("json", { type: "boolean", default: false, describe: "print one JSON object instead of a table" });
 }
 
@@ -86,7 +81,7 @@ function runOnce(m: LoadedModel, prompt: number[], n: number): DecodeStats {
   }
 }
 
-const FFI_CALLS_PER_TOKEN = 3; // forward, argmax, cache length
+const FFI_CALLS_PER_TOKEN = 2; // forward, argmax
 
 function benchModel(name: string, a: BenchArgs): BenchResult {
   const m = loadModel(resolveModelDir(name), resolvePlacement(a.device, a.dtype));
@@ -117,7 +112,7 @@ function benchModel(name: string, a: BenchArgs): BenchResult {
 export function runBench(a: BenchArgs): void {
   if (!Number.isInteger(a.n) || a.n < 1) throw new EagleError(`--n ${a.n}: must be an integer >= 1`, 2);
   if (!Number.isInteger(a.runs) || a.runs < 1) throw new EagleError(`--runs ${a.runs}: must be an integer >= 1`, 2);
-  if (a.threads !== undefined) setThreads(a.threads);
+  applyThreads(a.threads);
   const results = a.models.map((name) => benchModel(name, a));
   if (a.json) {
     process.stdout.write(`${JSON.stringify({ workload: { n: a.n, promptTokens: a.promptTokens, runs: a.runs }, results }, null, 2)}\n`);

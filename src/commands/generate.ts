@@ -2,12 +2,13 @@
 import type { Argv } from "yargs";
 import { decodePlain, type DecodeStats } from "../decode.ts";
 import { EagleError } from "../errors.ts";
-import { type DeviceName, type DTypeName, loadModel, resolvePlacement } from "../loader.ts";
+import { loadModel, resolvePlacement } from "../loader.ts";
+import { applyThreads, type RuntimeArgs, runtimeFlags } from "./common.ts";
 import { DEFAULT_MODEL_DIR } from "../paths.ts";
 import { TextTokenizer } from "../tokenizer.ts";
 import { readStdin, writeOut } from "../io.ts";
 
-export interface GenerateArgs {
+export interface GenerateArgs extends RuntimeArgs {
   model: string;
   prompt?: string;
   n: number;
@@ -15,13 +16,11 @@ export interface GenerateArgs {
   topK: number;
   topP: number;
   seed: number;
-  device?: DeviceName;
-  dtype?: DTypeName;
   stats: boolean;
 }
 
 export function generateFlags<T>(y: Argv<T>) {
-  return y
+  return runtimeFlags(y)
     .option("model", { alias: "m", type: "string", default: DEFAULT_MODEL_DIR, describe: "model directory (Hugging Face layout)", defaultDescription: "models/stories260K" })
     .option("prompt", { alias: "p", type: "string", describe: "prompt text; read from stdin when piped and not given" })
     .option("n", { alias: ["n-predict", "max-tokens"], type: "number", default: 256, describe: "tokens to generate at most" })
@@ -29,8 +28,6 @@ export function generateFlags<T>(y: Argv<T>) {
     .option("top-k", { type: "number", default: 40, describe: "keep the k most likely tokens; 0 = off" })
     .option("top-p", { type: "number", default: 0.95, describe: "keep the smallest set with this much mass; 1 = off" })
     .option("seed", { type: "number", default: -1, describe: "random seed; -1 = pick one" })
-    .option("device", { choices: ["cpu", "cuda"] as const, describe: "where to run", defaultDescription: "cuda if available, else cpu" })
-    .option("dtype", { choices: ["f32", "f16", "bf16"] as const, describe: "compute dtype", defaultDescription: "bf16 on cuda, f32 on cpu" })
     .option("stats", { type: "boolean", default: true, describe: "print timing statistics to stderr" });
 }
 
@@ -51,10 +48,11 @@ export function resolveSeed(seed: number): number {
 
 export async function runGenerate(a: GenerateArgs): Promise<void> {
   checkSamplingFlags(a);
+  applyThreads(a.threads);
   const prompt = a.prompt ?? (process.stdin.isTTY ? "" : await readStdin());
-  const tokenizer = TextTokenizer.load(a.model);
   const loaded = loadModel(a.model, resolvePlacement(a.device, a.dtype));
   try {
+    const tokenizer = TextTokenizer.load(a.model);
     const ids = tokenizer.encode(prompt);
     const run = decodePlain(loaded, ids, {
       maxNewTokens: a.n,
@@ -62,7 +60,7 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
       seed: resolveSeed(a.seed),
       stopIds: tokenizer.eosIds,
     });
-    const stream = tokenizer.streamDecoder();
+    const stream = tokenizer.streamDecoder(ids);
     let step = run.next();
     while (!step.done) {
       await writeOut(stream.push(step.value));
