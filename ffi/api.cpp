@@ -139,7 +139,31 @@ int et_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* pos
   return guarded([&] {
     TORCH_CHECK(m && kv && tokens && positions && out, "et_forward: null argument");
     TORCH_CHECK(kv->c.model == m->m, "et_forward: the cache belongs to another model");
-    et::forward(*m->m, kv->c, tokens, positions, n, mask, mask_cols, out->o);
+    TORCH_CHECK(!m->m->cfg.draft, "et_forward: this is a draft head: use et_draft_forward");
+    et::forward(*m->m, kv->c, tokens, positions, n, mask, mask_cols, nullptr, out->o);
+  });
+}
+
+int et_draft_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* positions, int32_t n,
+                     const uint8_t* mask, int32_t mask_cols, const et_out* features, const int32_t* feature_rows,
+                     et_out* out) {
+  return guarded([&] {
+    TORCH_CHECK(m && kv && tokens && positions && features && feature_rows && out, "et_draft_forward: null argument");
+    TORCH_CHECK(kv->c.model == m->m, "et_draft_forward: the cache belongs to another model");
+    TORCH_CHECK(m->m->cfg.draft, "et_draft_forward: not a draft head");
+    const auto& src = features->o.hidden;
+    TORCH_CHECK(src.defined(), "et_draft_forward: the feature source holds no results yet");
+    TORCH_CHECK(src.size(1) == m->m->cfg.hidden_size, "features have width ", src.size(1), ", the head expects ",
+                m->m->cfg.hidden_size);
+    TORCH_CHECK(n > 0, "forward needs at least one token, got n = ", n);
+    for (int32_t i = 0; i < n; i++) {
+      TORCH_CHECK(feature_rows[i] >= 0 && feature_rows[i] < src.size(0), "feature row ", feature_rows[i],
+                  " outside [0, ", src.size(0), ")");
+    }
+    c10::InferenceMode guard;
+    auto rows = torch::from_blob(const_cast<int32_t*>(feature_rows), {n}, torch::kInt32).to(src.device(), torch::kLong);
+    auto feats = src.index_select(0, rows).to(m->m->opts.dtype().toScalarType());  // gathered before out is written
+    et::forward(*m->m, kv->c, tokens, positions, n, mask, mask_cols, &feats, out->o);
   });
 }
 

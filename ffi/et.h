@@ -52,6 +52,8 @@ typedef struct {
   int32_t dtype;          /* et_dtype used for compute and the cache */
   int32_t device;         /* et_device */
   int32_t device_index;   /* CUDA ordinal; ignored on CPU */
+  int32_t draft;          /* 1: an EAGLE draft head (see et_draft_forward); n_layers must be 1 */
+  int32_t fc_bias;        /* draft only: 1 if fc has a bias */
   float rms_norm_eps;
   float attention_scale; /* multiplies q·k; usually 1/sqrt(head_dim) */
 } et_model_config;
@@ -73,7 +75,9 @@ enum et_weight {
   ET_W_GATE = 12,     /* (intermediate, hidden) */
   ET_W_UP = 13,       /* (intermediate, hidden) */
   ET_W_DOWN = 14,     /* (hidden, intermediate) */
-  ET_W_COUNT = 15
+  ET_W_FC = 15,       /* draft: (hidden, 2*hidden), input is concat(embedding, feature) */
+  ET_W_FC_BIAS = 16,  /* draft: (hidden) */
+  ET_W_COUNT = 17
 };
 
 /* The message of the last failed call on this thread ("" if none). Never NULL. */
@@ -99,6 +103,9 @@ ET_API int et_model_set_weight(et_model* m, int32_t kind, int32_t layer, et_mmap
                                uint64_t nbytes, int32_t file_dtype, const int64_t* shape, int32_t ndim);
 /* Checks that every weight the config needs is present. Forward refuses an unfinished model. */
 ET_API int et_model_finish(et_model* m);
+/* Draft heads: takes the token embedding (unless the head has its own) and the LM head from `target`,
+ * sharing the tensors (no copy). Hidden size and vocabulary must match. Call before et_model_finish. */
+ET_API int et_model_share(et_model* draft, const et_model* target);
 /* Bytes taken by the model's weights on its device (mapped CPU weights count too). */
 ET_API int et_model_weight_bytes(const et_model* m, uint64_t* out);
 ET_API void et_model_free(et_model* m);
@@ -129,12 +136,25 @@ ET_API void et_out_free(et_out* o);
 ET_API int et_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* positions, int32_t n,
                       const uint8_t* mask, int32_t mask_cols, et_out* out);
 
+/* One EAGLE draft-head forward over n new entries. Entry i pairs tokens[i] with the feature row
+ * feature_rows[i] of `features` (the hidden states of an earlier target or draft forward; they are read
+ * before `out` is written, so `features` may be `out` itself):
+ *   x = fc(concat(embed(token), feature)); x = x + attn(x); x = x + mlp(norm(x)); logits = lm_head(x).
+ * There is no input norm and no final norm; `out` gets x as hidden states (the next features) and the
+ * logits. Everything else is as for et_forward. */
+ET_API int et_draft_forward(et_model* draft, et_kv* kv, const int32_t* tokens, const int32_t* positions, int32_t n,
+                            const uint8_t* mask, int32_t mask_cols, const et_out* features,
+                            const int32_t* feature_rows, et_out* out);
+
 /* Readers of the last forward's results. Each reads only what it names; each is a device sync. */
 ET_API int et_out_rows(const et_out* o, int32_t* n);
-/* ids[rows]: argmax of each row's logits (lowest id on ties). */
-ET_API int et_out_argmax(const et_out* o, int32_t* ids);
-/* For each row, the k most likely ids (descending) and their log-probabilities under softmax(logits). */
-ET_API int et_out_topk(const et_out* o, int32_t k, int32_t* ids, float* logp);
+/* Row selection for the readers below: rows[n_rows] names the rows to read, in that order; rows == NULL
+ * reads every row (n_rows must then equal the row count). */
+/* ids[n_rows]: argmax of each selected row's logits (lowest id on ties). */
+ET_API int et_out_argmax(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t* ids);
+/* For each selected row, the k most likely ids (descending) and their log-probabilities under
+ * softmax(logits): ids[n_rows * k], logp[n_rows * k]. */
+ET_API int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t k, int32_t* ids, float* logp);
 /* logits[vocab] of one row, as float32. */
 ET_API int et_out_logits_row(const et_out* o, int32_t row, float* logits);
 /* hidden[hidden_size] of one row, as float32 (for tests and diagnostics). */

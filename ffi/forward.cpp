@@ -79,10 +79,12 @@ Tensor mlp(const Layer& ly, const Tensor& x) {
   return torch::linear(gate * torch::linear(x, ly.w[ET_W_UP]), ly.w[ET_W_DOWN]);
 }
 
-// h = x + attn(norm(x)); out = h + mlp(norm(h))
+// h = x + attn(norm(x)); out = h + mlp(norm(h)). A draft head's layer has no input norm.
 Tensor block(const Model& m, const Layer& ly, const Tensor& x, const Rope& rope, const Tensor& bias,
              KvCache& kv, int32_t l) {
-  auto h = x + attention(m, ly, rms_norm(x, ly.w[ET_W_ATTN_NORM], m.cfg.rms_norm_eps), rope, bias, kv, l);
+  const auto& attn_norm = ly.w[ET_W_ATTN_NORM];
+  auto xn = attn_norm.defined() ? rms_norm(x, attn_norm, m.cfg.rms_norm_eps) : x;
+  auto h = x + attention(m, ly, xn, rope, bias, kv, l);
   return h + mlp(ly, rms_norm(h, ly.w[ET_W_FFN_NORM], m.cfg.rms_norm_eps));
 }
 
@@ -101,7 +103,7 @@ void check_inputs(const Model& m, const KvCache& kv, const int32_t* tokens, cons
 }  // namespace
 
 void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
-             const uint8_t* mask, int32_t mask_cols, Out& out) {
+             const uint8_t* mask, int32_t mask_cols, const Tensor* features, Out& out) {
   check_inputs(m, kv, tokens, positions, n);
   c10::InferenceMode guard;
   auto dev = m.opts.device();
@@ -110,8 +112,14 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
   auto bias = make_mask_bias(m, kv.len, n, mask, mask_cols);
   auto rope = make_rope(m, pos);
   auto x = torch::embedding(m.global[ET_W_EMBED], ids);  // (n, hidden)
+  if (features) {
+    // EAGLE: the draft reads concat(embedding, feature), embedding first
+    const auto& ly = m.layers[0];
+    x = torch::linear(torch::cat({x, *features}, -1), ly.w[ET_W_FC], ly.w[ET_W_FC_BIAS]);
+  }
   for (int32_t l = 0; l < m.cfg.n_layers; l++) x = block(m, m.layers[l], x, rope, bias, kv, l);
-  auto hidden = rms_norm(x, m.global[ET_W_NORM], m.cfg.rms_norm_eps);
+  // a draft head has no final norm: its output is the predicted next feature
+  auto hidden = features ? x : rms_norm(x, m.global[ET_W_NORM], m.cfg.rms_norm_eps);
   out.logits = torch::linear(hidden, m.lm_head()).to(torch::kFloat32);
   out.hidden = hidden;
   kv.len += n;  // only now: a throw above leaves len as it was

@@ -37,8 +37,10 @@ int et_kv_keep(et_kv* kv, int32_t base, const int32_t* slots, int32_t n) {
       TORCH_CHECK(slots[i] >= base && slots[i] < c.len, "slot ", slots[i], " outside [", base, ", ", c.len, ")");
       TORCH_CHECK(i == 0 || slots[i] > slots[i - 1], "slots must be strictly increasing");
     }
+    bool in_place = true;  // slots already where they should be: nothing to move
+    for (int32_t i = 0; i < n; i++) in_place = in_place && slots[i] == base + i;
     c10::InferenceMode guard;
-    if (n > 0) {
+    if (n > 0 && !in_place) {
       auto idx = torch::from_blob(const_cast<int32_t*>(slots), {n}, torch::kInt32)
                      .to(c.k[0].device(), torch::kLong);
       for (size_t l = 0; l < c.k.size(); l++) {

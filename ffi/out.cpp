@@ -13,6 +13,21 @@ const et::Out& checked(const et_out* o) {
   return o->o;
 }
 
+// the selected rows of t (all when rows is null)
+torch::Tensor select_rows(const torch::Tensor& t, const int32_t* rows, int32_t n_rows) {
+  const int64_t total = t.size(0);
+  if (!rows) {
+    TORCH_CHECK(n_rows == total, "n_rows ", n_rows, " must equal the row count ", total, " when rows is null");
+    return t;
+  }
+  TORCH_CHECK(n_rows > 0, "n_rows must be positive, got ", n_rows);
+  for (int32_t i = 0; i < n_rows; i++) {
+    TORCH_CHECK(rows[i] >= 0 && rows[i] < total, "row ", rows[i], " outside [0, ", total, ")");
+  }
+  auto idx = torch::from_blob(const_cast<int32_t*>(rows), {n_rows}, torch::kInt32).to(t.device(), torch::kLong);
+  return t.index_select(0, idx);
+}
+
 void copy_out(const torch::Tensor& t, void* dst) {
   auto host = t.to(torch::kCPU).contiguous();  // device sync
   std::memcpy(dst, host.data_ptr(), host.numel() * host.element_size());
@@ -29,20 +44,21 @@ int et_out_rows(const et_out* o, int32_t* n) {
   });
 }
 
-int et_out_argmax(const et_out* o, int32_t* ids) {
+int et_out_argmax(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t* ids) {
   return guarded([&] {
     TORCH_CHECK(ids, "et_out_argmax: null argument");
-    copy_out(checked(o).logits.argmax(-1).to(torch::kInt32), ids);
+    c10::InferenceMode guard;
+    copy_out(select_rows(checked(o).logits, rows, n_rows).argmax(-1).to(torch::kInt32), ids);
   });
 }
 
-int et_out_topk(const et_out* o, int32_t k, int32_t* ids, float* logp) {
+int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t k, int32_t* ids, float* logp) {
   return guarded([&] {
     TORCH_CHECK(ids && logp, "et_out_topk: null argument");
     const auto& r = checked(o);
     TORCH_CHECK(k > 0 && k <= r.logits.size(1), "top-k ", k, " outside [1, ", r.logits.size(1), "]");
     c10::InferenceMode guard;
-    auto top = torch::topk(torch::log_softmax(r.logits, -1), k, -1);
+    auto top = torch::topk(torch::log_softmax(select_rows(r.logits, rows, n_rows), -1), k, -1);
     copy_out(std::get<1>(top).to(torch::kInt32), ids);
     copy_out(std::get<0>(top), logp);
   });

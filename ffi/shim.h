@@ -71,9 +71,9 @@ const char* weight_name(int32_t kind);
 std::vector<int64_t> expected_shape(const et_model_config& c, int32_t kind);
 void check_config(const et_model_config& c);
 
-// forward.cpp
+// forward.cpp: `features` (n, hidden) selects the draft-head forward, null the target forward
 void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
-             const uint8_t* mask, int32_t mask_cols, Out& out);
+             const uint8_t* mask, int32_t mask_cols, const torch::Tensor* features, Out& out);
 
 }  // namespace et
 

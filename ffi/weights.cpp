@@ -14,12 +14,22 @@ torch::ScalarType scalar_type(int32_t d) {
 
 const char* weight_name(int32_t kind) {
   static const char* names[ET_W_COUNT] = {"embed", "norm", "lm_head", "attn_norm", "q", "k", "v", "o",
-                                          "q_bias", "k_bias", "v_bias", "ffn_norm", "gate", "up", "down"};
+                                          "q_bias", "k_bias", "v_bias", "ffn_norm", "gate", "up", "down",
+                                          "fc", "fc_bias"};
   return kind >= 0 && kind < ET_W_COUNT ? names[kind] : "?";
 }
 
 static bool is_global(int32_t kind) { return kind == ET_W_EMBED || kind == ET_W_NORM || kind == ET_W_LM_HEAD; }
 static bool is_bias(int32_t kind) { return kind == ET_W_Q_BIAS || kind == ET_W_K_BIAS || kind == ET_W_V_BIAS; }
+
+// whether a finished model must have this per-layer weight
+static bool layer_needs(const et_model_config& c, int32_t kind) {
+  if (is_bias(kind)) return c.attention_bias;
+  if (kind == ET_W_ATTN_NORM) return !c.draft;  // EAGLE heads drop layer 0's input norm
+  if (kind == ET_W_FC) return c.draft;
+  if (kind == ET_W_FC_BIAS) return c.draft && c.fc_bias;
+  return true;
+}
 
 std::vector<int64_t> expected_shape(const et_model_config& c, int32_t kind) {
   const int64_t h = c.hidden_size, q = int64_t(c.n_heads) * c.head_dim, kv = int64_t(c.n_kv_heads) * c.head_dim;
@@ -33,6 +43,8 @@ std::vector<int64_t> expected_shape(const et_model_config& c, int32_t kind) {
     case ET_W_K_BIAS: case ET_W_V_BIAS: return {kv};
     case ET_W_GATE: case ET_W_UP: return {c.intermediate_size, h};
     case ET_W_DOWN: return {h, c.intermediate_size};
+    case ET_W_FC: return {h, 2 * h};
+    case ET_W_FC_BIAS: return {h};
   }
   TORCH_CHECK(false, "unknown weight kind ", kind);
 }
@@ -47,6 +59,7 @@ void check_config(const et_model_config& c) {
   TORCH_CHECK(c.attention_scale > 0, "attention_scale must be positive");
   TORCH_CHECK(c.device == ET_CPU || c.device == ET_CUDA, "unknown device code ", c.device);
   if (c.device == ET_CUDA) TORCH_CHECK(torch::cuda::is_available(), "CUDA is not available to this libtorch");
+  TORCH_CHECK(!c.draft || c.n_layers == 1, "a draft head has exactly one layer, got ", c.n_layers);
   scalar_type(c.dtype);
 }
 
@@ -110,15 +123,34 @@ int et_model_finish(et_model* model) {
                   layer >= 0 ? std::to_string(layer) : std::string());
     };
     need(m.global[ET_W_EMBED], ET_W_EMBED, -1);
-    need(m.global[ET_W_NORM], ET_W_NORM, -1);
+    if (!m.cfg.draft) need(m.global[ET_W_NORM], ET_W_NORM, -1);  // a draft head has no final norm
     if (!m.cfg.tie_embeddings) need(m.global[ET_W_LM_HEAD], ET_W_LM_HEAD, -1);
     for (int32_t l = 0; l < m.cfg.n_layers; l++) {
       for (int32_t k = ET_W_ATTN_NORM; k < ET_W_COUNT; k++) {
-        if (et::is_bias(k) && !m.cfg.attention_bias) continue;
-        need(m.layers[l].w[k], k, l);
+        if (et::layer_needs(m.cfg, k)) need(m.layers[l].w[k], k, l);
       }
     }
     m.finished = true;
+  });
+}
+
+int et_model_share(et_model* draft, const et_model* target) {
+  return guarded([&] {
+    TORCH_CHECK(draft && target, "et_model_share: null argument");
+    auto& d = *draft->m;
+    const auto& t = *target->m;
+    TORCH_CHECK(d.cfg.draft && !t.cfg.draft, "et_model_share: needs a draft head and a target model");
+    TORCH_CHECK(d.cfg.hidden_size == t.cfg.hidden_size, "draft hidden size ", d.cfg.hidden_size,
+                " differs from the target's ", t.cfg.hidden_size);
+    TORCH_CHECK(d.cfg.vocab_size == t.cfg.vocab_size, "draft vocabulary ", d.cfg.vocab_size,
+                " differs from the target's ", t.cfg.vocab_size);
+    TORCH_CHECK(d.opts.device() == t.opts.device() && d.opts.dtype() == t.opts.dtype(),
+                "draft and target must share device and dtype");
+    TORCH_CHECK(t.finished, "et_model_share: finish the target first");
+    if (!d.global[ET_W_EMBED].defined()) d.global[ET_W_EMBED] = t.global[ET_W_EMBED];
+    d.global[ET_W_LM_HEAD] = t.lm_head();
+    d.cfg.tie_embeddings = 0;
+    d.finished = false;
   });
 }
 

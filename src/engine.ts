@@ -9,7 +9,7 @@ export enum DeviceCode { CPU = 0, CUDA = 1 }
 /** Weight kinds, as et.h numbers them. */
 export enum WeightKind {
   Embed = 0, Norm = 1, LmHead = 2, AttnNorm = 3, Q = 4, K = 5, V = 6, O = 7,
-  QBias = 8, KBias = 9, VBias = 10, FfnNorm = 11, Gate = 12, Up = 13, Down = 14,
+  QBias = 8, KBias = 9, VBias = 10, FfnNorm = 11, Gate = 12, Up = 13, Down = 14, Fc = 15, FcBias = 16,
 }
 
 function check(rc: number, what: string): void {
@@ -103,18 +103,21 @@ export interface ShimModelConfig {
   dtype: DTypeCode;
   device: DeviceCode;
   deviceIndex: number;
+  draft: boolean;   // an EAGLE draft head (one layer, fc over concat(embedding, feature))
+  fcBias: boolean;  // draft only
   rmsNormEps: number;
   attentionScale: number;
 }
 
 function packConfig(c: ShimModelConfig): ArrayBuffer {
-  const buf = new ArrayBuffer(14 * 4);
+  const buf = new ArrayBuffer(16 * 4);
   const i = new Int32Array(buf);
   const f = new Float32Array(buf);
   i.set([c.hiddenSize, c.intermediateSize, c.nLayers, c.nHeads, c.nKvHeads, c.headDim, c.vocabSize,
-    c.attentionBias ? 1 : 0, c.tieEmbeddings ? 1 : 0, c.dtype, c.device, c.deviceIndex]);
-  f[12] = c.rmsNormEps;
-  f[13] = c.attentionScale;
+    c.attentionBias ? 1 : 0, c.tieEmbeddings ? 1 : 0, c.dtype, c.device, c.deviceIndex, c.draft ? 1 : 0,
+    c.fcBias ? 1 : 0]);
+  f[14] = c.rmsNormEps;
+  f[15] = c.attentionScale;
   return buf;
 }
 
@@ -143,6 +146,10 @@ export class Model extends Handle {
     const rc = shim().et_model_set_weight(this.ptr, kind, layer, MappedFile.ptrOf(src.file), src.offset, src.nbytes,
       src.dtype, shape, shape.length);
     check(rc, what);
+  }
+  /** A draft head takes the target's LM head (and its embedding, unless it has its own). */
+  shareFrom(target: Model): void {
+    check(shim().et_model_share(this.ptr, Model.ptrOf(target)), "attach draft head");
   }
   finish(): void {
     check(shim().et_model_finish(this.ptr), "finish model");
@@ -203,15 +210,19 @@ export class StepOutput extends Handle {
   get rows(): number {
     return outI32("output rows", (box) => shim().et_out_rows(this.ptr, box));
   }
-  argmax(rows = this.rows): Int32Array {
-    const ids = new Int32Array(rows);
-    check(shim().et_out_argmax(this.ptr, ids), "argmax");
+  /** Argmax of the given rows (all rows when omitted). */
+  argmax(rows?: Int32Array): Int32Array {
+    const n = rows?.length ?? this.rows;
+    const ids = new Int32Array(n);
+    check(shim().et_out_argmax(this.ptr, rows ?? null, n, ids), "argmax");
     return ids;
   }
-  topk(k: number, rows = this.rows): TopK {
-    const ids = new Int32Array(rows * k);
-    const logp = new Float32Array(rows * k);
-    check(shim().et_out_topk(this.ptr, k, ids, logp), "top-k");
+  /** The k best ids and log-probs of the given rows (all rows when omitted), row after row. */
+  topk(k: number, rows?: Int32Array): TopK {
+    const n = rows?.length ?? this.rows;
+    const ids = new Int32Array(n * k);
+    const logp = new Float32Array(n * k);
+    check(shim().et_out_topk(this.ptr, rows ?? null, n, k, ids, logp), "top-k");
     return { ids, logp };
   }
   logitsRow(row: number, into: Float32Array): Float32Array {
@@ -238,8 +249,7 @@ export interface Batch {
   maskCols?: number;   // n (new tokens only) or cached + n
 }
 
-/** One forward: writes K/V into the cache's next slots, leaves hidden states and logits in `out`. */
-export function forward(model: Model, kv: KvCache, batch: Batch, out: StepOutput): void {
+function maskColumns(batch: Batch): number {
   const n = batch.tokens.length;
   if (batch.positions.length !== n) {
     throw new EagleError(`batch has ${n} tokens but ${batch.positions.length} positions`);
@@ -248,7 +258,25 @@ export function forward(model: Model, kv: KvCache, batch: Batch, out: StepOutput
   if (batch.mask && batch.mask.length !== n * cols) {
     throw new EagleError(`mask has ${batch.mask.length} entries, expected ${n} x ${cols}`);
   }
-  const rc = shim().et_forward(Model.ptrOf(model), KvCache.ptrOf(kv), batch.tokens, batch.positions, n,
-    batch.mask ?? null, cols, StepOutput.ptrOf(out));
+  return cols;
+}
+
+/** One forward: writes K/V into the cache's next slots, leaves hidden states and logits in `out`. */
+export function forward(model: Model, kv: KvCache, batch: Batch, out: StepOutput): void {
+  const cols = maskColumns(batch);
+  const rc = shim().et_forward(Model.ptrOf(model), KvCache.ptrOf(kv), batch.tokens, batch.positions,
+    batch.tokens.length, batch.mask ?? null, cols, StepOutput.ptrOf(out));
   check(rc, "forward");
+}
+
+/** One draft-head forward: entry i pairs batch.tokens[i] with hidden row featureRows[i] of `features`. */
+export function draftForward(draft: Model, kv: KvCache, batch: Batch, features: StepOutput, featureRows: Int32Array,
+  out: StepOutput): void {
+  const cols = maskColumns(batch);
+  if (featureRows.length !== batch.tokens.length) {
+    throw new EagleError(`draft batch has ${batch.tokens.length} tokens but ${featureRows.length} feature rows`);
+  }
+  const rc = shim().et_draft_forward(Model.ptrOf(draft), KvCache.ptrOf(kv), batch.tokens, batch.positions,
+    batch.tokens.length, batch.mask ?? null, cols, StepOutput.ptrOf(features), featureRows, StepOutput.ptrOf(out));
+  check(rc, "draft forward");
 }

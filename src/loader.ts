@@ -27,7 +27,7 @@ const GLOBAL: Record<string, WeightKind> = {
   "lm_head.weight": WeightKind.LmHead,
 };
 
-const PER_LAYER: Record<string, WeightKind> = {
+export const PER_LAYER: Record<string, WeightKind> = {
   "input_layernorm.weight": WeightKind.AttnNorm,
   "self_attn.q_proj.weight": WeightKind.Q,
   "self_attn.k_proj.weight": WeightKind.K,
@@ -55,7 +55,7 @@ export function resolvePlacement(device?: DeviceName, dtype?: DTypeName): Placem
   return { device: dev, dtype: dtype ?? (dev === "cuda" ? "bf16" : "f32") };
 }
 
-interface WeightTarget {
+export interface WeightTarget {
   kind: WeightKind;
   layer: number;
 }
@@ -70,34 +70,51 @@ function targetOf(name: string, nLayers: number): WeightTarget | null {
   return null;
 }
 
-export function loadModel(dir: string, placement: Placement): LoadedModel {
+export function checkModelDir(dir: string): void {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new EagleError(`${dir}: model directory not found`);
-  const config = loadConfig(dir);
-  const tensors = listModelTensors(dir);
+}
+
+/** A shim model for `config` on `placement`, its weights set from `tensors` named as `targetFor` maps them. */
+export function buildModel(config: ModelConfig, placement: Placement, draft: { fcBias: boolean } | null,
+  tensors: Map<string, TensorInfo>, targetFor: (name: string) => WeightTarget | null, attach?: (m: Model) => void): Model {
   const model = Model.create({
     hiddenSize: config.hiddenSize, intermediateSize: config.intermediateSize, nLayers: config.nLayers,
     nHeads: config.nHeads, nKvHeads: config.nKvHeads, headDim: config.headDim, vocabSize: config.vocabSize,
-    attentionBias: config.attentionBias, tieEmbeddings: config.tieEmbeddings,
+    attentionBias: config.attentionBias, tieEmbeddings: config.tieEmbeddings && !draft,
     dtype: COMPUTE_DTYPES[placement.dtype], device: placement.device === "cuda" ? DeviceCode.CUDA : DeviceCode.CPU,
-    deviceIndex: 0, rmsNormEps: config.rmsNormEps, attentionScale: 1 / Math.sqrt(config.headDim),
+    deviceIndex: 0, draft: draft !== null, fcBias: draft?.fcBias ?? false, rmsNormEps: config.rmsNormEps,
+    attentionScale: 1 / Math.sqrt(config.headDim),
   }, ropeInvFreq(config));
   try {
-    setWeights(model, tensors, config.nLayers);
+    setWeights(model, tensors, targetFor);
+    attach?.(model);
     model.finish();
   } catch (e) {
     model.dispose();
+    throw e;
+  }
+  return model;
+}
+
+export function loadModel(dir: string, placement: Placement): LoadedModel {
+  checkModelDir(dir);
+  const config = loadConfig(dir);
+  const tensors = listModelTensors(dir);
+  try {
+    const model = buildModel(config, placement, null, tensors, (name) => targetOf(name, config.nLayers));
+    return { dir, config, placement, model };
+  } catch (e) {
     if (e instanceof EagleError) throw new EagleError(`${dir}: ${e.message}`);
     throw e;
   }
-  return { dir, config, placement, model };
 }
 
-function setWeights(model: Model, tensors: Map<string, TensorInfo>, nLayers: number): void {
+function setWeights(model: Model, tensors: Map<string, TensorInfo>, targetFor: (name: string) => WeightTarget | null): void {
   const files = new Map<string, MappedFile>();
   try {
     for (const info of tensors.values()) {
       if (IGNORED.test(info.name)) continue;
-      const target = targetOf(info.name, nLayers);
+      const target = targetFor(info.name);
       if (!target) throw new EagleError(`${info.file}: unexpected tensor "${info.name}"`);
       let file = files.get(info.file);
       if (!file) files.set(info.file, (file = MappedFile.open(info.file)));

@@ -27,6 +27,8 @@ export interface RandomModelSpec {
   dtype?: DType; // default F32
   sharded?: boolean; // two files plus model.safetensors.index.json
   maxPositions?: number; // default 512
+  layerScale?: number; // scales what each layer writes to the residual stream (o_proj, down_proj); default 1.
+  // small values make a nearly-bigram model whose next token an echo draft head predicts well
 }
 
 const llama3 = { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 256 } as const;
@@ -130,11 +132,11 @@ function randomTensors(spec: RandomModelSpec, rng: Rng): NamedF32[] {
       bias(p + "self_attn.k_proj.bias", kv);
       bias(p + "self_attn.v_proj.bias", kv);
     }
-    matrix(p + "self_attn.o_proj.weight", H, q);
+    matrix(p + "self_attn.o_proj.weight", H, q, spec.layerScale);
     norm(p + "post_attention_layernorm.weight");
     matrix(p + "mlp.gate_proj.weight", I, H);
     matrix(p + "mlp.up_proj.weight", I, H);
-    matrix(p + "mlp.down_proj.weight", H, I);
+    matrix(p + "mlp.down_proj.weight", H, I, spec.layerScale);
   }
   add("model.norm.weight", [H], () => (spec.tied ? TIED_FINAL_NORM : 1) * (1 + 0.1 * rng.normal()));
   if (!spec.tied) matrix("lm_head.weight", spec.vocabSize, H);
@@ -177,4 +179,53 @@ export function writeRandomModel(dir: string, spec: RandomModelSpec, seed: numbe
   writeFileSync(join(dir, "config.json"), JSON.stringify(configJson(spec), null, 2));
   if (spec.sharded) writeSharded(dir, tensors);
   else writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+}
+
+export interface RandomDraftOptions {
+  fcBias?: boolean;       // default true, as in the official EAGLE-1 heads
+  ownEmbedding?: boolean; // write embed_tokens.weight (official EAGLE-1 heads carry a copy)
+  echo?: boolean; // fc passes the token embedding through and the layer writes nothing: the head guesses
+  // lm_head(embedding), the bigram guess, which a target made with a small layerScale mostly agrees with
+}
+
+// an EAGLE draft head for a model of `spec`'s shape: config.json (one layer) + model.safetensors with the
+// official key names. random weights: it drafts badly, which is what correctness tests want (rejections).
+export function writeRandomDraftHead(dir: string, spec: RandomModelSpec, seed: number, opts: RandomDraftOptions = {}): void {
+  const rng = new Rng(seed);
+  const [H, I, hd] = [spec.hiddenSize, spec.intermediateSize, headDimOf(spec)];
+  const out: NamedF32[] = [];
+  const add = (name: string, shape: number[], draw: () => number) =>
+    out.push({ name, shape, values: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, draw) });
+  const matrix = (name: string, rows: number, cols: number) => add(name, [rows, cols], () => rng.normal() / Math.sqrt(cols));
+  const fcBias = opts.fcBias ?? true;
+  if (opts.ownEmbedding) add("embed_tokens.weight", [spec.vocabSize, H], () => rng.normal());
+  if (opts.echo) add("fc.weight", [H, 2 * H], echoFc(H));
+  else matrix("fc.weight", H, 2 * H);
+  if (fcBias) add("fc.bias", [H], () => (opts.echo ? 0 : 0.1 * rng.normal()));
+  matrix("layers.0.self_attn.q_proj.weight", spec.heads * hd, H);
+  matrix("layers.0.self_attn.k_proj.weight", spec.kvHeads * hd, H);
+  matrix("layers.0.self_attn.v_proj.weight", spec.kvHeads * hd, H);
+  if (spec.bias) {
+    for (const [p, n] of [["q", spec.heads * hd], ["k", spec.kvHeads * hd], ["v", spec.kvHeads * hd]] as const) {
+      add(`layers.0.self_attn.${p}_proj.bias`, [n], () => 0.1 * rng.normal());
+    }
+  }
+  add("layers.0.self_attn.o_proj.weight", [H, spec.heads * hd], () => (opts.echo ? 0 : rng.normal() / Math.sqrt(spec.heads * hd)));
+  add("layers.0.post_attention_layernorm.weight", [H], () => 1 + 0.1 * rng.normal());
+  matrix("layers.0.mlp.gate_proj.weight", I, H);
+  matrix("layers.0.mlp.up_proj.weight", I, H);
+  add("layers.0.mlp.down_proj.weight", [H, I], () => (opts.echo ? 0 : rng.normal() / Math.sqrt(I)));
+  const config = { ...configJson(spec), num_hidden_layers: 1, bias: fcBias, architectures: ["LlamaForCausalLM"] };
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 2));
+  const dtype = spec.dtype ?? "F32";
+  writeSafetensors(join(dir, "model.safetensors"), out.map((t) => encode(t, dtype)), { format: "pt" });
+}
+
+// draws for fc.weight (H, 2H) = [3 identity | 0]: the embedding half passes through, scaled up
+function echoFc(H: number): () => number {
+  let i = 0;
+  return () => {
+    const [r, c] = [Math.floor(i / (2 * H)), i++ % (2 * H)];
+    return r === c ? 3 : 0; // sharper than the target: a confident drafter
+  };
 }

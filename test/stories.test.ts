@@ -2,7 +2,7 @@
 // token the independent reference forward run on the original llama2.c checkpoint (adjacent-pair RoPE).
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { decodePlain } from "../src/decode.ts";
+import { decode } from "../src/decode.ts";
 import { loadModel } from "../src/loader.ts";
 import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
 import { argmax } from "../src/sampling.ts";
@@ -14,7 +14,7 @@ const loaded = loadModel(DEFAULT_MODEL_DIR, { device: "cpu", dtype: "f32" });
 afterAll(() => loaded.model.dispose());
 
 function engineGreedy(prompt: number[], steps: number): number[] {
-  const run = decodePlain(loaded, prompt, {
+  const run = decode(loaded, prompt, {
     maxNewTokens: steps, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, stopIds: [],
   });
   return [...run];
@@ -46,7 +46,7 @@ test("greedy from a story prompt equals the reference", () => {
 });
 
 test("sampling is reproducible with a seed and differs across seeds", () => {
-  const sample = (seed: number) => [...decodePlain(loaded, [1], {
+  const sample = (seed: number) => [...decode(loaded, [1], {
     maxNewTokens: 40, sampling: { temperature: 1, topK: 40, topP: 0.95 }, seed, stopIds: [],
   })];
   expect(sample(7)).toEqual(sample(7));
@@ -54,7 +54,7 @@ test("sampling is reproducible with a seed and differs across seeds", () => {
 });
 
 test("stops at EOS and at the context limit", () => {
-  const eosRun = decodePlain(loaded, [1], {
+  const eosRun = decode(loaded, [1], {
     maxNewTokens: 400, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, stopIds: [2],
   });
   const tokens: number[] = [];
@@ -65,7 +65,7 @@ test("stops at EOS and at the context limit", () => {
 
   const context = loaded.config.maxPositions;
   const long = Array.from({ length: context - 5 }, (_, i) => (i === 0 ? 1 : 300 + (i % 100)));
-  const run = decodePlain(loaded, long, {
+  const run = decode(loaded, long, {
     maxNewTokens: 50, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, stopIds: [],
   });
   let n = 0;
@@ -73,7 +73,7 @@ test("stops at EOS and at the context limit", () => {
   for (; !s.done; s = run.next()) n++;
   expect(s.value.stopReason).toBe("context");
   expect(long.length + n).toBe(context);
-  expect(() => decodePlain(loaded, new Array(context).fill(5), {
+  expect(() => decode(loaded, new Array(context).fill(5), {
     maxNewTokens: 1, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, stopIds: [],
   }).next()).toThrow(/context is 512/);
 });

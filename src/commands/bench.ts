@@ -4,7 +4,7 @@
 import type { Argv } from "yargs";
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { decodePlain, type DecodeStats } from "../decode.ts";
+import { decode, type DecodeStats } from "../decode.ts";
 import { KvCache } from "../engine.ts";
 import { EagleError } from "../errors.ts";
 import { type LoadedModel, loadModel, resolvePlacement } from "../loader.ts";
@@ -74,14 +74,14 @@ export interface BenchResult {
 }
 
 function runOnce(m: LoadedModel, prompt: number[], n: number): DecodeStats {
-  const run = decodePlain(m, prompt, { maxNewTokens: n, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, stopIds: [] });
+  const run = decode(m, prompt, { maxNewTokens: n, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, stopIds: [] });
   for (;;) {
     const step = run.next();
     if (step.done) return step.value;
   }
 }
 
-const FFI_CALLS_PER_TOKEN = 2; // forward, argmax
+const FFI_CALLS_PER_TOKEN = 4; // forward, argmax, keep, cache length
 
 function benchModel(name: string, a: BenchArgs): BenchResult {
   const m = loadModel(resolveModelDir(name), resolvePlacement(a.device, a.dtype));

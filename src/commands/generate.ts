@@ -1,6 +1,6 @@
 // generate — one prompt in, streamed text out on stdout, timing stats on stderr.
 import type { Argv } from "yargs";
-import { decodePlain, type DecodeStats } from "../decode.ts";
+import { decode, type DecodeStats } from "../decode.ts";
 import { EagleError } from "../errors.ts";
 import { loadModel, resolvePlacement } from "../loader.ts";
 import { applyThreads, type RuntimeArgs, runtimeFlags } from "./common.ts";
@@ -54,7 +54,7 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
   try {
     const tokenizer = TextTokenizer.load(a.model);
     const ids = tokenizer.encode(prompt);
-    const run = decodePlain(loaded, ids, {
+    const run = decode(loaded, ids, {
       maxNewTokens: a.n,
       sampling: { temperature: a.temp, topK: a.topK, topP: a.topP },
       seed: resolveSeed(a.seed),
