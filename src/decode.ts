@@ -2,7 +2,7 @@
 // Each round: the proposer drafts a tree under the root (the last chosen token), the target checks the
 // whole tree in one forward, the verifier accepts a path and picks a bonus token, both caches keep the
 // accepted path, and the accepted tokens stream out. A generator: yields token ids, returns statistics.
-import { forward, KvCache, StepOutput } from "./engine.ts";
+import { forward, KvCache, nativeMilliseconds, StepOutput } from "./engine.ts";
 import { EagleError } from "./errors.ts";
 import type { LoadedModel } from "./loader.ts";
 import { PlainProposer, type Proposer } from "./proposer.ts";
@@ -26,16 +26,17 @@ export interface DecodeStats {
   promptMs: number;
   decodeMs: number;          // from the first chosen token to the last
   targetForwards: number;    // verification forwards (one per round), prefill not counted
-  shimMs: number;            // decode time in target forwards and their readers
+  nativeMs: number;          // decode time inside shim calls (libtorch + FFI crossing), target and draft
+  verifyMs: number;          // decode time in target verification: forward, readers, acceptance, compaction
   draftMs: number;           // decode time the proposer spent drafting and catching up
   acceptedByDepth: number[]; // [d]: rounds whose accepted path reached depth d + 1
   proposedByDepth: number[]; // [d]: rounds whose tree had a node at depth d + 1
   stopReason: StopReason;
 }
 
-/** Mean tokens per target forward, counting the bonus token (τ). */
+/** τ: mean tokens per verification forward, counting the bonus token (the prefill's token excluded). */
 export function meanAcceptance(s: DecodeStats): number {
-  return s.targetForwards > 0 ? s.newTokens / s.targetForwards : 0;
+  return s.targetForwards > 0 ? (s.newTokens - 1) / s.targetForwards : 0;
 }
 
 /** Tokens a run may hold: prompt + generated <= the model's context. Throws when the prompt alone does not fit. */
@@ -72,7 +73,7 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
   const rng = new Rng(opts.seed);
   const vocab = m.config.vocabSize;
   const stats: DecodeStats = {
-    promptTokens: prompt.length, newTokens: 0, promptMs: 0, decodeMs: 0, targetForwards: 0, shimMs: 0, draftMs: 0,
+    promptTokens: prompt.length, newTokens: 0, promptMs: 0, decodeMs: 0, targetForwards: 0, nativeMs: 0, verifyMs: 0, draftMs: 0,
     acceptedByDepth: [], proposedByDepth: [], stopReason: "max_tokens",
   };
   // true once the run must end after the token just counted
@@ -84,6 +85,7 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
     return true;
   };
   let decodeStart = 0;
+  let nativeStart = 0;
   try {
     // ---- prefill: the prompt through the target, the first token, the drafter's start
     const t0 = performance.now();
@@ -92,6 +94,7 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
     const t1 = performance.now();
     stats.promptMs = t1 - t0;
     decodeStart = t1;
+    nativeStart = nativeMilliseconds();
     if (opts.maxNewTokens === 0) return stats;
     yield root;
     if (finished(root)) return stats;
@@ -108,7 +111,7 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
       }, out);
       const verdict = verifier(tree, out, opts.sampling, rng, vocab);
       kv.keep(base, Int32Array.from(verdict.path, (node) => base + node));
-      stats.shimMs += performance.now() - s0;
+      stats.verifyMs += performance.now() - s0;
       stats.targetForwards++;
       countDepths(stats, tree, verdict);
 
@@ -121,7 +124,10 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
       root = verdict.bonus;
     }
   } finally {
-    if (decodeStart > 0) stats.decodeMs = performance.now() - decodeStart;
+    if (decodeStart > 0) {
+      stats.decodeMs = performance.now() - decodeStart;
+      stats.nativeMs = nativeMilliseconds() - nativeStart;
+    }
     stats.draftMs = proposer.draftMs;
     proposer.dispose();
     out.dispose();

@@ -16,6 +16,21 @@ function check(rc: number, what: string): void {
   if (rc !== 0) throw new EagleError(`${what}: ${shim().et_last_error()}`);
 }
 
+// milliseconds spent inside the shim's compute and read calls, so callers can tell libtorch time (plus
+// the FFI crossing) from their own TypeScript time
+let nativeMs = 0;
+
+export function nativeMilliseconds(): number {
+  return nativeMs;
+}
+
+function timed(rc: () => number, what: string): void {
+  const t0 = performance.now();
+  const status = rc();
+  nativeMs += performance.now() - t0;
+  check(status, what);
+}
+
 /** Runs a call that writes one pointer-sized result and returns it. */
 function outPointer(what: string, call: (box: BigUint64Array) => number): Pointer {
   const box = new BigUint64Array(1);
@@ -184,7 +199,7 @@ export class KvCache extends Handle {
   }
   /** Compaction: move `slots` (increasing, all >= base) to [base, base + slots.length). */
   keep(base: number, slots: Int32Array): void {
-    check(shim().et_kv_keep(this.ptr, base, slots, slots.length), "compact cache");
+    timed(() => shim().et_kv_keep(this.ptr, base, slots, slots.length), "compact cache");
   }
   protected free(p: Pointer): void {
     shim().et_kv_free(p);
@@ -214,7 +229,7 @@ export class StepOutput extends Handle {
   argmax(rows?: Int32Array): Int32Array {
     const n = rows?.length ?? this.rows;
     const ids = new Int32Array(n);
-    check(shim().et_out_argmax(this.ptr, rows ?? null, n, ids), "argmax");
+    timed(() => shim().et_out_argmax(this.ptr, rows ?? null, n, ids), "argmax");
     return ids;
   }
   /** The k best ids and log-probs of the given rows (all rows when omitted), row after row. */
@@ -222,11 +237,11 @@ export class StepOutput extends Handle {
     const n = rows?.length ?? this.rows;
     const ids = new Int32Array(n * k);
     const logp = new Float32Array(n * k);
-    check(shim().et_out_topk(this.ptr, rows ?? null, n, k, ids, logp), "top-k");
+    timed(() => shim().et_out_topk(this.ptr, rows ?? null, n, k, ids, logp), "top-k");
     return { ids, logp };
   }
   logitsRow(row: number, into: Float32Array): Float32Array {
-    check(shim().et_out_logits_row(this.ptr, row, into), "read logits");
+    timed(() => shim().et_out_logits_row(this.ptr, row, into), "read logits");
     return into;
   }
   hiddenRow(row: number, into: Float32Array): Float32Array {
@@ -264,9 +279,8 @@ function maskColumns(batch: Batch): number {
 /** One forward: writes K/V into the cache's next slots, leaves hidden states and logits in `out`. */
 export function forward(model: Model, kv: KvCache, batch: Batch, out: StepOutput): void {
   const cols = maskColumns(batch);
-  const rc = shim().et_forward(Model.ptrOf(model), KvCache.ptrOf(kv), batch.tokens, batch.positions,
-    batch.tokens.length, batch.mask ?? null, cols, StepOutput.ptrOf(out));
-  check(rc, "forward");
+  timed(() => shim().et_forward(Model.ptrOf(model), KvCache.ptrOf(kv), batch.tokens, batch.positions,
+    batch.tokens.length, batch.mask ?? null, cols, StepOutput.ptrOf(out)), "forward");
 }
 
 /** One draft-head forward: entry i pairs batch.tokens[i] with hidden row featureRows[i] of `features`. */
@@ -276,7 +290,7 @@ export function draftForward(draft: Model, kv: KvCache, batch: Batch, features: 
   if (featureRows.length !== batch.tokens.length) {
     throw new EagleError(`draft batch has ${batch.tokens.length} tokens but ${featureRows.length} feature rows`);
   }
-  const rc = shim().et_draft_forward(Model.ptrOf(draft), KvCache.ptrOf(kv), batch.tokens, batch.positions,
-    batch.tokens.length, batch.mask ?? null, cols, StepOutput.ptrOf(features), featureRows, StepOutput.ptrOf(out));
-  check(rc, "draft forward");
+  timed(() => shim().et_draft_forward(Model.ptrOf(draft), KvCache.ptrOf(kv), batch.tokens, batch.positions,
+    batch.tokens.length, batch.mask ?? null, cols, StepOutput.ptrOf(features), featureRows, StepOutput.ptrOf(out)),
+  "draft forward");
 }

@@ -1,16 +1,20 @@
-// bench — a fixed workload that anyone can rerun: prompt and decode tokens/s of plain decoding on the
-// shipped model and on a ~100M-parameter random model, with the time per token split into libtorch,
-// FFI crossings and TypeScript.
+// bench — a fixed workload anyone can rerun: plain decoding, EAGLE-1 and EAGLE-2 on a prompt set, each
+// method's decode tokens/s, τ and acceptance by depth, the speedup over plain decoding measured in the
+// same run, where each step's time goes (libtorch + FFI crossings, TypeScript), and whether greedy
+// outputs are identical across methods.
 import type { Argv } from "yargs";
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { decode, type DecodeStats } from "../decode.ts";
 import { KvCache } from "../engine.ts";
 import { EagleError } from "../errors.ts";
 import { type LoadedModel, loadModel, resolvePlacement } from "../loader.ts";
-import { applyThreads, type RuntimeArgs, runtimeFlags } from "./common.ts";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../paths.ts";
 import { type RandomModelSpec, writeRandomModel } from "../random-model.ts";
+import { makeProposer, type SpecMode } from "../speculation.ts";
+import { TextTokenizer } from "../tokenizer.ts";
+import { applyThreads, resolveSpec, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
+import { formatBench } from "./bench-report.ts";
 
 // ~134M parameters: Llama shapes at GPT-2-small width, 32K vocabulary
 export const BENCH_LARGE: RandomModelSpec = {
@@ -18,20 +22,24 @@ export const BENCH_LARGE: RandomModelSpec = {
   vocabSize: 32000, maxPositions: 2048,
 };
 
-interface BenchArgs extends RuntimeArgs {
-  models: string[];
+interface BenchArgs extends RuntimeArgs, SpecArgs {
+  model: string;
+  methods?: SpecMode[];
+  prompts: string;
   n: number;
-  promptTokens: number;
-  runs: number;
+  temp: number;
+  seed: number;
   json: boolean;
 }
 
 export function benchFlags<T>(y: Argv<T>) {
-  return runtimeFlags(y)
-    .option("models", { type: "string", array: true, default: ["stories260K", "random-134m"], describe: "model directories, or the names stories260K / random-134m" })
-    .option("n", { type: "number", default: 128, describe: "tokens to decode per run" })
-    .option("prompt-tokens", { type: "number", default: 64, describe: "prompt length in tokens" })
-    .option("runs", { type: "number", default: 3, describe: "timed runs per model (after one warm-up)" })
+  return specFlags(runtimeFlags(y))
+    .option("model", { alias: "m", type: "string", default: "stories260K", describe: "model directory, or stories260K / random-134m (made once, random weights)" })
+    .option("methods", { type: "string", array: true, choices: ["none", "eagle1", "eagle2"] as const, describe: "methods to compare", defaultDescription: "none, plus eagle1 eagle2 when a draft head is found" })
+    .option("prompts", { type: "string", default: join(REPO_ROOT, "test", "prompts", "stories.txt"), defaultDescription: "test/prompts/stories.txt", describe: "prompt file, one per line" })
+    .option("n", { type: "number", default: 128, describe: "tokens to decode per prompt (end-of-sequence ignored: a fixed workload)" })
+    .option("temp", { type: "number", default: 0, describe: "temperature; 0 = greedy, which also checks outputs are identical" })
+    .option("seed", { type: "number", default: 1, describe: "sampling seed (per prompt: seed + index)" })
     .option("json", { type: "boolean", default: false, describe: "print one JSON object instead of a table" });
 }
 
@@ -50,6 +58,18 @@ function resolveModelDir(name: string): string {
   return dir;
 }
 
+/** Prompts as token ids: text through the model's tokenizer, or fixed ids for a model without one. */
+function promptIds(file: string, dir: string, vocab: number): number[][] {
+  if (!existsSync(file)) throw new EagleError(`${file}: prompt file not found`);
+  const lines = readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "");
+  if (lines.length === 0) throw new EagleError(`${file}: no prompts`);
+  if (existsSync(join(dir, "tokenizer.json"))) {
+    const tok = TextTokenizer.load(dir);
+    return lines.map((l) => tok.encode(l));
+  }
+  return lines.map((l, p) => [1, ...Array.from({ length: 16 }, (_, i) => 3 + ((p * 7919 + i * 104729) % (vocab - 3)))]);
+}
+
 /** Mean time of one FFI crossing, from a call that does no work in the shim. */
 function ffiCrossingUs(m: LoadedModel): number {
   const kv = KvCache.create(m.model, 1);
@@ -61,69 +81,75 @@ function ffiCrossingUs(m: LoadedModel): number {
   return us;
 }
 
-export interface BenchResult {
-  model: string;
-  params: number;
-  promptTokensPerS: number;
-  decodeTokensPerS: number;
-  msPerToken: number;
-  libtorchMsPerToken: number;
-  ffiMsPerToken: number;
-  tsMsPerToken: number;
-  overheadPct: number; // (ffi + ts) / total
+export interface MethodResult {
+  name: SpecMode;
+  tokens: number;
+  tokens_per_s: number;
+  prompt_tokens_per_s: number;
+  tau: number;
+  speedup: number;
+  acceptance_by_depth: number[];
+  steps: number;
+  ms_per_step: number;
+  native_ms_per_step: number; // libtorch + FFI crossings
+  ts_ms_per_step: number;     // TypeScript: tree building, verification, bookkeeping
+  draft_ms_per_step: number;
+  outputs: number[][];
 }
 
-function runOnce(m: LoadedModel, prompt: number[], n: number): DecodeStats {
-  const run = decode(m, prompt, { maxNewTokens: n, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, stopIds: [] });
-  for (;;) {
-    const step = run.next();
-    if (step.done) return step.value;
-  }
-}
-
-const FFI_CALLS_PER_TOKEN = 4; // forward, argmax, keep, cache length
-
-function benchModel(name: string, a: BenchArgs): BenchResult {
-  const m = loadModel(resolveModelDir(name), resolvePlacement(a.device, a.dtype));
-  try {
-    const vocab = m.config.vocabSize;
-    const prompt = Array.from({ length: a.promptTokens }, (_, i) => (i === 0 ? 1 : 3 + ((i * 7919) % (vocab - 3))));
-    runOnce(m, prompt, Math.min(8, a.n));
-    const runs = Array.from({ length: a.runs }, () => runOnce(m, prompt, a.n));
-    const sum = (f: (s: DecodeStats) => number) => runs.reduce((t, s) => t + f(s), 0);
-    const tokens = sum((s) => s.newTokens);
-    const steps = sum((s) => s.targetForwards);
-    const msPerToken = sum((s) => s.decodeMs) / steps; // per decode step: one forward, one token
-    const ffiMs = (ffiCrossingUs(m) * FFI_CALLS_PER_TOKEN) / 1000;
-    const shimMs = sum((s) => s.shimMs) / steps;
-    const tsMs = Math.max(0, msPerToken - shimMs);
-    return {
-      model: name, params: m.model.weightBytes() / (m.placement.dtype === "f32" ? 4 : 2),
-      promptTokensPerS: (sum((s) => s.promptTokens) * 1000) / sum((s) => s.promptMs),
-      decodeTokensPerS: (tokens * 1000) / sum((s) => s.decodeMs), msPerToken,
-      libtorchMsPerToken: shimMs - ffiMs, ffiMsPerToken: ffiMs, tsMsPerToken: tsMs,
-      overheadPct: (100 * (ffiMs + tsMs)) / msPerToken,
-    };
-  } finally {
-    m.model.dispose();
-  }
+function runMethod(m: LoadedModel, name: SpecMode, a: BenchArgs, prompts: number[][], spec: ReturnType<typeof resolveSpec>): MethodResult {
+  const config = { ...spec.config, mode: name };
+  const all: DecodeStats[] = [];
+  const outputs: number[][] = [];
+  prompts.forEach((prompt, i) => {
+    const gen = decode(m, prompt, { maxNewTokens: a.n, sampling: { temperature: a.temp, topK: 0, topP: 1 }, seed: a.seed + i, stopIds: [] },
+      makeProposer(config, spec.head));
+    const tokens: number[] = [];
+    let step = gen.next();
+    for (; !step.done; step = gen.next()) tokens.push(step.value);
+    outputs.push(tokens);
+    all.push(step.value);
+  });
+  const sum = (f: (s: DecodeStats) => number) => all.reduce((t, s) => t + f(s), 0);
+  const steps = sum((s) => s.targetForwards);
+  const depth = Math.max(0, ...all.map((s) => s.proposedByDepth.length));
+  const acceptance = Array.from({ length: depth }, (_, d) =>
+    sum((s) => s.acceptedByDepth[d] ?? 0) / Math.max(1, sum((s) => s.proposedByDepth[d] ?? 0)));
+  return {
+    name, tokens: sum((s) => s.newTokens), tokens_per_s: (sum((s) => s.newTokens) * 1000) / sum((s) => s.decodeMs),
+    prompt_tokens_per_s: (sum((s) => s.promptTokens) * 1000) / sum((s) => s.promptMs),
+    tau: sum((s) => s.newTokens - 1) / steps, speedup: 1,
+    acceptance_by_depth: acceptance, steps, ms_per_step: sum((s) => s.decodeMs) / steps,
+    native_ms_per_step: sum((s) => s.nativeMs) / steps, ts_ms_per_step: sum((s) => s.decodeMs - s.nativeMs) / steps,
+    draft_ms_per_step: sum((s) => s.draftMs) / steps, outputs,
+  };
 }
 
 export function runBench(a: BenchArgs): void {
   if (!Number.isInteger(a.n) || a.n < 1) throw new EagleError(`--n ${a.n}: must be an integer >= 1`, 2);
-  if (!Number.isInteger(a.runs) || a.runs < 1) throw new EagleError(`--runs ${a.runs}: must be an integer >= 1`, 2);
   applyThreads(a.threads);
-  const results = a.models.map((name) => benchModel(name, a));
-  if (a.json) {
-    process.stdout.write(`${JSON.stringify({ workload: { n: a.n, promptTokens: a.promptTokens, runs: a.runs }, results }, null, 2)}\n`);
-    return;
-  }
-  const f = (x: number, d = 2) => x.toFixed(d);
-  process.stdout.write(`plain decoding, greedy, ${a.promptTokens}-token prompt, ${a.n} new tokens, ${a.runs} runs\n`);
-  process.stdout.write("model          params  prompt tok/s  decode tok/s  ms/token  libtorch  ffi     ts      overhead\n");
-  for (const r of results) {
-    process.stdout.write(`${r.model.padEnd(14)} ${(r.params / 1e6).toFixed(1).padStart(5)}M ${f(r.promptTokensPerS, 1).padStart(13)} ` +
-      `${f(r.decodeTokensPerS, 1).padStart(13)} ${f(r.msPerToken, 3).padStart(9)} ${f(r.libtorchMsPerToken, 3).padStart(9)} ` +
-      `${f(r.ffiMsPerToken, 4).padStart(7)} ${f(r.tsMsPerToken, 3).padStart(7)} ${f(r.overheadPct, 1).padStart(7)}%\n`);
+  const dir = resolveModelDir(a.model);
+  const m = loadModel(dir, resolvePlacement(a.device, a.dtype));
+  const spec = resolveSpec({ ...a, spec: a.spec ?? (a.methods?.some((x) => x !== "none") ? "eagle2" : undefined) }, dir, m);
+  try {
+    const methods = a.methods ?? (spec.head ? ["none", "eagle1", "eagle2"] as SpecMode[] : ["none"] as SpecMode[]);
+    const prompts = promptIds(a.prompts, dir, m.config.vocabSize);
+    runMethod(m, methods[0], { ...a, n: 8 }, prompts.slice(0, 1), spec); // warm-up
+    const results = methods.map((name) => runMethod(m, name, a, prompts, spec));
+    const base = results.find((r) => r.name === "none");
+    for (const r of results) r.speedup = base ? r.tokens_per_s / base.tokens_per_s : NaN;
+    const identical = a.temp !== 0 ? null : results.every((r) => JSON.stringify(r.outputs) === JSON.stringify(results[0].outputs));
+    const report = {
+      model: dir, draft: spec.head?.dir ?? null, device: m.placement.device, dtype: m.placement.dtype,
+      params: m.model.weightBytes() / (m.placement.dtype === "f32" ? 4 : 2), ffi_crossing_us: ffiCrossingUs(m),
+      workload: { prompts: prompts.length, new_tokens: a.n, temperature: a.temp, seed: a.seed, prompt_file: a.prompts },
+      identical_outputs: identical,
+      methods: results.map(({ outputs, ...r }) => r),
+    };
+    process.stdout.write(a.json ? `${JSON.stringify(report, null, 2)}\n` : formatBench(report));
+    if (identical === false) throw new EagleError("greedy outputs differ between methods: speculative decoding was not lossless");
+  } finally {
+    spec.head?.model.dispose();
+    m.model.dispose();
   }
 }

@@ -1,9 +1,14 @@
 // common.ts — flags every model-running command shares, and applying them.
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import type { Argv } from "yargs";
 import { setThreads } from "../engine.ts";
 import { EagleError } from "../errors.ts";
-import type { DeviceName, DTypeName } from "../loader.ts";
+import type { LoadedDraft } from "../draft.ts";
+import { EAGLE2_DEFAULTS } from "../eagle2.ts";
+import type { DeviceName, DTypeName, LoadedModel } from "../loader.ts";
+import { loadHeadFor, type SpecConfig, type SpecMode, specConfig } from "../speculation.ts";
 
 export interface RuntimeArgs {
   device?: DeviceName;
@@ -23,4 +28,37 @@ export function applyThreads(threads: number | undefined): void {
   const n = threads ?? availableParallelism();
   if (!Number.isInteger(n) || n < 1) throw new EagleError(`--threads ${threads}: must be an integer >= 1`, 2);
   setThreads(n);
+}
+
+export interface SpecArgs {
+  spec?: SpecMode;
+  draft?: string;
+  tree?: string;
+  specDepth?: number;
+  specTopk?: number;
+  specTokens?: number;
+}
+
+export function specFlags<T>(y: Argv<T>) {
+  return y
+    .option("spec", { choices: ["none", "eagle1", "eagle2"] as const, describe: "speculative decoding method", defaultDescription: "eagle2 when a draft head is found, else none" })
+    .option("draft", { type: "string", describe: "EAGLE draft head directory", defaultDescription: "<model>-eagle if it exists" })
+    .option("tree", { type: "string", describe: "EAGLE-1 tree: JSON list of paths of child ranks", defaultDescription: "the official 25-node tree" })
+    .option("spec-depth", { type: "number", describe: "EAGLE-2 expansion passes", defaultDescription: String(EAGLE2_DEFAULTS.depth) })
+    .option("spec-topk", { type: "number", describe: "EAGLE-2 children per expanded node", defaultDescription: String(EAGLE2_DEFAULTS.topK) })
+    .option("spec-tokens", { type: "number", describe: "EAGLE-2 tree size verified per step", defaultDescription: String(EAGLE2_DEFAULTS.totalTokens) });
+}
+
+export interface ResolvedSpec {
+  config: SpecConfig;
+  head: LoadedDraft | null;
+}
+
+/** The method and head a run uses: an explicit --draft, else `<model>-eagle` beside the model. */
+export function resolveSpec(a: SpecArgs, modelDir: string, target: LoadedModel): ResolvedSpec {
+  const sibling = `${modelDir.replace(/\/+$/, "")}-eagle`;
+  const draftDir = a.draft ?? (existsSync(join(sibling, "config.json")) ? sibling : undefined);
+  const mode: SpecMode = a.spec ?? (draftDir ? "eagle2" : "none");
+  const config = specConfig(mode, a);
+  return { config, head: loadHeadFor(mode, draftDir, target) };
 }

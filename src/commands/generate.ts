@@ -1,14 +1,16 @@
 // generate — one prompt in, streamed text out on stdout, timing stats on stderr.
 import type { Argv } from "yargs";
-import { decode, type DecodeStats } from "../decode.ts";
+import { decode, type DecodeStats, meanAcceptance } from "../decode.ts";
+import type { SpecMode } from "../speculation.ts";
 import { EagleError } from "../errors.ts";
 import { loadModel, resolvePlacement } from "../loader.ts";
-import { applyThreads, type RuntimeArgs, runtimeFlags } from "./common.ts";
+import { applyThreads, type ResolvedSpec, resolveSpec, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
+import { makeProposer } from "../speculation.ts";
 import { DEFAULT_MODEL_DIR } from "../paths.ts";
 import { TextTokenizer } from "../tokenizer.ts";
 import { readStdin, writeOut } from "../io.ts";
 
-export interface GenerateArgs extends RuntimeArgs {
+export interface GenerateArgs extends RuntimeArgs, SpecArgs {
   model: string;
   prompt?: string;
   n: number;
@@ -20,7 +22,7 @@ export interface GenerateArgs extends RuntimeArgs {
 }
 
 export function generateFlags<T>(y: Argv<T>) {
-  return runtimeFlags(y)
+  return specFlags(runtimeFlags(y))
     .option("model", { alias: "m", type: "string", default: DEFAULT_MODEL_DIR, describe: "model directory (Hugging Face layout)", defaultDescription: "models/stories260K" })
     .option("prompt", { alias: "p", type: "string", describe: "prompt text; read from stdin when piped and not given" })
     .option("n", { alias: ["n-predict", "max-tokens"], type: "number", default: 256, describe: "tokens to generate at most" })
@@ -51,7 +53,9 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
   applyThreads(a.threads);
   const prompt = a.prompt ?? (process.stdin.isTTY ? "" : await readStdin());
   const loaded = loadModel(a.model, resolvePlacement(a.device, a.dtype));
+  let spec: ResolvedSpec | null = null;
   try {
+    spec = resolveSpec(a, a.model, loaded);
     const tokenizer = TextTokenizer.load(a.model);
     const ids = tokenizer.encode(prompt);
     const run = decode(loaded, ids, {
@@ -59,7 +63,7 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
       sampling: { temperature: a.temp, topK: a.topK, topP: a.topP },
       seed: resolveSeed(a.seed),
       stopIds: tokenizer.eosIds,
-    });
+    }, makeProposer(spec.config, spec.head));
     const stream = tokenizer.streamDecoder(ids);
     let step = run.next();
     while (!step.done) {
@@ -67,14 +71,21 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
       step = run.next();
     }
     await writeOut(`${stream.flush()}\n`);
-    if (a.stats) process.stderr.write(formatStats(step.value));
+    if (a.stats) process.stderr.write(formatStats(step.value, spec.config.mode));
   } finally {
+    spec?.head?.model.dispose();
     loaded.model.dispose();
   }
 }
 
-export function formatStats(s: DecodeStats): string {
+export function formatStats(s: DecodeStats, mode: SpecMode): string {
   const rate = (n: number, ms: number) => (ms > 0 ? ((n * 1000) / ms).toFixed(1) : "-");
-  return `prompt: ${s.promptTokens} tokens in ${s.promptMs.toFixed(1)} ms (${rate(s.promptTokens, s.promptMs)} tok/s) | ` +
+  let line = `prompt: ${s.promptTokens} tokens in ${s.promptMs.toFixed(1)} ms (${rate(s.promptTokens, s.promptMs)} tok/s) | ` +
     `decode: ${s.newTokens} tokens in ${s.decodeMs.toFixed(1)} ms (${rate(s.newTokens, s.decodeMs)} tok/s) | stop: ${s.stopReason}\n`;
+  if (mode !== "none") {
+    const byDepth = s.proposedByDepth.map((p, d) => `${((s.acceptedByDepth[d] ?? 0) / p).toFixed(2)}`).join(" ");
+    line += `${mode}: tau ${meanAcceptance(s).toFixed(2)} tokens/step over ${s.targetForwards} steps | ` +
+      `acceptance by depth ${byDepth} | draft ${s.draftMs.toFixed(1)} ms, verify ${s.verifyMs.toFixed(1)} ms\n`;
+  }
+  return line;
 }
