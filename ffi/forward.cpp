@@ -32,22 +32,25 @@ Tensor apply_rope(const Tensor& x, const Rope& r) {
   return x * r.cos + rotated * r.sin;
 }
 
-// Additive float32 mask (n, L): 0 where a new token may attend, -inf elsewhere.
+// Additive float32 mask (n, L): 0 where a new token may attend, -inf elsewhere; undefined when nothing
+// is masked (one new token, no mask: it sees every cached slot and itself). Built on the host in one pass.
 Tensor make_mask_bias(const Model& m, int32_t len, int32_t n, const uint8_t* mask, int32_t mask_cols) {
   const int32_t L = len + n;
-  auto cpu = torch::TensorOptions().dtype(torch::kBool);
-  Tensor allowed;
-  if (!mask) {
-    allowed = torch::ones({n, n}, cpu).tril();
-  } else {
-    TORCH_CHECK(mask_cols == n || mask_cols == L, "mask has ", mask_cols, " columns; expected n (", n,
-                ") or len + n (", L, ")");
-    allowed = torch::from_blob(const_cast<uint8_t*>(mask), {n, mask_cols}, torch::kUInt8).to(torch::kBool);
+  if (!mask && n == 1) return Tensor();
+  TORCH_CHECK(!mask || mask_cols == n || mask_cols == L, "mask has ", mask_cols, " columns; expected n (", n,
+              ") or len + n (", L, ")");
+  auto bias = torch::zeros({n, L}, torch::kFloat32);
+  float* b = bias.data_ptr<float>();
+  const int32_t skip = mask && mask_cols == n ? len : 0;  // columns every row sees: the cached slots
+  for (int32_t i = 0; i < n; i++) {
+    float* row = b + int64_t(i) * L;
+    for (int32_t j = skip; j < L; j++) {
+      bool allowed = mask ? mask[int64_t(i) * mask_cols + (j - skip)] != 0 : j <= len + i;
+      if (!allowed) row[j] = -INFINITY;
+    }
+    // every token must see itself, or its softmax row would be empty
+    TORCH_CHECK(row[len + i] == 0.0f, "mask must let every new token attend to itself (row ", i, ")");
   }
-  if (allowed.size(1) == n) allowed = torch::cat({torch::ones({n, len}, cpu), allowed}, 1);
-  // every token must see itself, or its softmax row would be empty
-  TORCH_CHECK(allowed.narrow(1, len, n).diagonal().all().item<bool>(), "mask must let every new token attend to itself");
-  auto bias = torch::zeros({n, L}, torch::kFloat32).masked_fill(allowed.logical_not(), -INFINITY);
   return bias.to(m.opts.device());
 }
 
@@ -68,7 +71,8 @@ Tensor attention(const Model& m, const Layer& ly, const Tensor& x, const Rope& r
   // group the G query heads that share a key/value head: (Hkv, G*n, D)
   auto qg = q.reshape({Hkv, G * n, D});
   auto scores = torch::matmul(qg, keys.transpose(1, 2)).to(torch::kFloat32) * c.attention_scale;
-  scores = scores.view({Hkv, G, n, L}) + bias;
+  scores = scores.view({Hkv, G, n, L});
+  if (bias.defined()) scores = scores + bias;
   auto probs = torch::softmax(scores, -1).to(x.scalar_type()).view({Hkv, G * n, L});
   auto o = torch::matmul(probs, vals).view({H, n, D}).transpose(0, 1).reshape({n, H * D});
   return torch::linear(o, ly.w[ET_W_O]);

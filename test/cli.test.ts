@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/paths.ts";
-import { makeTempDir, RANDOM_SPECS, writeRandomModel } from "../src/random-model.ts";
+import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/random-model.ts";
 
 const root = makeTempDir("eagle-cli-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -109,5 +109,42 @@ describe("bad input", () => {
     expectCleanError(eagle(["generate", "--top-p", "0"]), /--top-p 0/, 2);
     expectCleanError(eagle(["generate", "--bogus"]), /Unknown argument/, 2);
     expectCleanError(eagle([]), /name a command/, 2);
+  });
+});
+
+describe("speculative decoding flags", () => {
+  const storiesShape: RandomModelSpec = { name: "head", hiddenSize: 64, intermediateSize: 172, layers: 1, heads: 8, kvHeads: 4, vocabSize: 512 };
+  const head = join(root, "stories-head");
+  mkdirSync(head);
+  writeRandomDraftHead(head, storiesShape, 4);
+
+  test("eagle1 and eagle2 print the same greedy text as plain decoding, with tau", () => {
+    const texts = ["none", "eagle1", "eagle2"].map((spec) => {
+      const r = eagle(["generate", "--temp", "0", "-n", "40", "--spec", spec, "--draft", head]);
+      expect(r.code).toBe(0);
+      if (spec !== "none") expect(r.stderr).toMatch(new RegExp(`${spec}: tau \\d+\\.\\d+ tokens/step`));
+      return r.stdout;
+    });
+    expect(texts[1]).toBe(texts[0]);
+    expect(texts[2]).toBe(texts[0]);
+  });
+
+  test("a head for another model", () => {
+    const other = join(root, "wide-head");
+    mkdirSync(other);
+    writeRandomDraftHead(other, { ...storiesShape, hiddenSize: 32, intermediateSize: 64, heads: 4, kvHeads: 2 }, 4);
+    expectCleanError(eagle(["generate", "--spec", "eagle2", "--draft", other]), /hidden_size 32 does not match the target's 64/);
+    expectCleanError(eagle(["generate", "--spec", "eagle1", "--draft", DEFAULT_MODEL_DIR]), /num_hidden_layers is 5; an EAGLE head has 1/);
+  });
+
+  test("a malformed tree file and impossible tree sizes", () => {
+    const tree = join(root, "tree.json");
+    writeFileSync(tree, "[[0], [1, 0]]");
+    expectCleanError(eagle(["generate", "--spec", "eagle1", "--draft", head, "--tree", tree]), /tree\.json: .*lacks its prefix \[1\]/);
+    writeFileSync(tree, "{ nope");
+    expectCleanError(eagle(["generate", "--spec", "eagle1", "--draft", head, "--tree", tree]), /tree\.json/);
+    expectCleanError(eagle(["generate", "--spec", "eagle2", "--draft", head, "--spec-tokens", "5000"]), /--spec-tokens 5000/, 2);
+    expectCleanError(eagle(["generate", "--spec", "eagle2", "--draft", head, "--spec-topk", "0"]), /--spec-topk 0/, 2);
+    expectCleanError(eagle(["generate", "--spec", "eagle2"]), /needs a draft head/, 2);
   });
 });
