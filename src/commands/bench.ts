@@ -9,7 +9,7 @@ import { decode, type DecodeStats } from "../decode.ts";
 import { KvCache } from "../engine.ts";
 import { EagleError } from "../errors.ts";
 import { type LoadedModel, loadModel, resolvePlacement } from "../loader.ts";
-import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../paths.ts";
+import { DEFAULT_MODEL_DIR, DEFAULT_PROMPTS, REPO_ROOT } from "../paths.ts";
 import { type RandomModelSpec, writeRandomModel } from "../random-model.ts";
 import { makeProposer, type SpecMode } from "../speculation.ts";
 import { TextTokenizer } from "../tokenizer.ts";
@@ -36,7 +36,7 @@ export function benchFlags<T>(y: Argv<T>) {
   return specFlags(runtimeFlags(y))
     .option("model", { alias: "m", type: "string", default: "stories260K", describe: "model directory, or stories260K / random-134m (made once, random weights)" })
     .option("methods", { type: "string", array: true, choices: ["none", "eagle1", "eagle2"] as const, describe: "methods to compare", defaultDescription: "none, plus eagle1 eagle2 when a draft head is found" })
-    .option("prompts", { type: "string", default: join(REPO_ROOT, "test", "prompts", "stories.txt"), defaultDescription: "test/prompts/stories.txt", describe: "prompt file, one per line" })
+    .option("prompts", { type: "string", default: DEFAULT_PROMPTS, defaultDescription: "test/prompts/stories.txt", describe: "prompt file, one per line" })
     .option("n", { type: "number", default: 128, describe: "tokens to decode per prompt (end-of-sequence ignored: a fixed workload)" })
     .option("temp", { type: "number", default: 0, describe: "temperature; 0 = greedy, which also checks outputs are identical" })
     .option("seed", { type: "number", default: 1, describe: "sampling seed (per prompt: seed + index)" })

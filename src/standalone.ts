@@ -1,0 +1,43 @@
+// standalone.ts — the entry of the compiled executable (scripts/build-exe.sh). `bun build --compile`
+// embeds the shim and the shipped model; the first run copies them to a cache folder keyed by content
+// (dlopen needs a real file), points the CLI at them, and runs it. libtorch itself must be installed.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import shim from "../build/libet.so" with { type: "file" };
+import modelConfig from "../models/stories260K/config.json" with { type: "file" };
+import modelGeneration from "../models/stories260K/generation_config.json" with { type: "file" };
+import modelWeights from "../models/stories260K/model.safetensors" with { type: "file" };
+import modelTokenizer from "../models/stories260K/tokenizer.json" with { type: "file" };
+import modelTokenizerConfig from "../models/stories260K/tokenizer_config.json" with { type: "file" };
+import prompts from "../test/prompts/stories.txt" with { type: "file" };
+
+const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "eagle");
+
+/** Copies embedded files (file name -> embedded path) into cache/<name>-<hash of their bytes>/ once. */
+async function extract(name: string, files: Record<string, string>): Promise<string> {
+  const names = Object.keys(files);
+  const blobs = await Promise.all(names.map(async (f) => new Uint8Array(await Bun.file(files[f]).arrayBuffer())));
+  const hash = createHash("sha256");
+  for (const b of blobs) hash.update(b);
+  const dir = join(cacheRoot, `${name}-${hash.digest("hex").slice(0, 16)}`);
+  if (existsSync(dir)) return dir;
+  const tmp = `${dir}.tmp-${process.pid}`;
+  mkdirSync(tmp, { recursive: true });
+  names.forEach((f, i) => writeFileSync(join(tmp, f), blobs[i]));
+  try {
+    renameSync(tmp, dir);
+  } catch (e) {
+    if (!existsSync(dir)) throw e; // another process won the race: use its copy
+  }
+  return dir;
+}
+
+process.env.ET_LIB ??= join(await extract("shim", { "libet.so": shim }), "libet.so");
+process.env.EAGLE_DEFAULT_MODEL ??= await extract("stories260K", {
+  "config.json": modelConfig, "generation_config.json": modelGeneration, "model.safetensors": modelWeights,
+  "tokenizer.json": modelTokenizer, "tokenizer_config.json": modelTokenizerConfig,
+});
+process.env.EAGLE_DEFAULT_PROMPTS ??= join(await extract("prompts", { "stories.txt": prompts }), "stories.txt");
+await import("./cli.ts");

@@ -1,0 +1,35 @@
+// the compiled executable: built with `bun build --compile`, it runs from an empty folder with no
+// checkout and no node_modules, and prints what `bun src/cli.ts` prints.
+import { afterAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../src/paths.ts";
+import { makeTempDir } from "../src/random-model.ts";
+
+const root = makeTempDir("eagle-exe-");
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function run(cmd: string[], cwd: string): { code: number; stdout: string; stderr: string } {
+  const env = { PATH: "/usr/bin:/bin", HOME: join(root, "home"), NO_COLOR: "1" };
+  const p = Bun.spawnSync(cmd, { cwd, env });
+  return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
+}
+
+test("dist-style executable generates, benches and reports errors without the source tree", () => {
+  const exe = join(root, "eagle");
+  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", join(REPO_ROOT, "src/standalone.ts"), "--outfile", exe]);
+  expect(build.exitCode).toBe(0);
+  const args = ["generate", "--temp", "0", "-n", "40", "--no-stats"];
+  const fromExe = run([exe, ...args], root);
+  expect(fromExe.code).toBe(0);
+  expect(fromExe.stdout.startsWith("Once upon a time, there was a little girl named Lily.")).toBe(true);
+  expect(fromExe.stdout).toBe(run([process.execPath, join(REPO_ROOT, "src/cli.ts"), ...args], REPO_ROOT).stdout);
+
+  const bench = run([exe, "bench", "-n", "8", "--json"], root);
+  expect(bench.code).toBe(0);
+  expect(JSON.parse(bench.stdout).methods[0].name).toBe("none");
+
+  const bad = run([exe, "generate", "-m", join(root, "missing")], root);
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toMatch(/^eagle: .*missing: model directory not found/);
+});
