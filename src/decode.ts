@@ -67,7 +67,13 @@ function firstToken(out: StepOutput, row: number, sampling: SamplingParams, rng:
 
 export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
   proposer: Proposer = new PlainProposer(), verifier: Verifier = verify): Generator<number, DecodeStats> {
-  const capacity = contextCapacity(m, prompt.length, opts.maxNewTokens, proposer.maxTreeNodes);
+  let capacity: number;
+  try {
+    capacity = contextCapacity(m, prompt.length, opts.maxNewTokens, proposer.maxTreeNodes);
+  } catch (e) {
+    proposer.dispose(); // the run owns its proposer, also when it never starts
+    throw e;
+  }
   const kv = KvCache.create(m.model, capacity);
   const out = StepOutput.create();
   const rng = new Rng(opts.seed);
@@ -91,14 +97,15 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
     const t0 = performance.now();
     forward(m.model, kv, { tokens: Int32Array.from(prompt), positions: Int32Array.from(prompt, (_, i) => i) }, out);
     let root = firstToken(out, prompt.length - 1, opts.sampling, rng, vocab);
+    stats.promptMs = performance.now() - t0;
+    if (opts.maxNewTokens === 0) return stats;
+    proposer.start(prompt, out, root, capacity); // the draft's own prefill counts as prompt time
     const t1 = performance.now();
     stats.promptMs = t1 - t0;
     decodeStart = t1;
     nativeStart = nativeMilliseconds();
-    if (opts.maxNewTokens === 0) return stats;
     yield root;
     if (finished(root)) return stats;
-    proposer.start(prompt, out, root, capacity);
 
     // ---- rounds: draft a tree, verify it in one target forward, keep the accepted path
     for (;;) {

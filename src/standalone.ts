@@ -35,9 +35,11 @@ async function extract(name: string, files: Record<string, string>): Promise<str
 }
 
 process.env.ET_LIB ??= join(await extract("shim", { "libet.so": shim }), "libet.so");
+// JSON imported as a file is its path, whatever TypeScript infers from the JSON
+const path = (imported: unknown) => imported as string;
 process.env.EAGLE_DEFAULT_MODEL ??= await extract("stories260K", {
-  "config.json": modelConfig, "generation_config.json": modelGeneration, "model.safetensors": modelWeights,
-  "tokenizer.json": modelTokenizer, "tokenizer_config.json": modelTokenizerConfig,
+  "config.json": path(modelConfig), "generation_config.json": path(modelGeneration), "model.safetensors": modelWeights,
+  "tokenizer.json": path(modelTokenizer), "tokenizer_config.json": path(modelTokenizerConfig),
 });
 process.env.EAGLE_DEFAULT_PROMPTS ??= join(await extract("prompts", { "stories.txt": prompts }), "stories.txt");
 await import("./cli.ts");
