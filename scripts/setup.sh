@@ -21,6 +21,8 @@ bash scripts/find-libtorch.sh >/dev/null 2>&1 || want+=(libtorch-dev)
 if [ ${#want[@]} -gt 0 ] || grep -q '^system$' build/libtorch-source 2>/dev/null; then
   command -v dpkg >/dev/null && want+=($(missing_debs libopenblas0-openmp))
 fi
+# test/chat.test.ts drives the chat REPL through a pseudo-terminal
+command -v tmux >/dev/null || want+=(tmux)
 if [ ${#want[@]} -gt 0 ]; then
   if can_apt; then
     echo "setup: installing Debian packages: ${want[*]}" >&2
@@ -29,7 +31,7 @@ if [ ${#want[@]} -gt 0 ]; then
   elif [[ " ${want[*]} " == *" libtorch-dev "* ]]; then
     bash scripts/find-libtorch.sh >/dev/null # prints what to install or set, and fails
   else
-    echo "setup: warning: install libopenblas0-openmp for fast CPU matrix products" >&2
+    echo "setup: warning: cannot install ${want[*]} (libopenblas0-openmp: fast CPU matrix products; tmux: the chat test)" >&2
   fi
 fi
 

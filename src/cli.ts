@@ -5,8 +5,12 @@ import chalk from "chalk";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { runBench, benchFlags } from "./commands/bench.ts";
+import { batchFlags, runBatch } from "./commands/batch.ts";
+import { chatFlags, runChat } from "./commands/chat.ts";
 import { convertFlags, runConvert } from "./commands/convert.ts";
 import { generateFlags, runGenerate } from "./commands/generate.ts";
+import { runTrainDraft, trainDraftFlags } from "./commands/train-draft.ts";
+import { infoFlags, runInfo } from "./commands/info.ts";
 import { EagleError } from "./errors.ts";
 
 function report(e: unknown): never {
@@ -27,8 +31,15 @@ async function main(argv: string[]): Promise<void> {
       (y) => generateFlags(y), (a) => runGenerate(a))
     .command("convert-llama2c", "convert a llama2.c checkpoint + tokenizer into a Hugging Face model directory",
       (y) => convertFlags(y), (a) => runConvert(a))
+    .command("chat", "chat with a model in the terminal (its chat template, or continuation for base models)",
+      (y) => chatFlags(y), (a) => runChat(a))
+    .command("info", "what a model directory holds: shape, weights, tokenizer, chat template, draft head",
+      (y) => infoFlags(y), (a) => runInfo(a))
     .command("bench", "measure prompt and decode speed on a fixed workload",
       (y) => benchFlags(y), (a) => runBench(a))
+    .command("batch", "generate for many prompts (stdin or --input, plain or JSONL), one JSON result per line", (y) => batchFlags(y), (a) => runBatch(a))
+    .command("train-draft", "train an EAGLE draft head for a target model (on text the target generates, or --data)",
+      (y) => trainDraftFlags(y), (a) => runTrainDraft(a, argv))
     .demandCommand(1, "name a command")
     .strict()
     .help()

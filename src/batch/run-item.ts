@@ -1,0 +1,96 @@
+// run-item.ts — one batch item through the decode loop, into its result record. The model and draft
+// head are shared by every item; each run gets its own caches and proposer (decode and makeProposer).
+import { contextCapacity, decode, type DecodeStats, meanAcceptance } from "../decode.ts";
+import { EagleError } from "../errors.ts";
+import type { LoadedModel } from "../loader.ts";
+import { makeProposer } from "../speculation.ts";
+import type { TextTokenizer } from "../tokenizer.ts";
+import type { ResolvedSpec } from "../commands/common.ts";
+import { type BatchItem, type ItemId, oneLine } from "./items.ts";
+import type { PromptBuilder } from "./prompt.ts";
+
+/** What every item of a run shares: loaded once, disposed once at the end. */
+export interface BatchEngine {
+  target: LoadedModel;
+  spec: ResolvedSpec;
+  tokenizer: TextTokenizer;
+  prompts: PromptBuilder;
+}
+
+/** One output line. Field names are the JSON ones. */
+export interface ItemResult {
+  id: ItemId;
+  text: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  finish_reason: DecodeStats["stopReason"];
+  tau: number | null;              // mean tokens per verification forward; null without speculation
+  decode_tokens_per_s: number | null;
+  prompt_ms: number;
+  decode_ms: number;
+}
+
+export interface ItemError {
+  id: ItemId;
+  error: string;
+}
+
+export type BatchResult = ItemResult | ItemError;
+
+export function isError(r: BatchResult): r is ItemError {
+  return "error" in r;
+}
+
+/**
+ * Runs one item to the end. An EagleError (a prompt too long for the context, a chat template that
+ * fails, an engine error) becomes this item's error record; anything else is a bug and propagates.
+ * `onToken` is called once per generated token (progress display).
+ */
+export function runItem(engine: BatchEngine, item: BatchItem, onToken: () => void = () => {}): BatchResult {
+  try {
+    return generate(engine, item, onToken);
+  } catch (err) {
+    if (err instanceof EagleError) return { id: item.id, error: oneLine(err.message) };
+    throw err;
+  }
+}
+
+function generate(engine: BatchEngine, item: BatchItem, onToken: () => void): ItemResult {
+  const { target, spec, tokenizer } = engine;
+  const o = item.options;
+  const ids = engine.prompts.encode(item.input);
+  // checked before the proposer exists: decode only disposes it once the run has started
+  contextCapacity(target, ids.length, o.maxTokens, 0);
+  const run = decode(target, ids, {
+    maxNewTokens: o.maxTokens,
+    sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP },
+    seed: o.seed === -1 ? Math.floor(Math.random() * 2 ** 31) : o.seed,
+    stopIds: tokenizer.eosIds,
+  }, makeProposer(spec.config, spec.head));
+  const stream = tokenizer.streamDecoder(ids);
+  let text = "";
+  let step = run.next();
+  while (!step.done) {
+    text += stream.push(step.value);
+    onToken();
+    step = run.next();
+  }
+  text += stream.flush();
+  const s = step.value;
+  return {
+    id: item.id,
+    text,
+    prompt_tokens: s.promptTokens,
+    completion_tokens: s.newTokens,
+    finish_reason: s.stopReason,
+    tau: spec.config.mode === "none" ? null : round(meanAcceptance(s), 3),
+    decode_tokens_per_s: s.decodeMs > 0 ? round((s.newTokens * 1000) / s.decodeMs, 1) : null,
+    prompt_ms: round(s.promptMs, 2),
+    decode_ms: round(s.decodeMs, 2),
+  };
+}
+
+function round(x: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(x * scale) / scale;
+}

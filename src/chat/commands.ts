@@ -1,0 +1,95 @@
+// commands.ts — the REPL's slash commands, parsed and checked. A bad command is a one-line message for
+// the user, never an exception: the REPL carries on.
+import type { SpecMode } from "../speculation.ts";
+
+export interface Settings {
+  temp: number;
+  topP: number;
+  topK: number;
+  seed: number; // -1: a fresh random seed per answer
+  max: number;  // new tokens per answer at most
+}
+
+export type Command =
+  | { kind: "help" }
+  | { kind: "set"; key: keyof Settings; value: number }
+  | { kind: "spec"; mode: SpecMode }
+  | { kind: "stats" }
+  | { kind: "clear" }
+  | { kind: "bye" }
+  | { kind: "error"; message: string };
+
+interface SettingRule {
+  key: keyof Settings;
+  ok: (v: number) => boolean;
+  want: string;
+}
+
+// /set names, in the spelling of sampling papers and llama.cpp
+const SETTINGS: Record<string, SettingRule> = {
+  temp: { key: "temp", ok: (v) => v >= 0 && Number.isFinite(v), want: "a number >= 0" },
+  top_p: { key: "topP", ok: (v) => v > 0 && v <= 1, want: "in (0, 1]" },
+  top_k: { key: "topK", ok: (v) => Number.isInteger(v) && v >= 0, want: "an integer >= 0 (0 = off)" },
+  seed: { key: "seed", ok: (v) => Number.isInteger(v) && v >= -1, want: "an integer >= -1 (-1 = random)" },
+  max: { key: "max", ok: (v) => Number.isInteger(v) && v >= 1, want: "an integer >= 1" },
+};
+
+const SPEC_MODES: SpecMode[] = ["none", "eagle1", "eagle2"];
+
+export const HELP = [
+  "/help                     this list",
+  "/set temp|top_p|top_k|seed|max <value>",
+  "                          change sampling (temp 0 = greedy; seed -1 = random) or the answer length",
+  "/spec none|eagle1|eagle2  speculative decoding method (eagle modes need a draft head)",
+  "/stats                    speed and acceptance of the last answer",
+  "/clear                    forget the conversation",
+  "/bye                      leave (also Ctrl-D, or Ctrl-C twice at an empty prompt)",
+  'a line ending in \\ continues on the next line; """ opens and closes a multi-line block',
+  "Ctrl-C during an answer stops it",
+].join("\n");
+
+/** `text` starts with "/". */
+export function parseCommand(text: string): Command {
+  const [name, ...args] = text.trim().split(/\s+/);
+  const arity = (n: number, usage: string): Command | null =>
+    args.length === n ? null : { kind: "error", message: `usage: ${usage}` };
+  switch (name) {
+    case "/help":
+    case "/?":
+      return { kind: "help" };
+    case "/stats":
+      return arity(0, "/stats") ?? { kind: "stats" };
+    case "/clear":
+      return arity(0, "/clear") ?? { kind: "clear" };
+    case "/bye":
+    case "/exit":
+    case "/quit":
+      return { kind: "bye" };
+    case "/spec": {
+      const usage = arity(1, "/spec none|eagle1|eagle2");
+      if (usage) return usage;
+      const mode = SPEC_MODES.find((m) => m === args[0]);
+      return mode ? { kind: "spec", mode } : { kind: "error", message: `/spec ${args[0]}: must be none, eagle1 or eagle2` };
+    }
+    case "/set":
+      return parseSet(args);
+    default:
+      return { kind: "error", message: `unknown command ${name} (try /help)` };
+  }
+}
+
+function parseSet(args: string[]): Command {
+  const names = Object.keys(SETTINGS).join("|");
+  if (args.length !== 2) return { kind: "error", message: `usage: /set ${names} <value>` };
+  const [name, raw] = args;
+  const rule = SETTINGS[name];
+  if (!rule) return { kind: "error", message: `/set ${name}: unknown setting (${names})` };
+  const value = Number(raw);
+  if (raw.trim() === "" || !rule.ok(value)) return { kind: "error", message: `/set ${name} ${raw}: must be ${rule.want}` };
+  return { kind: "set", key: rule.key, value };
+}
+
+/** The /set name of a setting, for acknowledgements. */
+export function settingName(key: keyof Settings): string {
+  return Object.entries(SETTINGS).find(([, r]) => r.key === key)![0];
+}

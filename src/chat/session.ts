@@ -1,0 +1,144 @@
+// session.ts — one chat: the loaded target (and head), the conversation, the settings, and answering
+// a message with streamed output that Ctrl-C can stop between tokens.
+import { decode, type DecodeStats, meanAcceptance, type StopReason } from "../decode.ts";
+import type { LoadedDraft } from "../draft.ts";
+import type { LoadedModel } from "../loader.ts";
+import { makeProposer, type SpecConfig, type SpecMode } from "../speculation.ts";
+import type { TextTokenizer } from "../tokenizer.ts";
+import { resolveSeed } from "../commands/generate.ts";
+import type { Settings } from "./commands.ts";
+import type { Conversation } from "./conversation.ts";
+
+/** Where a session writes: the answer's text (stdout) and notices (stderr). */
+export interface ChatOutput {
+  text(s: string): void;
+  notice(s: string): void;
+  error(s: string): void;
+}
+
+export interface AnswerRecord {
+  mode: SpecMode;
+  tokens: number;
+  decodeMs: number;          // from the first token to the last
+  stop: StopReason | "interrupted";
+  stats: DecodeStats | null; // null when interrupted: the decode loop's own counts end with it
+}
+
+export class ChatSession {
+  last: AnswerRecord | null = null;
+  private stopRequested = false;
+
+  constructor(
+    private readonly target: LoadedModel,
+    private readonly head: LoadedDraft | null,
+    private spec: SpecConfig,
+    private readonly tokenizer: TextTokenizer,
+    private readonly bosText: string,
+    readonly conversation: Conversation,
+    readonly settings: Settings,
+    private readonly out: ChatOutput,
+  ) {}
+
+  get mode(): SpecMode {
+    return this.spec.mode;
+  }
+
+  get hasHead(): boolean {
+    return this.head !== null;
+  }
+
+  setMode(mode: SpecMode): void {
+    this.spec = { ...this.spec, mode };
+  }
+
+  /** Asks the running answer to stop after its current token. */
+  interrupt(): void {
+    this.stopRequested = true;
+  }
+
+  /** Answers `user`, streaming the text; the answer (whole, or as far as it got) joins the history. */
+  async answer(user: string): Promise<void> {
+    const context = this.target.config.maxPositions;
+    const plan = this.conversation.plan(user, (text) => this.encode(text), context, this.settings.max);
+    if (!plan.fits) {
+      this.out.error(`that message makes a ${plan.tokens}-token prompt; the context holds ${context}: no room to answer (try a shorter one)`);
+      return;
+    }
+    if (plan.dropped > 0) this.out.notice(`(dropped ${plan.dropped} old turn${plan.dropped === 1 ? "" : "s"} to fit the context)`);
+    if (plan.maxNew < this.settings.max) this.out.notice(`(the context leaves room for ${plan.maxNew} new tokens)`);
+
+    const run = decode(this.target, plan.ids, {
+      maxNewTokens: plan.maxNew,
+      sampling: { temperature: this.settings.temp, topK: this.settings.topK, topP: this.settings.topP },
+      seed: resolveSeed(this.settings.seed),
+      stopIds: this.tokenizer.eosIds,
+    }, makeProposer(this.spec, this.head));
+    const stream = this.tokenizer.streamDecoder(plan.ids);
+    const display = new LeadingSpaceTrimmer();
+    let answer = "";
+    let tokens = 0;
+    let firstAt = 0;
+    let stats: DecodeStats | null = null;
+    this.stopRequested = false;
+    try {
+      for (let step = run.next(); ; step = run.next()) {
+        if (step.done) {
+          stats = step.value;
+          break;
+        }
+        if (tokens++ === 0) firstAt = performance.now();
+        const piece = stream.push(step.value);
+        answer += piece;
+        this.out.text(display.push(piece));
+        // decoding is synchronous FFI: let readline see a Ctrl-C between tokens
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.stopRequested) break;
+      }
+    } finally {
+      if (!stats) run.return(undefined as never); // frees the run's caches
+    }
+    const tail = stream.flush();
+    answer += tail;
+    this.out.text(`${display.push(tail)}\n`);
+    if (!stats) this.out.notice("(stopped)");
+    this.conversation.record(user, answer);
+    this.last = {
+      mode: this.spec.mode, tokens,
+      decodeMs: stats ? stats.decodeMs : tokens > 0 ? performance.now() - firstAt : 0,
+      stop: stats ? stats.stopReason : "interrupted", stats,
+    };
+  }
+
+  /** The rendered prompt's tokens; BOS only when the template did not already write it. */
+  private encode(text: string): number[] {
+    return this.tokenizer.encode(text, this.bosText !== "" && text.startsWith(this.bosText) ? { addBos: false } : {});
+  }
+}
+
+/** The answer as shown: without the whitespace it starts with (the history keeps it). */
+class LeadingSpaceTrimmer {
+  private started = false;
+
+  push(piece: string): string {
+    if (this.started) return piece;
+    const shown = piece.trimStart();
+    this.started = shown !== "";
+    return shown;
+  }
+}
+
+export function formatAnswerStats(a: AnswerRecord | null): string {
+  if (!a) return "no answer yet";
+  const rate = a.decodeMs > 0 ? ((a.tokens * 1000) / a.decodeMs).toFixed(1) : "-";
+  const lines = [`last answer: ${a.tokens} tokens in ${a.decodeMs.toFixed(0)} ms (${rate} tok/s) | stop: ${a.stop} | spec: ${a.mode}`];
+  if (a.mode === "none") return lines.join("\n");
+  const s = a.stats;
+  if (!s) {
+    lines.push("tau: - (the answer was stopped; acceptance is counted for whole answers only)");
+  } else {
+    const byDepth = s.proposedByDepth.map((p, d) => ((s.acceptedByDepth[d] ?? 0) / p).toFixed(2)).join(" ");
+    lines.push(`tau: ${meanAcceptance(s).toFixed(2)} tokens per target forward over ${s.targetForwards} forwards`);
+    lines.push(`acceptance by depth: ${byDepth || "-"}`);
+  }
+  return lines.join("\n");
+}

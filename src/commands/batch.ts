@@ -1,0 +1,117 @@
+// batch — many prompts in (stdin or --input, one per line: plain text or JSON), one JSON result line per
+// prompt out (stdout or --output), in input order, each written as soon as it is ready. A bad line gets an
+// error record and the run goes on; the exit code says whether every line succeeded.
+// Three separate steps, so a scheduler that runs several items at once can replace the middle one:
+// parse items (batch/items.ts) -> run each item (batch/run-item.ts) -> write results in order (batch/sink.ts).
+import { existsSync } from "node:fs";
+import type { Argv } from "yargs";
+import { type BadLine, type ItemOptions, type ParsedLine, parseItems } from "../batch/items.ts";
+import { Progress } from "../batch/progress.ts";
+import { PromptBuilder } from "../batch/prompt.ts";
+import { type BatchEngine, type BatchResult, isError, runItem } from "../batch/run-item.ts";
+import { fileOutput, type LineOutput, OrderedWriter, stdoutOutput } from "../batch/sink.ts";
+import { EagleError } from "../errors.ts";
+import { readStdin } from "../io.ts";
+import { loadModel, resolvePlacement } from "../loader.ts";
+import { DEFAULT_MODEL_DIR } from "../paths.ts";
+import { TextTokenizer } from "../tokenizer.ts";
+import { applyThreads, type ResolvedSpec, resolveSpec, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
+import { checkSamplingFlags } from "./generate.ts";
+
+export interface BatchArgs extends RuntimeArgs, SpecArgs {
+  model: string;
+  input?: string;
+  output?: string;
+  force: boolean;
+  n: number;
+  temp: number;
+  topK: number;
+  topP: number;
+  seed: number;
+}
+
+export function batchFlags<T>(y: Argv<T>) {
+  return specFlags(runtimeFlags(y))
+    .usage("$0 batch [options] < prompts\n\nEach input line is a prompt, or a JSON object:\n" +
+      '  {"prompt": "...", "id": 7, "max_tokens": 64, "temperature": 0, "top_p": 0.9, "top_k": 40, "seed": 1}\n' +
+      '  {"messages": [{"role": "user", "content": "..."}]}   (rendered with the model\'s chat template)\n' +
+      "Each output line is {id, text, prompt_tokens, completion_tokens, finish_reason, tau, decode_tokens_per_s,\n" +
+      "prompt_ms, decode_ms}, or {id, error} for a bad line. Exit code 1 when any line failed.")
+    .option("model", { alias: "m", type: "string", default: DEFAULT_MODEL_DIR, describe: "model directory (Hugging Face layout)", defaultDescription: "models/stories260K" })
+    .option("input", { alias: "i", type: "string", describe: "prompt file", defaultDescription: "stdin" })
+    .option("output", { alias: "o", type: "string", describe: "result file, written when the run completes", defaultDescription: "stdout, line by line" })
+    .option("force", { alias: "f", type: "boolean", default: false, describe: "overwrite an existing --output file" })
+    .option("n", { alias: ["n-predict", "max-tokens"], type: "number", default: 256, describe: "tokens to generate at most (item: max_tokens)" })
+    .option("temp", { type: "number", default: 0.8, describe: "temperature; 0 = greedy (item: temperature)" })
+    .option("top-k", { type: "number", default: 40, describe: "keep the k most likely tokens; 0 = off (item: top_k)" })
+    .option("top-p", { type: "number", default: 0.95, describe: "keep the smallest set with this much mass; 1 = off (item: top_p)" })
+    .option("seed", { type: "number", default: -1, describe: "random seed for every item; -1 = pick one per item (item: seed)" });
+}
+
+export async function runBatch(a: BatchArgs): Promise<void> {
+  checkSamplingFlags(a);
+  applyThreads(a.threads);
+  const defaults: ItemOptions = { maxTokens: a.n, temperature: a.temp, topK: a.topK, topP: a.topP, seed: a.seed };
+  const items = parseItems(await readInput(a.input), defaults);
+  const out = a.output !== undefined ? fileOutput(a.output, a.force) : stdoutOutput();
+  const engine = loadEngine(a);
+  const progress = new Progress(items.length);
+  let counts: RunCounts | null = null;
+  try {
+    counts = await runInOrder(items, engine, new OrderedWriter(out), progress);
+    out.close();
+  } finally {
+    progress.finish();
+    if (counts === null) out.abort();
+    engine.spec.head?.model.dispose();
+    engine.target.model.dispose();
+  }
+  process.stderr.write(`batch: ${counts.ok} ok, ${counts.failed} failed, ${progress.tokensPerSecond.toFixed(1)} tok/s\n`);
+  process.exitCode = counts.failed > 0 ? 1 : 0;
+}
+
+async function readInput(path: string | undefined): Promise<string> {
+  if (path !== undefined) {
+    if (!existsSync(path)) throw new EagleError(`${path}: input file not found`);
+    return await Bun.file(path).text();
+  }
+  if (process.stdin.isTTY) throw new EagleError("no input: pipe prompts on stdin or give --input FILE", 2);
+  return await readStdin();
+}
+
+/** Target, draft head (if any), tokenizer: loaded once for the whole run. */
+function loadEngine(a: BatchArgs): BatchEngine {
+  const target = loadModel(a.model, resolvePlacement(a.device, a.dtype));
+  let spec: ResolvedSpec | null = null;
+  try {
+    spec = resolveSpec(a, a.model, target);
+    const tokenizer = TextTokenizer.load(a.model);
+    return { target, spec, tokenizer, prompts: PromptBuilder.load(a.model, tokenizer) };
+  } catch (err) {
+    spec?.head?.model.dispose();
+    target.model.dispose();
+    throw err;
+  }
+}
+
+interface RunCounts {
+  ok: number;
+  failed: number;
+}
+
+/** The scheduler: one item at a time, each result written before the next item starts. */
+async function runInOrder(items: ParsedLine[], engine: BatchEngine, writer: OrderedWriter, progress: Progress): Promise<RunCounts> {
+  const counts: RunCounts = { ok: 0, failed: 0 };
+  for (const [slot, item] of items.entries()) {
+    const result: BatchResult = item.kind === "bad" ? errorRecord(item) : runItem(engine, item, () => progress.token());
+    if (isError(result)) counts.failed++;
+    else counts.ok++;
+    progress.itemDone();
+    await writer.put(slot, result);
+  }
+  return counts;
+}
+
+function errorRecord(bad: BadLine): BatchResult {
+  return { id: bad.id, error: bad.error };
+}
