@@ -4,6 +4,7 @@ import { type ModelConfig, loadConfig } from "./config.ts";
 import { DTypeCode, DeviceCode, MappedFile, Model, WeightKind, cudaAvailable } from "./engine.ts";
 import { EagleError } from "./errors.ts";
 import { ropeInvFreq } from "./rope.ts";
+import { clearStatus, showStatus } from "./status.ts";
 import { type DType, type TensorInfo, listModelTensors } from "./safetensors.ts";
 
 export type DeviceName = "cpu" | "cuda";
@@ -109,10 +110,19 @@ export function loadModel(dir: string, placement: Placement): LoadedModel {
   }
 }
 
+// checkpoints this large show a loading line on a terminal
+const SHOW_PROGRESS_BYTES = 256 * 2 ** 20;
+
 function setWeights(model: Model, tensors: Map<string, TensorInfo>, targetFor: (name: string) => WeightTarget | null): void {
   const files = new Map<string, MappedFile>();
+  const total = [...tensors.values()].reduce((n, t) => n + t.nbytes, 0);
+  let done = 0;
   try {
     for (const info of tensors.values()) {
+      if (total >= SHOW_PROGRESS_BYTES) {
+        showStatus(`loading ${info.file}: ${((100 * done) / total).toFixed(0)}% of ${(total / 2 ** 30).toFixed(2)} GiB`);
+      }
+      done += info.nbytes;
       if (IGNORED.test(info.name)) continue;
       const target = targetFor(info.name);
       if (!target) throw new EagleError(`${info.file}: unexpected tensor "${info.name}"`);
@@ -125,5 +135,6 @@ function setWeights(model: Model, tensors: Map<string, TensorInfo>, targetFor: (
   } finally {
     // weights keep their own reference to a mapping; these handles are no longer needed
     for (const f of files.values()) f.dispose();
+    clearStatus();
   }
 }

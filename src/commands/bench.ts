@@ -12,6 +12,7 @@ import { type LoadedModel, loadModel, resolvePlacement } from "../loader.ts";
 import { DEFAULT_MODEL_DIR, DEFAULT_PROMPTS, REPO_ROOT } from "../paths.ts";
 import { type RandomModelSpec, writeRandomModel } from "../random-model.ts";
 import { makeProposer, type SpecMode } from "../speculation.ts";
+import { clearStatus, showStatus } from "../status.ts";
 import { TextTokenizer } from "../tokenizer.ts";
 import { applyThreads, resolveSpec, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
 import { formatBench } from "./bench-report.ts";
@@ -102,6 +103,7 @@ function runMethod(m: LoadedModel, name: SpecMode, a: BenchArgs, prompts: number
   const all: DecodeStats[] = [];
   const outputs: number[][] = [];
   prompts.forEach((prompt, i) => {
+    showStatus(`bench: ${name}, prompt ${i + 1}/${prompts.length}`);
     const gen = decode(m, prompt, { maxNewTokens: a.n, sampling: { temperature: a.temp, topK: 0, topP: 1 }, seed: a.seed + i, stopIds: [] },
       makeProposer(config, spec.head));
     const tokens: number[] = [];
@@ -110,6 +112,7 @@ function runMethod(m: LoadedModel, name: SpecMode, a: BenchArgs, prompts: number
     outputs.push(tokens);
     all.push(step.value);
   });
+  clearStatus();
   const sum = (f: (s: DecodeStats) => number) => all.reduce((t, s) => t + f(s), 0);
   const steps = sum((s) => s.targetForwards);
   const depth = Math.max(0, ...all.map((s) => s.proposedByDepth.length));
