@@ -1,6 +1,7 @@
 // config.ts — a Hugging Face config.json read once into a typed, validated ModelConfig.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { brief } from "./brief.ts";
 import { EagleError } from "./errors.ts";
 
 export type RopeScaling =
@@ -53,7 +54,7 @@ export function readJsonFile(path: string): Json {
 /** Field readers that name the file and field at fault. */
 function fields(path: string, raw: Json) {
   const bad = (key: string, want: string): never => {
-    throw new EagleError(`${path}: field "${key}" must be ${want}, got ${JSON.stringify(raw[key])}`);
+    throw new EagleError(`${path}: field "${key}" must be ${want}, got ${brief(raw[key])}`);
   };
   const int = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
@@ -89,7 +90,7 @@ function readRopeScaling(path: string, raw: unknown): RopeScaling | null {
       highFreqFactor: f.num("high_freq_factor", NaN), originalMaxPositions: f.int("original_max_position_embeddings"),
     };
   }
-  throw new EagleError(`${path}: rope_scaling type ${JSON.stringify(type)} is not supported (linear, llama3)`);
+  throw new EagleError(`${path}: rope_scaling type ${brief(type)} is not supported (linear, llama3)`);
 }
 
 export function parseConfig(path: string, raw: Json): ModelConfig {

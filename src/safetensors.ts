@@ -3,6 +3,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-write.ts";
+import { brief } from "./brief.ts";
 import { EagleError } from "./errors.ts";
 import { bf16ToF32, f16ToF32 } from "./half.ts";
 
@@ -98,11 +99,11 @@ function checkEntry(entry: RawEntry, path: string, dataStart: number, dataBytes:
   if (!(v.dtype in ELEMENT_BYTES)) throw new EagleError(`${where}: unsupported dtype ${v.dtype} (want F32, F16 or BF16)`);
   const dtype = v.dtype as DType;
   if (!Array.isArray(v.shape) || !v.shape.every(isCount)) {
-    throw new EagleError(`${where}: shape ${JSON.stringify(v.shape)} is not a list of non-negative integers`);
+    throw new EagleError(`${where}: shape ${brief(v.shape)} is not a list of non-negative integers`);
   }
   const offsets = v.data_offsets;
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-    throw new EagleError(`${where}: data_offsets ${JSON.stringify(offsets)} is not [begin, end]`);
+    throw new EagleError(`${where}: data_offsets ${brief(offsets)} is not [begin, end]`);
   }
   const [begin, end] = offsets as number[];
   if (begin > end || end > dataBytes) {
@@ -111,7 +112,7 @@ function checkEntry(entry: RawEntry, path: string, dataStart: number, dataBytes:
   const shape = v.shape as number[];
   const expected = shape.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[dtype];
   if (!Number.isSafeInteger(expected) || expected !== end - begin) {
-    throw new EagleError(`${where}: holds ${end - begin} bytes but ${dtype} ${JSON.stringify(shape)} needs ${expected}`);
+    throw new EagleError(`${where}: holds ${end - begin} bytes but ${dtype} ${brief(shape)} needs ${expected}`);
   }
   return { name: entry.name, dtype, shape, file: path, offset: dataStart + begin, nbytes: end - begin };
 }
@@ -227,7 +228,7 @@ function checkTensorData(t: TensorData, path: string, names: Set<string>): void 
   if (wantF32 !== t.data instanceof Float32Array || (!wantF32 && !(t.data instanceof Uint16Array))) {
     throw new EagleError(`${where}: ${t.dtype} data must be a ${wantF32 ? "Float32Array" : "Uint16Array"}`);
   }
-  if (!t.shape.every(isCount)) throw new EagleError(`${where}: bad shape ${JSON.stringify(t.shape)}`);
+  if (!t.shape.every(isCount)) throw new EagleError(`${where}: bad shape ${brief(t.shape)}`);
   const count = t.shape.reduce((a, b) => a * b, 1);
   if (count !== t.data.length) {
     throw new EagleError(`${where}: shape ${JSON.stringify(t.shape)} needs ${count} elements, data has ${t.data.length}`);

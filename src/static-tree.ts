@@ -2,6 +2,7 @@
 // exist, which the draft must expand per level) and each round into a DraftTree of real tokens.
 import { existsSync, readFileSync } from "node:fs";
 import { EagleError, fail } from "./errors.ts";
+import { brief } from "./brief.ts";
 import { checkTree, type DraftTree } from "./tree.ts";
 
 /** Paths of child ranks: [a, b] is the b-th ranked child of the a-th ranked child of the root. */
@@ -38,12 +39,12 @@ const MAX_NODES = 256; // root included
 const MAX_DEPTH = 16;
 
 function checkShape(path: unknown): number[] {
-  const name = JSON.stringify(path);
+  const name = brief(path);
   if (!Array.isArray(path) || path.length === 0) fail(`tree choices: path ${name} must be a non-empty array`);
   if (path.length > MAX_DEPTH) fail(`tree choices: path ${name} is deeper than ${MAX_DEPTH}`);
   for (const r of path)
     if (!Number.isInteger(r) || r < 0 || r >= MAX_RANK)
-      fail(`tree choices: path ${name} has rank ${JSON.stringify(r)}, expected an integer in [0, ${MAX_RANK})`);
+      fail(`tree choices: path ${name} has rank ${brief(r)}, expected an integer in [0, ${MAX_RANK})`);
   return path;
 }
 
@@ -58,7 +59,7 @@ function comparePaths(a: number[], b: number[]): number {
 export function planStaticTree(choices: TreeChoices): StaticTreePlan {
   if (!Array.isArray(choices) || choices.length === 0) fail("tree choices: the list of paths is empty");
   if (choices.length >= MAX_NODES)
-    fail(`tree choices: path ${JSON.stringify(choices[MAX_NODES - 1])} makes more than ${MAX_NODES} nodes (root included)`);
+    fail(`tree choices: path ${brief(choices[MAX_NODES - 1])} makes more than ${MAX_NODES} nodes (root included)`);
   const paths = choices.map(checkShape).sort(comparePaths);
   const index = new Map<string, number>([["[]", 0]]); // path key -> node index; the root is the empty path
   const nodes: StaticNode[] = [{ parent: -1, rank: -1, depth: 0 }];
@@ -66,8 +67,8 @@ export function planStaticTree(choices: TreeChoices): StaticTreePlan {
     const key = JSON.stringify(path);
     if (index.has(key)) fail(`tree choices: path ${key} appears twice`);
     // sorted by length, so every proper prefix that exists is already indexed
-    const parent = index.get(JSON.stringify(path.slice(0, -1)));
-    if (parent === undefined) fail(`tree choices: path ${key} lacks its prefix ${JSON.stringify(path.slice(0, -1))}`);
+    const parent = index.get(brief(path.slice(0, -1)));
+    if (parent === undefined) fail(`tree choices: path ${key} lacks its prefix ${brief(path.slice(0, -1))}`);
     index.set(key, nodes.length);
     nodes.push({ parent, rank: path[path.length - 1], depth: path.length });
   }
