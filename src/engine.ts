@@ -1,5 +1,6 @@
 // engine.ts — typed handles over the shim. Every call checks its status and throws EagleError with the
 // shim's message; every handle has one dispose() that frees it once (later calls on it throw).
+import { availableParallelism } from "node:os";
 import { type Pointer, shim } from "./ffi.ts";
 import { EagleError } from "./errors.ts";
 
@@ -83,8 +84,18 @@ export function cudaAvailable(): boolean {
   return shim().et_cuda_available() === 1;
 }
 
+let threadsChosen = false;
+
 export function setThreads(n: number): void {
   check(shim().et_set_threads(n), "set threads");
+  threadsChosen = true;
+}
+
+/** Unless a count was set: one thread for small models, where every op is too short to split and
+ * spinning OpenMP workers only cost time (badly so on a busy machine), else every core. */
+export function autoThreads(parameters: number): void {
+  if (threadsChosen) return;
+  check(shim().et_set_threads(parameters < 20e6 ? 1 : availableParallelism()), "set threads");
 }
 
 export class MappedFile extends Handle {
@@ -124,7 +135,7 @@ export interface ShimModelConfig {
   attentionScale: number;
 }
 
-function packConfig(c: ShimModelConfig): ArrayBuffer {
+export function packConfig(c: ShimModelConfig): ArrayBuffer {
   const buf = new ArrayBuffer(16 * 4);
   const i = new Int32Array(buf);
   const f = new Float32Array(buf);

@@ -1,7 +1,7 @@
 // loader.ts — a Hugging Face model directory into a shim Model: config, memory-mapped safetensors weights.
 import { existsSync, statSync } from "node:fs";
 import { type ModelConfig, loadConfig } from "./config.ts";
-import { DTypeCode, DeviceCode, MappedFile, Model, WeightKind, cudaAvailable } from "./engine.ts";
+import { autoThreads, DTypeCode, DeviceCode, MappedFile, Model, WeightKind, cudaAvailable } from "./engine.ts";
 import { EagleError } from "./errors.ts";
 import { ropeInvFreq } from "./rope.ts";
 import { clearStatus, showStatus } from "./status.ts";
@@ -103,6 +103,7 @@ export function loadModel(dir: string, placement: Placement): LoadedModel {
   const tensors = listModelTensors(dir);
   try {
     const model = buildModel(config, placement, null, tensors, (name) => targetOf(name, config.nLayers));
+    autoThreads(model.weightBytes() / (placement.dtype === "f32" ? 4 : 2));
     return { dir, config, placement, model };
   } catch (e) {
     if (e instanceof EagleError) throw new EagleError(`${dir}: ${e.message}`);

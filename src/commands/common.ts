@@ -1,6 +1,5 @@
 // common.ts — flags every model-running command shares, and applying them.
 import { existsSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Argv } from "yargs";
 import { setThreads } from "../engine.ts";
@@ -20,14 +19,14 @@ export function runtimeFlags<T>(y: Argv<T>) {
   return y
     .option("device", { choices: ["cpu", "cuda"] as const, describe: "where to run", defaultDescription: "cuda if available, else cpu" })
     .option("dtype", { choices: ["f32", "f16", "bf16"] as const, describe: "compute dtype", defaultDescription: "bf16 on cuda, f32 on cpu" })
-    .option("threads", { alias: "t", type: "number", describe: "CPU threads for libtorch", defaultDescription: "all cores" });
+    .option("threads", { alias: "t", type: "number", describe: "CPU threads for libtorch", defaultDescription: "1 below 20M parameters, else all cores" });
 }
 
-/** libtorch's own default can be one thread on some VMs; use every core unless told otherwise. */
+/** An explicit --threads; without one the loader picks a count from the model's size (autoThreads). */
 export function applyThreads(threads: number | undefined): void {
-  const n = threads ?? availableParallelism();
-  if (!Number.isInteger(n) || n < 1) throw new EagleError(`--threads ${threads}: must be an integer >= 1`, 2);
-  setThreads(n);
+  if (threads === undefined) return;
+  if (!Number.isInteger(threads) || threads < 1) throw new EagleError(`--threads ${threads}: must be an integer >= 1`, 2);
+  setThreads(threads);
 }
 
 export interface SpecArgs {
