@@ -35,6 +35,15 @@ const symbols = {
   et_out_topk: { args: [ptr, ptr, i32, i32, ptr, ptr], returns: i32 },
   et_out_logits_row: { args: [ptr, i32, ptr], returns: i32 },
   et_out_hidden_row: { args: [ptr, i32, ptr], returns: i32 },
+  // ---- draft-head training (ffi/et_train.h), wrapped by src/train/trainer.ts
+  et_trainer_new: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
+  et_trainer_free: { args: [ptr], returns: none },
+  et_trainer_set_param: { args: [ptr, i32, ptr, FFIType.i64], returns: i32 },
+  et_trainer_get_param: { args: [ptr, i32, ptr, FFIType.i64], returns: i32 },
+  et_trainer_features: { args: [ptr, ptr, i32, i32], returns: i32 },
+  et_trainer_data_size: { args: [ptr, i32, ptr, ptr], returns: i32 },
+  et_trainer_step: { args: [ptr, i32, i32, FFIType.f32, FFIType.f32, FFIType.f32, u64, ptr], returns: i32 },
+  et_trainer_eval: { args: [ptr, ptr], returns: i32 },
 } as const;
 
 export type { Pointer };
