@@ -11,17 +11,19 @@ import modelGeneration from "../models/stories260K/generation_config.json" with 
 import modelWeights from "../models/stories260K/model.safetensors" with { type: "file" };
 import modelTokenizer from "../models/stories260K/tokenizer.json" with { type: "file" };
 import modelTokenizerConfig from "../models/stories260K/tokenizer_config.json" with { type: "file" };
+import headConfig from "../models/stories260K-eagle/config.json" with { type: "file" };
+import headWeights from "../models/stories260K-eagle/model.safetensors" with { type: "file" };
 import prompts from "../test/prompts/stories.txt" with { type: "file" };
 
 const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "eagle");
 
 /** Copies embedded files (file name -> embedded path) into cache/<name>-<hash of their bytes>/ once. */
-async function extract(name: string, files: Record<string, string>): Promise<string> {
+async function extract(name: string, files: Record<string, string>, at?: string): Promise<string> {
   const names = Object.keys(files);
   const blobs = await Promise.all(names.map(async (f) => new Uint8Array(await Bun.file(files[f]).arrayBuffer())));
   const hash = createHash("sha256");
   for (const b of blobs) hash.update(b);
-  const dir = join(cacheRoot, `${name}-${hash.digest("hex").slice(0, 16)}`);
+  const dir = at ?? join(cacheRoot, `${name}-${hash.digest("hex").slice(0, 16)}`);
   if (existsSync(dir)) return dir;
   const tmp = `${dir}.tmp-${process.pid}`;
   mkdirSync(tmp, { recursive: true });
@@ -37,9 +39,17 @@ async function extract(name: string, files: Record<string, string>): Promise<str
 process.env.ET_LIB ??= join(await extract("shim", { "libet.so": shim }), "libet.so");
 // JSON imported as a file is its path, whatever TypeScript infers from the JSON
 const path = (imported: unknown) => imported as string;
-process.env.EAGLE_DEFAULT_MODEL ??= await extract("stories260K", {
-  "config.json": path(modelConfig), "generation_config.json": path(modelGeneration), "model.safetensors": modelWeights,
-  "tokenizer.json": path(modelTokenizer), "tokenizer_config.json": path(modelTokenizerConfig),
-});
+if (!process.env.EAGLE_DEFAULT_MODEL) {
+  const head = { "config.json": path(headConfig), "model.safetensors": headWeights };
+  // the head's bytes are part of the model folder's key, so a rebuilt head never meets a stale copy
+  const model = await extract("stories260K", {
+    "config.json": path(modelConfig), "generation_config.json": path(modelGeneration), "model.safetensors": modelWeights,
+    "tokenizer.json": path(modelTokenizer), "tokenizer_config.json": path(modelTokenizerConfig),
+    "eagle-head.safetensors": headWeights,
+  });
+  // the shipped head goes beside the model as <model>-eagle, where the CLI looks for a default head
+  await extract("stories260K-eagle", head, `${model}-eagle`);
+  process.env.EAGLE_DEFAULT_MODEL = model;
+}
 process.env.EAGLE_DEFAULT_PROMPTS ??= join(await extract("prompts", { "stories.txt": prompts }), "stories.txt");
 await import("./cli.ts");

@@ -32,7 +32,7 @@ const quiet = { write: () => {}, tty: false };
 
 function options(out: string, o: Partial<TrainDraftOptions> = {}): TrainDraftOptions {
   return {
-    target: TARGET, out, steps: 200, warmup: 20, lr: 3e-3, batch: 8, maxLen: 64, noise: 0.1, gradClip: 1, seed: 3,
+    target: TARGET, out, steps: 200, warmup: 20, lr: 3e-3, batch: 8, maxLen: 64, window: 64, noise: 0.1, gradClip: 1, seed: 3,
     evalEvery: 0, saveEvery: 0, logEvery: 1000, validFrac: 0.1, genSeqs: 48, genTemp: [1], fcBias: true, resume: false,
     force: false, placement: { device: "cpu", dtype: "f32" }, command: ["train-draft", "(test)"], sink: quiet, ...o,
   };
@@ -123,9 +123,10 @@ describe("the saved head in the inference engine", () => {
 
 describe("bad input", () => {
   test("an --out that holds a head is refused without --force", async () => {
-    await expect(trainDraft(options(OUT))).rejects.toThrow(/already holds a head: pass --force/);
-    const forced = await trainDraft(options(OUT, { force: true, steps: 2 }));
-    expect(forced.step).toBe(2);
+    const out = join(root, "twice");
+    await trainDraft(options(out, { steps: 1, genSeqs: 8 }));
+    await expect(trainDraft(options(out, { steps: 1, genSeqs: 8 }))).rejects.toThrow(/already holds a head: pass --force/);
+    expect((await trainDraft(options(out, { force: true, steps: 2, genSeqs: 8 }))).step).toBe(2);
   });
 
   test("an empty or unreadable corpus", async () => {
@@ -143,7 +144,7 @@ describe("bad input", () => {
     mkdirSync(other);
     writeRandomModel(other, { ...SPEC, hiddenSize: 32, intermediateSize: 64 }, 1);
     const otherHead = join(root, "other-head");
-    await trainDraft(options(otherHead, { target: other, steps: 2, genSeqs: 4, maxLen: 16 }));
+    await trainDraft(options(otherHead, { target: other, steps: 2, genSeqs: 4, maxLen: 16, window: 16 }));
     await expect(trainDraft(options(otherHead, { resume: true, steps: 4 }))).rejects.toThrow(/hidden_size 32 does not match the target's 64/);
   });
 });
@@ -192,7 +193,7 @@ test("Ctrl-C saves a checkpoint; --resume continues it to --steps", async () => 
   const state = JSON.parse(readFileSync(join(out, "trainer_state.json"), "utf8"));
   expect(state.step).toBeGreaterThanOrEqual(3);
   expect(JSON.parse(readFileSync(join(out, "training.json"), "utf8")).interrupted).toBe(true);
-  const r = await trainDraft(options(out, { resume: true, steps: state.step + 5, genSeqs: 8, maxLen: 32, batch: 4 }));
+  const r = await trainDraft(options(out, { resume: true, steps: state.step + 5, genSeqs: 8, maxLen: 32, window: 32, batch: 4 }));
   expect(r.step).toBe(state.step + 5);
   expect(JSON.parse(readFileSync(join(out, "trainer_state.json"), "utf8")).step).toBe(state.step + 5);
 });

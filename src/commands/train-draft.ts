@@ -15,6 +15,7 @@ export interface TrainDraftArgs extends RuntimeArgs {
   warmup: number;
   batch: number;
   maxLen: number;
+  window?: number;
   noise: number;
   gradClip: number;
   seed: number;
@@ -39,6 +40,7 @@ export function trainDraftFlags<T>(y: Argv<T>) {
     .option("warmup", { type: "number", default: 100, describe: "steps of linear warmup before the cosine decay" })
     .option("batch", { type: "number", default: 16, describe: "sequences per step" })
     .option("max-len", { type: "number", default: 256, describe: "tokens per training sequence" })
+    .option("window", { type: "number", describe: "tokens per training window: a longer sequence gives a random window of it per draw", defaultDescription: "--max-len" })
     .option("noise", { type: "number", default: 0.1, describe: "uniform noise amplitude on the input features" })
     .option("grad-clip", { type: "number", default: 1, describe: "clip the gradient's global norm to this; 0 = off" })
     .option("seed", { type: "number", default: 0, describe: "seed of the initial weights, data, split and batches" })
@@ -64,6 +66,7 @@ function checkArgs(a: TrainDraftArgs): void {
   int("warmup", a.warmup, 0);
   int("batch", a.batch, 1);
   int("max-len", a.maxLen, 2);
+  if (a.window !== undefined) int("window", a.window, 2);
   int("gen-seqs", a.genSeqs, 2);
   int("eval-every", a.evalEvery, 0);
   int("save-every", a.saveEvery, 0);
@@ -80,6 +83,6 @@ function checkArgs(a: TrainDraftArgs): void {
 export async function runTrainDraft(a: TrainDraftArgs, command: string[]): Promise<void> {
   checkArgs(a);
   applyThreads(a.threads);
-  const result = await trainDraft({ ...a, placement: resolvePlacement(a.device, a.dtype), command });
+  const result = await trainDraft({ ...a, window: a.window ?? a.maxLen, placement: resolvePlacement(a.device, a.dtype), command });
   if (result.interrupted) process.exit(130);
 }

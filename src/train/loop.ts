@@ -7,7 +7,7 @@ export interface LoopOptions {
   warmup: number;   // steps of linear warmup
   lr: number;       // peak learning rate
   batch: number;
-  maxLen: number;
+  window: number;   // tokens per training window
   noise: number;
   gradClip: number;
   seed: number;
@@ -55,7 +55,7 @@ export async function runLoop(trainer: HeadTrainer, o: LoopOptions, fromStep: nu
     step++;
     const lr = learningRate(step, o);
     const stats = trainer.step({
-      batch: o.batch, maxLen: o.maxLen, lr, noise: o.noise, gradClip: o.gradClip, seed: stepSeed(o.seed, step),
+      batch: o.batch, maxLen: o.window, lr, noise: o.noise, gradClip: o.gradClip, seed: stepSeed(o.seed, step),
     });
     hooks.progress(step, stats, lr);
     if (step === o.steps) break;

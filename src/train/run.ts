@@ -16,6 +16,7 @@ import { HeadTrainer, type TrainStats } from "./trainer.ts";
 export interface TrainDraftOptions extends LoopOptions {
   target: string;
   out: string;
+  maxLen: number;      // tokens per sequence
   data?: string;       // a corpus; absent = text the target generates
   validFrac: number;
   genSeqs: number;     // generated sequences
@@ -107,7 +108,7 @@ function trainingRecord(o: TrainDraftOptions, data: DataSummary, startStep: numb
     interrupted: r.interrupted,
     hyperparameters: {
       lr: o.lr, warmup: o.warmup, schedule: `linear warmup, cosine decay to ${MIN_LR_FRACTION} x lr`, batch: o.batch,
-      max_len: o.maxLen, noise: o.noise, grad_clip: o.gradClip, fc_bias: o.fcBias, valid_frac: o.validFrac,
+      max_len: o.maxLen, window: o.window, noise: o.noise, grad_clip: o.gradClip, fc_bias: o.fcBias, valid_frac: o.validFrac,
       optimizer: "AdamW betas (0.9, 0.95), weight decay 0", loss: "SmoothL1(features) + 0.1 * soft cross-entropy",
     },
     validation: { loss: r.valid.loss, regression_loss: r.valid.reg, ce_loss: r.valid.ce, accuracy: r.valid.acc, entries: r.valid.entries },
