@@ -92,7 +92,7 @@ describe("progress bar", () => {
 
 describe("eagle batch", () => {
   test("plain and JSON lines in input order, with ids and per-item options", () => {
-    const r = batch(["-n", "20", "--temp", "0"], jsonl(
+    const r = batch(["-n", "20", "--temp", "0", "--spec", "none"], jsonl(
       "Once upon a time",
       { prompt: "Once upon a time", id: "short", max_tokens: 5 },
       { prompt: "The cat", temperature: 1, seed: 7, id: 3 },
@@ -112,7 +112,7 @@ describe("eagle batch", () => {
     expect(chat.text).toBe(greedy.text);     // no chat template: contents joined, so the same prompt
     expect(r.stderr).toBe("batch: 5 ok, 0 failed, " + r.stderr.match(/[\d.]+ tok\/s\n$/)![0]);
     // temperature 0 and a fixed seed give the same text in another run
-    const again = batch(["-n", "20", "--temp", "0"], jsonl("Once upon a time", { prompt: "The cat", temperature: 1, seed: 7 }));
+    const again = batch(["-n", "20", "--temp", "0", "--spec", "none"], jsonl("Once upon a time", { prompt: "The cat", temperature: 1, seed: 7 }));
     expect(again.results.map((x) => x.text)).toEqual([greedy.text, seeded.text]);
   });
 

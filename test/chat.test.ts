@@ -22,8 +22,11 @@ afterAll(() => {
 
 interface Run { code: number; stdout: string; stderr: string }
 
+// plain decoding unless a test names a head: the shipped stories260K-eagle would be used by default
+const plainUnlessHead = (args: string[]) => (args.includes("--draft") || args.includes("--spec") ? args : ["--spec", "none", ...args]);
+
 function chat(args: string[], stdin: string): Run {
-  const p = Bun.spawnSync([process.execPath, CLI, "chat", ...args], {
+  const p = Bun.spawnSync([process.execPath, CLI, "chat", ...plainUnlessHead(args)], {
     stdin: Buffer.from(stdin), env: { ...process.env, NO_COLOR: "1" },
   });
   return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
@@ -210,7 +213,7 @@ function tmux(...args: string[]): string {
 
 /** Starts `eagle chat ARGS` in a detached session of a fixed size; the shell line after it reports the exit. */
 function startChat(name: string, args: string[]): void {
-  const command = `cd ${REPO_ROOT} && NO_COLOR=1 ${process.execPath} ${CLI} chat ${args.join(" ")}; echo "[exit $?]"; sleep 60`;
+  const command = `cd ${REPO_ROOT} && NO_COLOR=1 ${process.execPath} ${CLI} chat ${plainUnlessHead(args).join(" ")}; echo "[exit $?]"; sleep 60`;
   tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "50", command);
 }
 

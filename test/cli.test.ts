@@ -145,6 +145,6 @@ describe("speculative decoding flags", () => {
     expectCleanError(eagle(["generate", "--spec", "eagle1", "--draft", head, "--tree", tree]), /tree\.json/);
     expectCleanError(eagle(["generate", "--spec", "eagle2", "--draft", head, "--spec-tokens", "5000"]), /--spec-tokens 5000/, 2);
     expectCleanError(eagle(["generate", "--spec", "eagle2", "--draft", head, "--spec-topk", "0"]), /--spec-topk 0/, 2);
-    expectCleanError(eagle(["generate", "--spec", "eagle2"]), /needs a draft head/, 2);
+    expectCleanError(eagle(["generate", "-m", modelCopy("no-head"), "--spec", "eagle2"]), /needs a draft head/, 2);
   });
 });

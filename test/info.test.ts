@@ -47,7 +47,8 @@ describe("the shipped model", () => {
         special: { bos: { text: "<s>", id: 1 }, eos: { text: "</s>", id: 2 }, unk: { text: "<unk>", id: 0 } },
       },
       chatTemplate: false,
-      draft: null,
+      // the shipped head sits beside the model as stories260K-eagle
+      draft: expect.objectContaining({ fits: true }),
     });
   });
 
@@ -64,7 +65,7 @@ describe("the shipped model", () => {
       /^weights +model\.safetensors: 47 tensors, F32, 1020\.5 KiB$/m,
       /^tokenizer +BPE; bos <s> \(1\), eos <\/s> \(2\), unk <unk> \(0\); adds bos$/m,
       /^chat template +none/m,
-      /^draft head +none found/m,
+      /^draft head +\S*stories260K-eagle: fits \(hidden 64, vocab 512\); fc bias yes; own embedding no/m,
     ]) expect(r.stdout).toMatch(line);
   });
 
