@@ -3,13 +3,12 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { RopeScaling } from "./config.ts";
 import { fail } from "./errors.ts";
 import { Rng } from "./rng.ts";
 import { f32ToBf16, f32ToF16, writeSafetensors, type DType, type TensorData } from "./safetensors.ts";
 
-export type RopeScalingSpec =
-  | { type: "linear"; factor: number }
-  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+export type RopeScalingSpec = RopeScaling; // the parsed config type: the generator writes what config.ts reads
 
 export interface RandomModelSpec {
   name: string;
