@@ -77,11 +77,14 @@ int et_mmap_open(const char* path, et_mmap** out, uint64_t* size_bytes) {
       close(fd);
     }
     *out = new et_mmap{map};
+    et::register_handle(*out, et::HandleKind::Mmap);
     *size_bytes = map->size;
   });
 }
 
-void et_mmap_free(et_mmap* m) { delete m; }
+void et_mmap_free(et_mmap* m) {
+  if (et::release_handle(m, et::HandleKind::Mmap)) delete m;
+}
 
 int et_model_new(const et_model_config* cfg, const float* inv_freq, et_model** out) {
   return guarded([&] {
@@ -96,14 +99,18 @@ int et_model_new(const et_model_config* cfg, const float* inv_freq, et_model** o
     m->inv_freq = freq.to(dev, torch::kFloat32, false, true);
     m->layers.resize(cfg->n_layers);
     *out = new et_model{m};
+    et::register_handle(*out, et::HandleKind::Model);
   });
 }
 
-void et_model_free(et_model* m) { delete m; }
+void et_model_free(et_model* m) {
+  if (et::release_handle(m, et::HandleKind::Model)) delete m;
+}
 
 int et_kv_new(et_model* model, int32_t capacity, et_kv** out) {
   return guarded([&] {
-    TORCH_CHECK(model && out, "et_kv_new: null argument");
+    et::check_handle(model, et::HandleKind::Model, "et_kv_new");
+    TORCH_CHECK(out, "et_kv_new: null argument");
     TORCH_CHECK(capacity > 0, "cache capacity must be positive, got ", capacity);
     const auto& c = model->m->cfg;
     auto kv = new et_kv{};
@@ -120,24 +127,33 @@ int et_kv_new(et_model* model, int32_t capacity, et_kv** out) {
       throw;
     }
     *out = kv;
+    et::register_handle(kv, et::HandleKind::Kv);
   });
 }
 
-void et_kv_free(et_kv* kv) { delete kv; }
+void et_kv_free(et_kv* kv) {
+  if (et::release_handle(kv, et::HandleKind::Kv)) delete kv;
+}
 
 int et_out_new(et_out** out) {
   return guarded([&] {
     TORCH_CHECK(out, "et_out_new: null argument");
     *out = new et_out{};
+    et::register_handle(*out, et::HandleKind::Out);
   });
 }
 
-void et_out_free(et_out* o) { delete o; }
+void et_out_free(et_out* o) {
+  if (et::release_handle(o, et::HandleKind::Out)) delete o;
+}
 
 int et_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* positions, int32_t n,
                const uint8_t* mask, int32_t mask_cols, et_out* out) {
   return guarded([&] {
-    TORCH_CHECK(m && kv && tokens && positions && out, "et_forward: null argument");
+    et::check_handle(m, et::HandleKind::Model, "et_forward");
+    et::check_handle(kv, et::HandleKind::Kv, "et_forward");
+    et::check_handle(out, et::HandleKind::Out, "et_forward");
+    TORCH_CHECK(tokens && positions, "et_forward: null argument");
     TORCH_CHECK(kv->c.model == m->m, "et_forward: the cache belongs to another model");
     TORCH_CHECK(!m->m->cfg.draft, "et_forward: this is a draft head: use et_draft_forward");
     et::forward(*m->m, kv->c, tokens, positions, n, mask, mask_cols, nullptr, out->o);
@@ -148,7 +164,11 @@ int et_draft_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_
                      const uint8_t* mask, int32_t mask_cols, const et_out* features, const int32_t* feature_rows,
                      et_out* out) {
   return guarded([&] {
-    TORCH_CHECK(m && kv && tokens && positions && features && feature_rows && out, "et_draft_forward: null argument");
+    et::check_handle(m, et::HandleKind::Model, "et_draft_forward");
+    et::check_handle(kv, et::HandleKind::Kv, "et_draft_forward");
+    et::check_handle(features, et::HandleKind::Out, "et_draft_forward");
+    et::check_handle(out, et::HandleKind::Out, "et_draft_forward");
+    TORCH_CHECK(tokens && positions && feature_rows, "et_draft_forward: null argument");
     TORCH_CHECK(kv->c.model == m->m, "et_draft_forward: the cache belongs to another model");
     TORCH_CHECK(m->m->cfg.draft, "et_draft_forward: not a draft head");
     const auto& src = features->o.hidden;

@@ -6,6 +6,9 @@
  *
  * Conventions
  * - Handles are opaque. Each kind has exactly one free function; freeing NULL is a no-op.
+ * - The shim keeps a registry of live handles: a call given a freed handle, a pointer it never made or a
+ *   handle of another kind fails with ET_ERR (no dereference), and freeing such a pointer is a no-op. (A
+ *   freed handle's address may be reused by a later handle; the registry cannot tell those apart.)
  * - Every fallible call returns ET_OK (0) or ET_ERR (-1). On ET_ERR, et_last_error() holds a one-line
  *   message (valid until the next et_* call on the same thread) and out-parameters are left untouched.
  *   No C++ exception ever crosses this boundary.
@@ -85,6 +88,12 @@ ET_API const char* et_last_error(void);
 /* libtorch's version as "major.minor.patch"; and whether CUDA can be used (1) or not (0). */
 ET_API const char* et_torch_version(void);
 ET_API int32_t et_cuda_available(void);
+/* Live handles per kind, for leak checks: counts[i] for i < n, in the order et_mmap, et_model, et_kv,
+ * et_out, et_trainer (kinds past the fifth read 0). */
+ET_API int et_live_handles(int64_t* counts, int32_t n);
+/* Free and total bytes of CUDA device `index`, as the driver reports them (libtorch's cache of blocks it
+ * holds counts as used). Fails where CUDA is not available. */
+ET_API int et_cuda_memory(int32_t index, uint64_t* free_bytes, uint64_t* total_bytes);
 /* Sets the number of CPU threads libtorch uses for one op (n > 0). */
 ET_API int et_set_threads(int32_t n);
 
@@ -155,10 +164,11 @@ ET_API int et_out_argmax(const et_out* o, const int32_t* rows, int32_t n_rows, i
 /* For each selected row, the k most likely ids (descending) and their log-probabilities under
  * softmax(logits): ids[n_rows * k], logp[n_rows * k]. */
 ET_API int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t k, int32_t* ids, float* logp);
-/* logits[vocab] of one row, as float32. */
-ET_API int et_out_logits_row(const et_out* o, int32_t row, float* logits);
-/* hidden[hidden_size] of one row, as float32 (for tests and diagnostics). */
-ET_API int et_out_hidden_row(const et_out* o, int32_t row, float* hidden);
+/* logits[n] of one row, as float32; n must equal the vocabulary size (the buffer's length, so a wrong
+ * buffer is refused rather than overrun). */
+ET_API int et_out_logits_row(const et_out* o, int32_t row, float* logits, int32_t n);
+/* hidden[n] of one row, as float32, n == hidden size (for tests and diagnostics). */
+ET_API int et_out_hidden_row(const et_out* o, int32_t row, float* hidden, int32_t n);
 
 #ifdef __cplusplus
 }

@@ -7,21 +7,23 @@ extern "C" {
 
 int et_kv_len(const et_kv* kv, int32_t* out) {
   return guarded([&] {
-    TORCH_CHECK(kv && out, "et_kv_len: null argument");
+    et::check_handle(kv, et::HandleKind::Kv, "et_kv_len");
+    TORCH_CHECK(out, "et_kv_len: null argument");
     *out = kv->c.len;
   });
 }
 
 int et_kv_capacity(const et_kv* kv, int32_t* out) {
   return guarded([&] {
-    TORCH_CHECK(kv && out, "et_kv_capacity: null argument");
+    et::check_handle(kv, et::HandleKind::Kv, "et_kv_capacity");
+    TORCH_CHECK(out, "et_kv_capacity: null argument");
     *out = kv->c.capacity;
   });
 }
 
 int et_kv_truncate(et_kv* kv, int32_t n) {
   return guarded([&] {
-    TORCH_CHECK(kv, "et_kv_truncate: null argument");
+    et::check_handle(kv, et::HandleKind::Kv, "et_kv_truncate");
     TORCH_CHECK(n >= 0 && n <= kv->c.len, "truncate to ", n, " outside [0, ", kv->c.len, "]");
     kv->c.len = n;  // slots past len are dead: the next forward overwrites them
   });
@@ -29,7 +31,8 @@ int et_kv_truncate(et_kv* kv, int32_t n) {
 
 int et_kv_keep(et_kv* kv, int32_t base, const int32_t* slots, int32_t n) {
   return guarded([&] {
-    TORCH_CHECK(kv && (slots || n == 0), "et_kv_keep: null argument");
+    et::check_handle(kv, et::HandleKind::Kv, "et_kv_keep");
+    TORCH_CHECK(slots || n == 0, "et_kv_keep: null argument");
     auto& c = kv->c;
     TORCH_CHECK(base >= 0 && base <= c.len, "keep base ", base, " outside [0, ", c.len, "]");
     TORCH_CHECK(n >= 0 && base + int64_t(n) <= c.len, "keep of ", n, " slots from base ", base, " exceeds len ", c.len);

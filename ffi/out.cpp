@@ -7,8 +7,8 @@ using et::guarded;
 
 namespace {
 
-const et::Out& checked(const et_out* o) {
-  TORCH_CHECK(o, "null results handle");
+const et::Out& checked(const et_out* o, const char* fn) {
+  et::check_handle(o, et::HandleKind::Out, fn);
   TORCH_CHECK(o->o.logits.defined(), "no results yet: run et_forward first");
   return o->o;
 }
@@ -40,7 +40,7 @@ extern "C" {
 int et_out_rows(const et_out* o, int32_t* n) {
   return guarded([&] {
     TORCH_CHECK(n, "et_out_rows: null argument");
-    *n = static_cast<int32_t>(checked(o).logits.size(0));
+    *n = static_cast<int32_t>(checked(o, "et_out_rows").logits.size(0));
   });
 }
 
@@ -48,14 +48,14 @@ int et_out_argmax(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t*
   return guarded([&] {
     TORCH_CHECK(ids, "et_out_argmax: null argument");
     c10::InferenceMode guard;
-    copy_out(select_rows(checked(o).logits, rows, n_rows).argmax(-1).to(torch::kInt32), ids);
+    copy_out(select_rows(checked(o, "et_out_argmax").logits, rows, n_rows).argmax(-1).to(torch::kInt32), ids);
   });
 }
 
 int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t k, int32_t* ids, float* logp) {
   return guarded([&] {
     TORCH_CHECK(ids && logp, "et_out_topk: null argument");
-    const auto& r = checked(o);
+    const auto& r = checked(o, "et_out_topk");
     TORCH_CHECK(k > 0 && k <= r.logits.size(1), "top-k ", k, " outside [1, ", r.logits.size(1), "]");
     c10::InferenceMode guard;
     auto top = torch::topk(torch::log_softmax(select_rows(r.logits, rows, n_rows), -1), k, -1);
@@ -64,20 +64,22 @@ int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t k,
   });
 }
 
-int et_out_logits_row(const et_out* o, int32_t row, float* logits) {
+int et_out_logits_row(const et_out* o, int32_t row, float* logits, int32_t n) {
   return guarded([&] {
     TORCH_CHECK(logits, "et_out_logits_row: null argument");
-    const auto& r = checked(o);
+    const auto& r = checked(o, "et_out_logits_row");
     TORCH_CHECK(row >= 0 && row < r.logits.size(0), "row ", row, " outside [0, ", r.logits.size(0), ")");
+    TORCH_CHECK(n == r.logits.size(1), "et_out_logits_row: buffer holds ", n, " floats, a row has ", r.logits.size(1));
     copy_out(r.logits[row], logits);
   });
 }
 
-int et_out_hidden_row(const et_out* o, int32_t row, float* hidden) {
+int et_out_hidden_row(const et_out* o, int32_t row, float* hidden, int32_t n) {
   return guarded([&] {
     TORCH_CHECK(hidden, "et_out_hidden_row: null argument");
-    const auto& r = checked(o);
+    const auto& r = checked(o, "et_out_hidden_row");
     TORCH_CHECK(row >= 0 && row < r.hidden.size(0), "row ", row, " outside [0, ", r.hidden.size(0), ")");
+    TORCH_CHECK(n == r.hidden.size(1), "et_out_hidden_row: buffer holds ", n, " floats, a row has ", r.hidden.size(1));
     copy_out(r.hidden[row].to(torch::kFloat32), hidden);
   });
 }

@@ -29,6 +29,16 @@ int guarded(F&& f) {
   return ET_ERR;
 }
 
+// handles.cpp: every handle given out is registered until freed; ABI entries check the pointers they get.
+// The order is the one et_live_handles reports.
+enum class HandleKind { Mmap = 0, Model = 1, Kv = 2, Out = 3, Trainer = 4, Count = 5 };
+void register_handle(const void* p, HandleKind k);
+// true if p was a live handle of kind k (now released): only then may the caller delete it
+bool release_handle(const void* p, HandleKind k);
+// throws unless p is a live handle of kind k; `fn` names the ABI call in the message
+void check_handle(const void* p, HandleKind k, const char* fn);
+int64_t live_handles(HandleKind k);
+
 // A read-only mapping, shared by every tensor created from it.
 struct Mapping {
   void* addr = nullptr;

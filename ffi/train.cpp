@@ -69,7 +69,8 @@ extern "C" {
 int et_trainer_new(const et_model* target, const et_model_config* head, const float* inv_freq, uint64_t seed,
                    et_trainer** out) {
   return guarded([&] {
-    TORCH_CHECK(target && head && inv_freq && out, "et_trainer_new: null argument");
+    et::check_handle(target, et::HandleKind::Model, "et_trainer_new");
+    TORCH_CHECK(head && inv_freq && out, "et_trainer_new: null argument");
     et::check_head(*target->m, *head);
     auto t = std::make_unique<et_trainer>();
     auto& tr = t->t;
@@ -83,14 +84,18 @@ int et_trainer_new(const et_model* target, const et_model_config* head, const fl
     tr.lm_head = target->m->lm_head().detach().to(torch::kFloat32, false, true);
     et::init_params(tr, seed);
     *out = t.release();
+    et::register_handle(*out, et::HandleKind::Trainer);
   });
 }
 
-void et_trainer_free(et_trainer* t) { delete t; }
+void et_trainer_free(et_trainer* t) {
+  if (et::release_handle(t, et::HandleKind::Trainer)) delete t;
+}
 
 int et_trainer_set_param(et_trainer* t, int32_t kind, const float* data, int64_t n) {
   return guarded([&] {
-    TORCH_CHECK(t && data, "et_trainer_set_param: null argument");
+    et::check_handle(t, et::HandleKind::Trainer, "et_trainer_set_param");
+    TORCH_CHECK(data, "et_trainer_set_param: null argument");
     auto& dst = et::param(t->t, kind, n);
     auto src = torch::from_blob(const_cast<float*>(data), dst.sizes(), torch::kFloat32);
     TORCH_CHECK(torch::isfinite(src).all().item<bool>(), "parameter ", et::weight_name(kind), " holds NaN or infinity");
@@ -101,7 +106,8 @@ int et_trainer_set_param(et_trainer* t, int32_t kind, const float* data, int64_t
 
 int et_trainer_get_param(const et_trainer* t, int32_t kind, float* out, int64_t n) {
   return guarded([&] {
-    TORCH_CHECK(t && out, "et_trainer_get_param: null argument");
+    et::check_handle(t, et::HandleKind::Trainer, "et_trainer_get_param");
+    TORCH_CHECK(out, "et_trainer_get_param: null argument");
     auto host = et::param(const_cast<et::Trainer&>(t->t), kind, n).detach().to(torch::kCPU).contiguous();
     std::memcpy(out, host.data_ptr<float>(), n * sizeof(float));
   });
@@ -109,7 +115,8 @@ int et_trainer_get_param(const et_trainer* t, int32_t kind, float* out, int64_t 
 
 int et_trainer_features(et_trainer* t, const int32_t* tokens, int32_t n, int32_t split) {
   return guarded([&] {
-    TORCH_CHECK(t && tokens, "et_trainer_features: null argument");
+    et::check_handle(t, et::HandleKind::Trainer, "et_trainer_features");
+    TORCH_CHECK(tokens, "et_trainer_features: null argument");
     TORCH_CHECK(split == ET_SPLIT_TRAIN || split == ET_SPLIT_VALID, "unknown split ", split);
     TORCH_CHECK(n >= 2, "a training sequence needs at least 2 tokens, got ", n);
     auto& tr = t->t;
@@ -136,7 +143,8 @@ int et_trainer_features(et_trainer* t, const int32_t* tokens, int32_t n, int32_t
 
 int et_trainer_data_size(const et_trainer* t, int32_t split, int32_t* seqs, int64_t* tokens) {
   return guarded([&] {
-    TORCH_CHECK(t && seqs && tokens, "et_trainer_data_size: null argument");
+    et::check_handle(t, et::HandleKind::Trainer, "et_trainer_data_size");
+    TORCH_CHECK(seqs && tokens, "et_trainer_data_size: null argument");
     TORCH_CHECK(split == ET_SPLIT_TRAIN || split == ET_SPLIT_VALID, "unknown split ", split);
     const auto& data = t->t.split[split];
     int64_t total = 0;
@@ -149,14 +157,16 @@ int et_trainer_data_size(const et_trainer* t, int32_t split, int32_t* seqs, int6
 int et_trainer_step(et_trainer* t, int32_t batch_seqs, int32_t max_len, float lr, float noise, float grad_clip,
                     uint64_t seed, float* out_stats) {
   return guarded([&] {
-    TORCH_CHECK(t && out_stats, "et_trainer_step: null argument");
+    et::check_handle(t, et::HandleKind::Trainer, "et_trainer_step");
+    TORCH_CHECK(out_stats, "et_trainer_step: null argument");
     et::train_step(t->t, batch_seqs, max_len, lr, noise, grad_clip, seed, out_stats);
   });
 }
 
 int et_trainer_eval(et_trainer* t, float* out_stats) {
   return guarded([&] {
-    TORCH_CHECK(t && out_stats, "et_trainer_eval: null argument");
+    et::check_handle(t, et::HandleKind::Trainer, "et_trainer_eval");
+    TORCH_CHECK(out_stats, "et_trainer_eval: null argument");
     et::train_eval(t->t, out_stats);
   });
 }

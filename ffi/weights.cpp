@@ -99,7 +99,9 @@ extern "C" {
 int et_model_set_weight(et_model* model, int32_t kind, int32_t layer, et_mmap* file, uint64_t offset,
                         uint64_t nbytes, int32_t file_dtype, const int64_t* shape, int32_t ndim) {
   return guarded([&] {
-    TORCH_CHECK(model && file && (shape || ndim == 0), "et_model_set_weight: null argument");
+    et::check_handle(model, et::HandleKind::Model, "et_model_set_weight");
+    et::check_handle(file, et::HandleKind::Mmap, "et_model_set_weight");
+    TORCH_CHECK(shape || ndim == 0, "et_model_set_weight: null argument");
     auto& m = *model->m;
     auto& dst = et::slot(m, kind, layer);
     TORCH_CHECK(ndim >= 0 && ndim <= 8, "bad rank ", ndim);
@@ -116,7 +118,7 @@ int et_model_set_weight(et_model* model, int32_t kind, int32_t layer, et_mmap* f
 
 int et_model_finish(et_model* model) {
   return guarded([&] {
-    TORCH_CHECK(model, "et_model_finish: null argument");
+    et::check_handle(model, et::HandleKind::Model, "et_model_finish");
     auto& m = *model->m;
     auto need = [&](const torch::Tensor& t, int32_t kind, int32_t layer) {
       TORCH_CHECK(t.defined(), "missing weight ", et::weight_name(kind), layer >= 0 ? " of layer " : "",
@@ -136,7 +138,8 @@ int et_model_finish(et_model* model) {
 
 int et_model_share(et_model* draft, const et_model* target) {
   return guarded([&] {
-    TORCH_CHECK(draft && target, "et_model_share: null argument");
+    et::check_handle(draft, et::HandleKind::Model, "et_model_share");
+    et::check_handle(target, et::HandleKind::Model, "et_model_share");
     auto& d = *draft->m;
     const auto& t = *target->m;
     TORCH_CHECK(d.cfg.draft && !t.cfg.draft, "et_model_share: needs a draft head and a target model");
@@ -156,7 +159,8 @@ int et_model_share(et_model* draft, const et_model* target) {
 
 int et_model_weight_bytes(const et_model* model, uint64_t* out) {
   return guarded([&] {
-    TORCH_CHECK(model && out, "et_model_weight_bytes: null argument");
+    et::check_handle(model, et::HandleKind::Model, "et_model_weight_bytes");
+    TORCH_CHECK(out, "et_model_weight_bytes: null argument");
     uint64_t total = 0;
     auto add = [&](const torch::Tensor& t) { if (t.defined()) total += t.numel() * t.element_size(); };
     for (auto& t : model->m->global) add(t);

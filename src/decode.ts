@@ -16,9 +16,10 @@ export interface DecodeOptions {
   sampling: SamplingParams; // temperature 0 = greedy
   seed: number;
   stopIds: number[];        // end of sequence ids; the stop token is yielded, then decoding ends
+  stop?: () => boolean;     // asked after each token: true ends the run early (Ctrl-C), as "interrupted"
 }
 
-export type StopReason = "eos" | "max_tokens" | "context";
+export type StopReason = "eos" | "max_tokens" | "context" | "interrupted";
 
 export interface DecodeStats {
   promptTokens: number;
@@ -87,6 +88,7 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
     stats.newTokens++;
     if (opts.stopIds.includes(token)) stats.stopReason = "eos";
     else if (prompt.length + stats.newTokens >= m.config.maxPositions) stats.stopReason = "context";
+    else if (opts.stop?.()) stats.stopReason = "interrupted";
     else return stats.newTokens >= opts.maxNewTokens;
     return true;
   };

@@ -3,6 +3,7 @@
 import { availableParallelism } from "node:os";
 import { type Pointer, shim } from "./ffi.ts";
 import { EagleError } from "./errors.ts";
+import { checkFits } from "./memory.ts";
 
 export enum DTypeCode { F32 = 0, F16 = 1, BF16 = 2 }
 export enum DeviceCode { CPU = 0, CUDA = 1 }
@@ -45,6 +46,17 @@ function outI32(what: string, call: (box: Int32Array) => number): number {
   return box[0];
 }
 
+type ArrayKind = Int32ArrayConstructor | Float32ArrayConstructor | Uint8ArrayConstructor;
+
+/** Buffers handed to the shim must be the typed arrays its C types read: anything else is refused here
+ * (a Float32Array of token ids would otherwise be read as int32 bits). */
+function requireArray(what: string, value: unknown, kind: ArrayKind): void {
+  if (!(value instanceof kind)) {
+    const got = value === null || value === undefined ? String(value) : (value as object).constructor?.name ?? typeof value;
+    throw new EagleError(`${what} must be an ${kind.name}, got ${got}`);
+  }
+}
+
 function cString(s: string): Buffer {
   return Buffer.from(`${s}\0`, "utf8");
 }
@@ -82,6 +94,21 @@ export function torchVersion(): string {
 
 export function cudaAvailable(): boolean {
   return shim().et_cuda_available() === 1;
+}
+
+/** Handles the shim has given out and not yet freed, by kind (leak checks). */
+export interface LiveHandles {
+  mmaps: number;
+  models: number;
+  caches: number;
+  outputs: number;
+  trainers: number;
+}
+
+export function liveHandles(): LiveHandles {
+  const c = new BigInt64Array(5);
+  check(shim().et_live_handles(c, c.length), "count handles");
+  return { mmaps: Number(c[0]), models: Number(c[1]), caches: Number(c[2]), outputs: Number(c[3]), trainers: Number(c[4]) };
 }
 
 let threadsChosen = false;
@@ -193,11 +220,20 @@ export class Model extends Handle {
   }
 }
 
+// caches this large are checked against free memory first (smaller ones cannot matter)
+const CHECKED_CACHE_BYTES = 64 * 2 ** 20;
+
 export class KvCache extends Handle {
   private constructor(p: Pointer, readonly model: Model, readonly capacity: number) {
     super(p, "KvCache");
   }
   static create(model: Model, capacity: number): KvCache {
+    const c = model.config;
+    const bytes = 2 * c.nLayers * c.nKvHeads * c.headDim * capacity * (c.dtype === DTypeCode.F32 ? 4 : 2);
+    if (bytes >= CHECKED_CACHE_BYTES) {
+      checkFits("", c.device === DeviceCode.CUDA ? "cuda" : "cpu", [{ what: `KV cache for ${capacity} tokens`, bytes }],
+        "ask for fewer tokens");
+    }
     const p = outPointer("create cache", (box) => shim().et_kv_new(Model.ptrOf(model), capacity, box));
     return new KvCache(p, model, capacity);
   }
@@ -210,6 +246,7 @@ export class KvCache extends Handle {
   }
   /** Compaction: move `slots` (increasing, all >= base) to [base, base + slots.length). */
   keep(base: number, slots: Int32Array): void {
+    requireArray("slots", slots, Int32Array);
     timed(() => shim().et_kv_keep(this.ptr, base, slots, slots.length), "compact cache");
   }
   protected free(p: Pointer): void {
@@ -238,6 +275,7 @@ export class StepOutput extends Handle {
   }
   /** Argmax of the given rows (all rows when omitted). */
   argmax(rows?: Int32Array): Int32Array {
+    if (rows !== undefined) requireArray("rows", rows, Int32Array);
     const n = rows?.length ?? this.rows;
     const ids = new Int32Array(n);
     timed(() => shim().et_out_argmax(this.ptr, rows ?? null, n, ids), "argmax");
@@ -245,18 +283,24 @@ export class StepOutput extends Handle {
   }
   /** The k best ids and log-probs of the given rows (all rows when omitted), row after row. */
   topk(k: number, rows?: Int32Array): TopK {
+    if (rows !== undefined) requireArray("rows", rows, Int32Array);
+    if (!Number.isInteger(k) || k < 1) throw new EagleError(`top-k ${k}: must be a positive integer`);
     const n = rows?.length ?? this.rows;
     const ids = new Int32Array(n * k);
     const logp = new Float32Array(n * k);
     timed(() => shim().et_out_topk(this.ptr, rows ?? null, n, k, ids, logp), "top-k");
     return { ids, logp };
   }
+  /** One row's logits into `into`, whose length must be the vocabulary size. */
   logitsRow(row: number, into: Float32Array): Float32Array {
-    timed(() => shim().et_out_logits_row(this.ptr, row, into), "read logits");
+    requireArray("logits buffer", into, Float32Array);
+    timed(() => shim().et_out_logits_row(this.ptr, row, into, into.length), "read logits");
     return into;
   }
+  /** One row's hidden state into `into`, whose length must be the hidden size. */
   hiddenRow(row: number, into: Float32Array): Float32Array {
-    check(shim().et_out_hidden_row(this.ptr, row, into), "read hidden state");
+    requireArray("hidden buffer", into, Float32Array);
+    check(shim().et_out_hidden_row(this.ptr, row, into, into.length), "read hidden state");
     return into;
   }
   protected free(p: Pointer): void {
@@ -276,6 +320,9 @@ export interface Batch {
 }
 
 function maskColumns(batch: Batch): number {
+  requireArray("tokens", batch.tokens, Int32Array);
+  requireArray("positions", batch.positions, Int32Array);
+  if (batch.mask !== undefined) requireArray("mask", batch.mask, Uint8Array);
   const n = batch.tokens.length;
   if (batch.positions.length !== n) {
     throw new EagleError(`batch has ${n} tokens but ${batch.positions.length} positions`);
@@ -298,6 +345,7 @@ export function forward(model: Model, kv: KvCache, batch: Batch, out: StepOutput
 export function draftForward(draft: Model, kv: KvCache, batch: Batch, features: StepOutput, featureRows: Int32Array,
   out: StepOutput): void {
   const cols = maskColumns(batch);
+  requireArray("feature rows", featureRows, Int32Array);
   if (featureRows.length !== batch.tokens.length) {
     throw new EagleError(`draft batch has ${batch.tokens.length} tokens but ${featureRows.length} feature rows`);
   }

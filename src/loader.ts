@@ -5,9 +5,10 @@ import { autoThreads, DTypeCode, DeviceCode, MappedFile, Model, WeightKind, cuda
 import { EagleError } from "./errors.ts";
 import { ropeInvFreq } from "./rope.ts";
 import { clearStatus, showStatus } from "./status.ts";
+import { checkFits, type DeviceName } from "./memory.ts";
 import { type DType, type TensorInfo, listModelTensors } from "./safetensors.ts";
 
-export type DeviceName = "cpu" | "cuda";
+export type { DeviceName };
 export type DTypeName = "f32" | "f16" | "bf16";
 
 export interface Placement {
@@ -48,6 +49,7 @@ const IGNORED = /\.rotary_emb\.inv_freq$/;
 
 const FILE_DTYPES: Record<DType, DTypeCode> = { F32: DTypeCode.F32, F16: DTypeCode.F16, BF16: DTypeCode.BF16 };
 const COMPUTE_DTYPES: Record<DTypeName, DTypeCode> = { f32: DTypeCode.F32, f16: DTypeCode.F16, bf16: DTypeCode.BF16 };
+export const DTYPE_BYTES: Record<DTypeName, number> = { f32: 4, f16: 2, bf16: 2 };
 
 /** cuda + bf16 when CUDA is there, else cpu + f32; either may be overridden. */
 export function resolvePlacement(device?: DeviceName, dtype?: DTypeName): Placement {
@@ -78,6 +80,7 @@ export function checkModelDir(dir: string): void {
 /** A shim model for `config` on `placement`, its weights set from `tensors` named as `targetFor` maps them. */
 export function buildModel(config: ModelConfig, placement: Placement, draft: { fcBias: boolean } | null,
   tensors: Map<string, TensorInfo>, targetFor: (name: string) => WeightTarget | null, attach?: (m: Model) => void): Model {
+  checkWeightsFit(tensors, placement);
   const model = Model.create({
     hiddenSize: config.hiddenSize, intermediateSize: config.intermediateSize, nLayers: config.nLayers,
     nHeads: config.nHeads, nKvHeads: config.nKvHeads, headDim: config.headDim, vocabSize: config.vocabSize,
@@ -95,6 +98,14 @@ export function buildModel(config: ModelConfig, placement: Placement, draft: { f
     throw e;
   }
   return model;
+}
+
+/** Refuses weights that cannot fit where they are going, before any is read. */
+function checkWeightsFit(tensors: Map<string, TensorInfo>, placement: Placement): void {
+  let elements = 0;
+  for (const t of tensors.values()) if (!IGNORED.test(t.name)) elements += t.shape.reduce((a, b) => a * b, 1);
+  const hint = placement.dtype === "f32" ? "try --dtype bf16 or a machine with more memory" : "it needs a device with more memory";
+  checkFits("", placement.device, [{ what: `weights in ${placement.dtype}`, bytes: elements * DTYPE_BYTES[placement.dtype] }], hint);
 }
 
 export function loadModel(dir: string, placement: Placement): LoadedModel {

@@ -41,6 +41,12 @@ export class Progress {
     this.#draw();
   }
 
+  /** A line of its own on stderr (above the bar on a terminal, which is redrawn at the next update). */
+  message(text: string): void {
+    if (this.#enabled) this.stream.write("\r\x1b[2K");
+    this.stream.write(`${text}\n`);
+  }
+
   /** Clears the bar, so what follows on stderr starts on a clean line. */
   finish(): void {
     if (this.#enabled) this.stream.write("\r\x1b[2K");

@@ -41,38 +41,50 @@ export function isError(r: BatchResult): r is ItemError {
   return "error" in r;
 }
 
+/** What a run reports back while it goes: each token (progress display) and whether to stop (Ctrl-C). */
+export interface ItemHooks {
+  onToken(): void;
+  /** Lets pending signals through (see Interrupt.poll); true ends the item early. */
+  poll(): Promise<boolean>;
+}
+
+const NO_HOOKS: ItemHooks = { onToken() {}, poll: async () => false };
+
 /**
- * Runs one item to the end. An EagleError (a prompt too long for the context, a chat template that
- * fails, an engine error) becomes this item's error record; anything else is a bug and propagates.
- * `onToken` is called once per generated token (progress display).
+ * Runs one item to the end, or to an interruption (finish_reason "interrupted"). An EagleError (a prompt
+ * too long for the context, a chat template that fails, an engine error) becomes this item's error record;
+ * anything else is a bug and propagates.
  */
-export function runItem(engine: BatchEngine, item: BatchItem, onToken: () => void = () => {}): BatchResult {
+export async function runItem(engine: BatchEngine, item: BatchItem, hooks: ItemHooks = NO_HOOKS): Promise<BatchResult> {
   try {
-    return generate(engine, item, onToken);
+    return await generate(engine, item, hooks);
   } catch (err) {
     if (err instanceof EagleError) return { id: item.id, error: oneLine(err.message) };
     throw err;
   }
 }
 
-function generate(engine: BatchEngine, item: BatchItem, onToken: () => void): ItemResult {
+async function generate(engine: BatchEngine, item: BatchItem, hooks: ItemHooks): Promise<ItemResult> {
   const { target, spec, tokenizer } = engine;
   const o = item.options;
   const ids = engine.prompts.encode(item.input);
   // checked before the proposer exists: decode only disposes it once the run has started
   contextCapacity(target, ids.length, o.maxTokens, 0);
+  let stopping = false;
   const run = decode(target, ids, {
     maxNewTokens: o.maxTokens,
     sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP },
     seed: o.seed === -1 ? Math.floor(Math.random() * 2 ** 31) : o.seed,
     stopIds: tokenizer.eosIds,
+    stop: () => stopping,
   }, makeProposer(spec.config, spec.head));
   const stream = tokenizer.streamDecoder(ids);
   let text = "";
   let step = run.next();
   while (!step.done) {
     text += stream.push(step.value);
-    onToken();
+    hooks.onToken();
+    stopping = await hooks.poll();
     step = run.next();
   }
   text += stream.flush();

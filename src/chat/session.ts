@@ -20,7 +20,7 @@ export interface AnswerRecord {
   mode: SpecMode;
   tokens: number;
   decodeMs: number;          // from the first token to the last
-  stop: StopReason | "interrupted";
+  stop: StopReason;
   stats: DecodeStats | null; // null when interrupted: the decode loop's own counts end with it
 }
 

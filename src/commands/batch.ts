@@ -11,6 +11,7 @@ import { PromptBuilder } from "../batch/prompt.ts";
 import { type BatchEngine, type BatchResult, isError, runItem } from "../batch/run-item.ts";
 import { fileOutput, type LineOutput, OrderedWriter, stdoutOutput } from "../batch/sink.ts";
 import { EagleError } from "../errors.ts";
+import { Interrupt } from "../interrupt.ts";
 import { readStdin } from "../io.ts";
 import { loadModel, resolvePlacement } from "../loader.ts";
 import { DEFAULT_MODEL_DIR } from "../paths.ts";
@@ -56,9 +57,11 @@ export async function runBatch(a: BatchArgs): Promise<void> {
   const out = a.output !== undefined ? fileOutput(a.output, a.force) : stdoutOutput();
   const engine = loadEngine(a);
   const progress = new Progress(items.length);
+  // Ctrl-C: the item being generated is dropped, the finished ones are kept (and --output is written)
+  using interrupt = new Interrupt(() => progress.message("interrupted: stopping after the results so far (Ctrl-C again quits at once)"));
   let counts: RunCounts | null = null;
   try {
-    counts = await runInOrder(items, engine, new OrderedWriter(out), progress);
+    counts = await runInOrder(items, engine, new OrderedWriter(out), progress, interrupt);
     out.close();
   } finally {
     progress.finish();
@@ -66,7 +69,15 @@ export async function runBatch(a: BatchArgs): Promise<void> {
     engine.spec.head?.model.dispose();
     engine.target.model.dispose();
   }
-  process.stderr.write(`batch: ${counts.ok} ok, ${counts.failed} failed, ${progress.tokensPerSecond.toFixed(1)} tok/s\n`);
+  const rate = `${progress.tokensPerSecond.toFixed(1)} tok/s`;
+  if (counts.interrupted) {
+    const where = a.output !== undefined ? `; their results are in ${a.output}` : "";
+    process.stderr.write(`batch: interrupted after ${counts.ok + counts.failed} of ${items.length} items ` +
+      `(${counts.ok} ok, ${counts.failed} failed)${where}, ${rate}\n`);
+    process.exitCode = 130;
+    return;
+  }
+  process.stderr.write(`batch: ${counts.ok} ok, ${counts.failed} failed, ${rate}\n`);
   process.exitCode = counts.failed > 0 ? 1 : 0;
 }
 
@@ -97,13 +108,20 @@ function loadEngine(a: BatchArgs): BatchEngine {
 interface RunCounts {
   ok: number;
   failed: number;
+  interrupted: boolean; // Ctrl-C: the items after the counted ones were not run
 }
 
 /** The scheduler: one item at a time, each result written before the next item starts. */
-async function runInOrder(items: ParsedLine[], engine: BatchEngine, writer: OrderedWriter, progress: Progress): Promise<RunCounts> {
-  const counts: RunCounts = { ok: 0, failed: 0 };
+async function runInOrder(items: ParsedLine[], engine: BatchEngine, writer: OrderedWriter, progress: Progress,
+  interrupt: Interrupt): Promise<RunCounts> {
+  const counts: RunCounts = { ok: 0, failed: 0, interrupted: false };
+  const hooks = { onToken: () => progress.token(), poll: () => interrupt.poll() };
   for (const [slot, item] of items.entries()) {
-    const result: BatchResult = item.kind === "bad" ? errorRecord(item) : runItem(engine, item, () => progress.token());
+    const result: BatchResult = item.kind === "bad" ? errorRecord(item) : await runItem(engine, item, hooks);
+    if (await interrupt.poll()) {
+      counts.interrupted = true; // this result may be cut short: it is not written
+      break;
+    }
     if (isError(result)) counts.failed++;
     else counts.ok++;
     progress.itemDone();

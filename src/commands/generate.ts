@@ -9,6 +9,7 @@ import { makeProposer } from "../speculation.ts";
 import { DEFAULT_MODEL_DIR } from "../paths.ts";
 import { TextTokenizer } from "../tokenizer.ts";
 import { readStdin, writeOut } from "../io.ts";
+import { Interrupt } from "../interrupt.ts";
 
 export interface GenerateArgs extends RuntimeArgs, SpecArgs {
   model: string;
@@ -54,6 +55,7 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
   const prompt = a.prompt ?? (process.stdin.isTTY ? "" : await readStdin());
   const loaded = loadModel(a.model, resolvePlacement(a.device, a.dtype));
   let spec: ResolvedSpec | null = null;
+  using interrupt = new Interrupt();
   try {
     spec = resolveSpec(a, a.model, loaded);
     const tokenizer = TextTokenizer.load(a.model);
@@ -63,15 +65,18 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
       sampling: { temperature: a.temp, topK: a.topK, topP: a.topP },
       seed: resolveSeed(a.seed),
       stopIds: tokenizer.eosIds,
+      stop: () => interrupt.requested,
     }, makeProposer(spec.config, spec.head));
     const stream = tokenizer.streamDecoder(ids);
     let step = run.next();
     while (!step.done) {
       await writeOut(stream.push(step.value));
+      await interrupt.poll();
       step = run.next();
     }
     await writeOut(`${stream.flush()}\n`);
     if (a.stats) process.stderr.write(formatStats(step.value, spec.config.mode));
+    if (step.value.stopReason === "interrupted") process.exitCode = 130;
   } finally {
     spec?.head?.model.dispose();
     loaded.model.dispose();
