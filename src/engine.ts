@@ -232,7 +232,7 @@ export class KvCache extends Handle {
     const bytes = 2 * c.nLayers * c.nKvHeads * c.headDim * capacity * (c.dtype === DTypeCode.F32 ? 4 : 2);
     if (bytes >= CHECKED_CACHE_BYTES) {
       checkFits("", c.device === DeviceCode.CUDA ? "cuda" : "cpu", [{ what: `KV cache for ${capacity} tokens`, bytes }],
-        "ask for fewer tokens");
+        "ask for fewer new tokens (-n, max_tokens)");
     }
     const p = outPointer("create cache", (box) => shim().et_kv_new(Model.ptrOf(model), capacity, box));
     return new KvCache(p, model, capacity);

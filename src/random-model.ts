@@ -65,7 +65,7 @@ function ropeScalingJson(s: RopeScalingSpec | undefined): Record<string, unknown
 
 const TORCH_DTYPE: Record<DType, string> = { F32: "float32", F16: "float16", BF16: "bfloat16" };
 
-function configJson(spec: RandomModelSpec): Record<string, unknown> {
+export function configJson(spec: RandomModelSpec): Record<string, unknown> {
   const qwen2 = spec.bias === true;
   return {
     architectures: [qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
