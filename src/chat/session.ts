@@ -21,7 +21,7 @@ export interface AnswerRecord {
   tokens: number;
   decodeMs: number;          // from the first token to the last
   stop: StopReason;
-  stats: DecodeStats | null; // null when interrupted: the decode loop's own counts end with it
+  stats: DecodeStats;
 }
 
 export class ChatSession {
@@ -72,41 +72,35 @@ export class ChatSession {
       sampling: { temperature: this.settings.temp, topK: this.settings.topK, topP: this.settings.topP },
       seed: resolveSeed(this.settings.seed),
       stopIds: this.tokenizer.eosIds,
+      stop: () => this.stopRequested, // Ctrl-C: the run ends after its current token, with its statistics
     }, makeProposer(this.spec, this.head));
     const stream = this.tokenizer.streamDecoder(plan.ids);
     const display = new LeadingSpaceTrimmer();
     let answer = "";
     let tokens = 0;
-    let firstAt = 0;
-    let stats: DecodeStats | null = null;
     this.stopRequested = false;
+    let step = run.next();
     try {
-      for (let step = run.next(); ; step = run.next()) {
-        if (step.done) {
-          stats = step.value;
-          break;
-        }
-        if (tokens++ === 0) firstAt = performance.now();
+      while (!step.done) {
+        tokens++;
         const piece = stream.push(step.value);
         answer += piece;
         this.out.text(display.push(piece));
         // decoding is synchronous FFI: let readline see a Ctrl-C between tokens
         await new Promise<void>((resolve) => setImmediate(resolve));
-        if (this.stopRequested) break;
+        step = run.next();
       }
-    } finally {
-      if (!stats) run.return(undefined as never); // frees the run's caches
+    } catch (e) {
+      run.return(undefined as never); // frees the run's caches
+      throw e;
     }
+    const stats = step.value;
     const tail = stream.flush();
     answer += tail;
     this.out.text(`${display.push(tail)}\n`);
-    if (!stats) this.out.notice("(stopped)");
+    if (stats.stopReason === "interrupted") this.out.notice("(stopped)");
     this.conversation.record(user, answer);
-    this.last = {
-      mode: this.spec.mode, tokens,
-      decodeMs: stats ? stats.decodeMs : tokens > 0 ? performance.now() - firstAt : 0,
-      stop: stats ? stats.stopReason : "interrupted", stats,
-    };
+    this.last = { mode: this.spec.mode, tokens, decodeMs: stats.decodeMs, stop: stats.stopReason, stats };
   }
 
   /** The rendered prompt's tokens; BOS only when the template did not already write it. */
@@ -133,12 +127,8 @@ export function formatAnswerStats(a: AnswerRecord | null): string {
   const lines = [`last answer: ${a.tokens} tokens in ${a.decodeMs.toFixed(0)} ms (${rate} tok/s) | stop: ${a.stop} | spec: ${a.mode}`];
   if (a.mode === "none") return lines.join("\n");
   const s = a.stats;
-  if (!s) {
-    lines.push("tau: - (the answer was stopped; acceptance is counted for whole answers only)");
-  } else {
-    const byDepth = s.proposedByDepth.map((p, d) => ((s.acceptedByDepth[d] ?? 0) / p).toFixed(2)).join(" ");
-    lines.push(`tau: ${meanAcceptance(s).toFixed(2)} tokens per target forward over ${s.targetForwards} forwards`);
-    lines.push(`acceptance by depth: ${byDepth || "-"}`);
-  }
+  const byDepth = s.proposedByDepth.map((p, d) => ((s.acceptedByDepth[d] ?? 0) / p).toFixed(2)).join(" ");
+  lines.push(`tau: ${meanAcceptance(s).toFixed(2)} tokens per target forward over ${s.targetForwards} forwards`);
+  lines.push(`acceptance by depth: ${byDepth || "-"}`);
   return lines.join("\n");
 }
