@@ -1,5 +1,7 @@
 // out.cpp — readers of a forward's results: each copies only what the algorithm needs to the host.
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "shim.h"
 
@@ -48,7 +50,14 @@ int et_out_argmax(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t*
   return guarded([&] {
     TORCH_CHECK(ids, "et_out_argmax: null argument");
     c10::InferenceMode guard;
-    copy_out(select_rows(checked(o, "et_out_argmax").logits, rows, n_rows).argmax(-1).to(torch::kInt32), ids);
+    auto best = select_rows(checked(o, "et_out_argmax").logits, rows, n_rows).max(-1);  // NaN wins a max
+    std::vector<float> top(n_rows);
+    copy_out(std::get<0>(best), top.data());
+    for (int32_t i = 0; i < n_rows; i++) {
+      TORCH_CHECK(!std::isnan(top[i]), "the model produced NaN logits (row ", i, "): its weights hold NaN or overflow ",
+                  "in this dtype");
+    }
+    copy_out(std::get<1>(best).to(torch::kInt32), ids);
   });
 }
 
@@ -59,8 +68,12 @@ int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t k,
     TORCH_CHECK(k > 0 && k <= r.logits.size(1), "top-k ", k, " outside [1, ", r.logits.size(1), "]");
     c10::InferenceMode guard;
     auto top = torch::topk(torch::log_softmax(select_rows(r.logits, rows, n_rows), -1), k, -1);
-    copy_out(std::get<1>(top).to(torch::kInt32), ids);
     copy_out(std::get<0>(top), logp);
+    for (int64_t i = 0; i < int64_t(n_rows) * k; i++) {
+      TORCH_CHECK(!std::isnan(logp[i]), "the model produced NaN logits (row ", i / k, "): its weights hold NaN or ",
+                  "overflow in this dtype");
+    }
+    copy_out(std::get<1>(top).to(torch::kInt32), ids);
   });
 }
 

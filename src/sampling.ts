@@ -65,7 +65,7 @@ function checkLogits(logits: Float32Array): void {
   let finite = false;
   for (let i = 0; i < logits.length; i++) {
     const x = logits[i];
-    if (Number.isNaN(x) || x === Infinity) fail(`sampling: logit ${i} is ${x}`);
+    if (Number.isNaN(x) || x === Infinity) fail(`the model produced a logit of ${x} (token ${i}): its weights hold NaN or overflow in this dtype`);
     if (x !== -Infinity) finite = true;
   }
   if (!finite) fail("sampling: every logit is -Infinity");

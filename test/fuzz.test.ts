@@ -8,7 +8,7 @@ import { loadConfig } from "../src/config.ts";
 import { readLlama2cCheckpoint } from "../src/convert/llama2c.ts";
 import { EagleError } from "../src/errors.ts";
 import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
-import { makeTempDir } from "../src/random-model.ts";
+import { makeTempDir, writeRandomDraftHead, writeRandomModel } from "../src/random-model.ts";
 import { Rng } from "../src/rng.ts";
 import { readSafetensorsHeader, writeSafetensors } from "../src/safetensors.ts";
 import { readTreeFile } from "../src/static-tree.ts";
@@ -135,5 +135,33 @@ describe("parsers survive malformed input", () => {
     expect(() => readSafetensorsHeader(join(root, "deep.safetensors"))).toThrow(EagleError);
     writeFileSync(join(root, "deep-tree.json"), deep);
     expect(() => readTreeFile(join(root, "deep-tree.json"))).toThrow(EagleError);
+  });
+});
+
+describe("weights that hold NaN", () => {
+  test("every decode mode ends in one clear error line, greedy and sampled", () => {
+    const dir = join(root, "nan-model");
+    require("node:fs").mkdirSync(dir);
+    const spec = { name: "nan", hiddenSize: 64, intermediateSize: 128, layers: 2, heads: 4, kvHeads: 2, vocabSize: 512 };
+    writeRandomModel(dir, spec, 4);
+    require("node:fs").mkdirSync(`${dir}-eagle`);
+    writeRandomDraftHead(`${dir}-eagle`, spec, 5);
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(DEFAULT_MODEL_DIR, f), join(dir, f));
+    const file = join(dir, "model.safetensors");
+    const norm = readSafetensorsHeader(file).find((t) => t.name === "model.norm.weight")!;
+    const bytes = readFileSync(file);
+    bytes.set(new Uint8Array(new Float32Array(64).fill(Number.NaN).buffer), norm.offset);
+    writeFileSync(file, bytes);
+    const cli = join(import.meta.dir, "..", "src", "cli.ts");
+    for (const spec of ["none", "eagle1", "eagle2"]) {
+      for (const temp of ["0", "0.8"]) {
+        const p = Bun.spawnSync([process.execPath, cli, "generate", "-m", dir, "-p", "Once", "-n", "8", "--spec", spec, "--temp", temp],
+          { stdout: "pipe", stderr: "pipe" });
+        const stderr = p.stderr.toString();
+        expect(p.exitCode).toBe(1);
+        expect(stderr).toMatch(/^eagle: .*the model produced (NaN logits|a logit of NaN).*NaN or overflow/);
+        expect(stderr.trim().split("\n")).toHaveLength(1);
+      }
+    }
   });
 });
