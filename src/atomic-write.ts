@@ -1,5 +1,6 @@
-// write a whole file so that readers see either the old file or the new one, never half of it.
-import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+// write a whole file so that readers see either the old file or the new one, never half of it: into a
+// temporary file beside it, flushed to disk, then renamed over it (a crash or a full disk leaves the old one).
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { EagleError } from "./errors.ts";
 
 export function writeFileAtomic(path: string, data: string | Uint8Array | Uint8Array[]): void {
@@ -10,6 +11,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | Uint8A
     const fd = openSync(tmp, "w");
     try {
       for (const chunk of chunks) writeAll(fd, chunk);
+      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }

@@ -1,7 +1,7 @@
 // sink.ts — results out as JSON lines, in input order whatever order they finish in, each line as soon
 // as every line before it is out. To stdout (a closed pipe ends the process quietly, see io.ts) or to a
 // file that appears only when the run completes (written to a temporary file, renamed at the end).
-import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { EagleError } from "../errors.ts";
 import { writeOut } from "../io.ts";
 import type { BatchResult } from "./run-item.ts";
@@ -42,6 +42,11 @@ export function fileOutput(path: string, force: boolean): LineOutput {
     },
     close() {
       append(new Uint8Array(0)); // an empty run still makes its (empty) file
+      try {
+        fsyncSync(fd!);
+      } catch (err) {
+        throw cannot(err);
+      }
       closeFd();
       try {
         renameSync(tmp, path);
