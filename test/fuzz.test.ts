@@ -10,7 +10,9 @@ import { EagleError } from "../src/errors.ts";
 import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
 import { makeTempDir, writeRandomDraftHead, writeRandomModel } from "../src/random-model.ts";
 import { Rng } from "../src/rng.ts";
-import { readSafetensorsHeader, writeSafetensors } from "../src/safetensors.ts";
+import { readSafetensorsHeader, readTensorF32, writeSafetensors } from "../src/safetensors.ts";
+import { readTorchZip } from "../src/torch-zip.ts";
+import { writeTorchZip } from "./support/torch-zip-writer.ts";
 import { readTreeFile } from "../src/static-tree.ts";
 import { TextTokenizer } from "../src/tokenizer.ts";
 
@@ -107,6 +109,20 @@ describe("parsers survive malformed input", () => {
     writeFileSync(join(root, "tiny.bin"), bytes);
     readLlama2cCheckpoint(join(root, "tiny.bin")); // the unmutated file is valid
     fuzz("tiny.bin", bytes, 2000, 28, (p) => readLlama2cCheckpoint(p));
+  });
+
+  test("PyTorch zip checkpoints (pytorch_model.bin): 3000 cases, zip records and pickle", () => {
+    const path = join(root, "valid.bin");
+    writeTorchZip(path, [
+      { name: "fc.weight", dtype: "F32", shape: [2, 3], data: new Float32Array(6) },
+      { name: "layers.0.self_attn.q_proj.weight", dtype: "BF16", shape: [2, 2], data: new Uint16Array(4) },
+      { name: "norm.weight", dtype: "F16", shape: [2], data: new Uint16Array(2) },
+    ]);
+    const bytes = readFileSync(path);
+    readTorchZip(path); // the unmutated file is valid
+    // the hot region is the whole file: local headers, the pickle and the central directory all matter
+    const { ok } = fuzz("mutated.bin", bytes, 3000, bytes.length, (p) => readTorchZip(p).map((t) => readTensorF32(t)));
+    expect(ok).toBeGreaterThan(0); // mutations of the tensor bytes alone still parse
   });
 
   test("batch JSONL lines: 3000 cases, each line an item or an error record", () => {
