@@ -108,6 +108,8 @@ describe("bad input", () => {
     expectCleanError(eagle(["generate", "--temp", "-1"]), /--temp -1/, 2);
     expectCleanError(eagle(["generate", "--top-p", "0"]), /--top-p 0/, 2);
     expectCleanError(eagle(["generate", "--bogus"]), /Unknown argument/, 2);
+    expectCleanError(eagle(["generate", "--threads", "100000"]), /--threads 100000: must be an integer in \[1, \d+\]/, 2);
+    expectCleanError(eagle(["generate", "--n", "nan"]), /--n NaN/, 2);
     expectCleanError(eagle([]), /name a command/, 2);
   });
 });

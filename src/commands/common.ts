@@ -1,4 +1,5 @@
 // common.ts — flags every model-running command shares, and applying them.
+import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Argv } from "yargs";
@@ -25,7 +26,11 @@ export function runtimeFlags<T>(y: Argv<T>) {
 /** An explicit --threads; without one the loader picks a count from the model's size (autoThreads). */
 export function applyThreads(threads: number | undefined): void {
   if (threads === undefined) return;
-  if (!Number.isInteger(threads) || threads < 1) throw new EagleError(`--threads ${threads}: must be an integer >= 1`, 2);
+  // more than a few threads a core only thrashes, and a huge count makes OpenMP try to start them all
+  const most = 4 * availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1 || threads > most) {
+    throw new EagleError(`--threads ${threads}: must be an integer in [1, ${most}] (4 x the ${availableParallelism()} cores)`, 2);
+  }
   setThreads(threads);
 }
 
