@@ -18,6 +18,12 @@ function report(e: unknown): never {
     process.stderr.write(`${chalk.red("eagle:")} ${e.message}\n`);
     process.exit(e.exitCode);
   }
+  const sys = e as NodeJS.ErrnoException;
+  if (typeof sys?.code === "string" && typeof sys.syscall === "string") {
+    // an operating-system error no reader turned into an EagleError (a file that vanished, a full disk)
+    process.stderr.write(`${chalk.red("eagle:")} ${sys.path && !sys.message.includes(sys.path) ? `${sys.path}: ` : ""}${sys.message}\n`);
+    process.exit(1);
+  }
   const err = e as Error;
   process.stderr.write(`${chalk.red("eagle: internal error:")} ${err?.stack ?? String(e)}\n`);
   process.exit(70);

@@ -1,5 +1,6 @@
 // config.ts — a Hugging Face config.json read once into a typed, validated ModelConfig.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readTextFile } from "./files.ts";
 import { join } from "node:path";
 import { brief } from "./brief.ts";
 import { EagleError } from "./errors.ts";
@@ -39,9 +40,10 @@ type Json = Record<string, unknown>;
 
 export function readJsonFile(path: string): Json {
   if (!existsSync(path)) throw new EagleError(`${path}: file not found`);
+  const text = readTextFile(path, "JSON file");
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, "utf8"));
+    value = JSON.parse(text);
   } catch (e) {
     throw new EagleError(`${path}: not valid JSON (${(e as Error).message})`);
   }

@@ -1,6 +1,7 @@
 // safetensors: 8-byte little-endian header length, a JSON header, then the raw tensor bytes.
 // header entries are {dtype, shape, data_offsets: [begin, end]} relative to the data section.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, readSync } from "node:fs";
+import { openRegularFile, readTextFile } from "./files.ts";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-write.ts";
 import { brief } from "./brief.ts";
@@ -46,11 +47,7 @@ export function readSafetensorsHeader(path: string): TensorInfo[] {
 }
 
 function openForRead(path: string): number {
-  try {
-    return openSync(path, "r");
-  } catch (err) {
-    throw new EagleError(`${path}: cannot open safetensors file: ${(err as Error).message}`);
-  }
+  return openRegularFile(path, "safetensors file");
 }
 
 function readBytes(fd: number, position: number, length: number, path: string): Buffer {
@@ -168,9 +165,10 @@ function byName(list: TensorInfo[], into: Map<string, TensorInfo>): Map<string, 
 }
 
 function readWeightMap(indexPath: string): Map<string, string> {
+  const text = readTextFile(indexPath, "safetensors index");
   let index: unknown;
   try {
-    index = JSON.parse(readFileSync(indexPath, "utf8"));
+    index = JSON.parse(text);
   } catch (err) {
     throw new EagleError(`${indexPath}: not valid JSON: ${(err as Error).message}`);
   }

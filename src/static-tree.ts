@@ -1,6 +1,7 @@
 // EAGLE-1's static tree: a fixed list of paths of child ranks, turned once into a plan (which nodes
 // exist, which the draft must expand per level) and each round into a DraftTree of real tokens.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readTextFile } from "./files.ts";
 import { EagleError, fail } from "./errors.ts";
 import { brief } from "./brief.ts";
 import { checkTree, type DraftTree } from "./tree.ts";
@@ -93,9 +94,10 @@ function layout(nodes: StaticNode[]): StaticTreePlan {
 /** Reads a JSON file holding an array of paths; checks it as planStaticTree does. */
 export function readTreeFile(path: string): TreeChoices {
   if (!existsSync(path)) fail(`${path}: tree file not found`);
+  const text = readTextFile(path, "tree file");
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, "utf8"));
+    value = JSON.parse(text);
   } catch (e) {
     fail(`${path}: not valid JSON (${(e as Error).message})`);
   }

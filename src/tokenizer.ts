@@ -1,6 +1,7 @@
 // text <-> token ids through @huggingface/tokenizers, with BOS/EOS taken from the model's config files
 // and a streaming decoder that only ever emits finished characters.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readTextFile } from "./files.ts";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { EagleError } from "./errors.ts";
@@ -127,9 +128,10 @@ function readJson(path: string, required: boolean): Json | null {
     if (required) throw new EagleError(`${path}: missing`);
     return null;
   }
+  const text = readTextFile(path, "tokenizer file");
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, "utf8"));
+    value = JSON.parse(text);
   } catch (err) {
     throw new EagleError(`${path}: not valid JSON: ${(err as Error).message}`);
   }

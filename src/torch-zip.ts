@@ -3,7 +3,8 @@
 // a tensor in the pickle is _rebuild_tensor_v2(storage, offset, size, stride, ...), where storage
 // is a persistent id ('storage', torch.FloatStorage, key, location, numel). we map each tensor to
 // a byte range of the file, so loading is the same as for safetensors.
-import { closeSync, openSync } from "node:fs";
+import { closeSync } from "node:fs";
+import { openRegularFile } from "./files.ts";
 import { inflateRawSync } from "node:zlib";
 import { EagleError } from "./errors.ts";
 import { unpickle, type PickleHooks } from "./pickle.ts";
@@ -37,12 +38,7 @@ interface Checkpoint {
 }
 
 export function readTorchZip(path: string): TensorInfo[] {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (err) {
-    throw new EagleError(`${path}: cannot open torch checkpoint: ${(err as Error).message}`);
-  }
+  const fd = openRegularFile(path, "torch checkpoint");
   try {
     const zip = openZip(fd, path);
     const pickle = findPickle(zip);

@@ -150,3 +150,26 @@ describe("speculative decoding flags", () => {
     expectCleanError(eagle(["generate", "-m", modelCopy("no-head"), "--spec", "eagle2"]), /needs a draft head/, 2);
   });
 });
+
+describe("a folder where a file should be", () => {
+  test("every file a command reads: one line naming it, never an internal error", () => {
+    const withFolder = (name: string) => {
+      const dir = modelCopy(`folder-${name}`);
+      rmSync(join(dir, name), { force: true });
+      mkdirSync(join(dir, name));
+      return dir;
+    };
+    const runs: [string[], RegExp][] = [];
+    const folder = join(root, "a-folder");
+    mkdirSync(folder, { recursive: true });
+    runs.push([["generate", "--spec", "eagle1", "--tree", folder], /a-folder: cannot open tree file: not a regular file/]);
+    runs.push([["batch", "--input", folder], /a-folder: cannot open batch input: not a regular file/]);
+    runs.push([["bench", "--prompts", folder, "-n", "2"], /a-folder: cannot open prompt file: not a regular file/]);
+    runs.push([["chat", "--chat-template", folder], /a-folder: cannot open chat template: not a regular file/]);
+    runs.push([["train-draft", "--target", DEFAULT_MODEL_DIR, "--out", join(root, "head-x"), "--data", folder], /a-folder: cannot open --data corpus: not a regular file/]);
+    for (const [args, pattern] of runs) expectCleanError(eagle(args), pattern);
+    for (const name of ["tokenizer.json", "tokenizer_config.json", "model.safetensors", "config.json"]) {
+      expectCleanError(eagle(["generate", "-m", withFolder(name), "--spec", "none", "-n", "2"]), new RegExp(`${name.replace(".", "\\.")}: cannot open .*not a regular file`));
+    }
+  });
+});

@@ -1,9 +1,10 @@
 // prompt.ts — an item's input as prompt token ids: plain text through the tokenizer; chat messages
 // through the model's chat template (tokenizer_config.json `chat_template`), or joined by newlines
 // when the model has none.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Template } from "@huggingface/jinja";
+import { readJsonFile } from "../config.ts";
 import { EagleError } from "../errors.ts";
 import type { TextTokenizer } from "../tokenizer.ts";
 import type { ChatMessage, ItemInput } from "./items.ts";
@@ -20,7 +21,7 @@ export class PromptBuilder {
 
   static load(dir: string, tokenizer: TextTokenizer): PromptBuilder {
     const path = join(dir, "tokenizer_config.json");
-    const config = existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>) : {};
+    const config = existsSync(path) ? readJsonFile(path) : {};
     return new PromptBuilder(tokenizer, templateOf(config.chat_template), tokenText(config.bos_token), tokenText(config.eos_token));
   }
 

@@ -1,7 +1,8 @@
 // template.ts — how a conversation becomes prompt text: the model's own Jinja chat template
 // (tokenizer_config.json `chat_template`, or chat_template.jinja beside it), or, for base models
 // without one, plain continuation of the running text.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readTextFile } from "../files.ts";
 import { join } from "node:path";
 import { Template } from "@huggingface/jinja";
 import { readJsonFile } from "../config.ts";
@@ -32,7 +33,7 @@ export function findChatTemplate(modelDir: string): string | null {
     if (typeof pick?.template === "string") return pick.template;
   }
   const file = join(modelDir, "chat_template.jinja");
-  return existsSync(file) ? readFileSync(file, "utf8") : null;
+  return existsSync(file) ? readTextFile(file, "chat template") : null;
 }
 
 export function tokenizerConfig(modelDir: string): Json {
@@ -51,7 +52,7 @@ export function loadPromptFormat(modelDir: string, templateFile?: string): Promp
   let source: string | null;
   if (templateFile !== undefined) {
     if (!existsSync(templateFile)) throw new EagleError(`--chat-template ${templateFile}: file not found`, 2);
-    source = readFileSync(templateFile, "utf8");
+    source = readTextFile(templateFile, "chat template");
   } else {
     source = findChatTemplate(modelDir);
   }

@@ -11,6 +11,7 @@ import { PromptBuilder } from "../batch/prompt.ts";
 import { type BatchEngine, type BatchResult, isError, runItem } from "../batch/run-item.ts";
 import { fileOutput, type LineOutput, OrderedWriter, stdoutOutput } from "../batch/sink.ts";
 import { EagleError } from "../errors.ts";
+import { readTextFile } from "../files.ts";
 import { Interrupt } from "../interrupt.ts";
 import { readStdin } from "../io.ts";
 import { loadModel, resolvePlacement } from "../loader.ts";
@@ -84,7 +85,7 @@ export async function runBatch(a: BatchArgs): Promise<void> {
 async function readInput(path: string | undefined): Promise<string> {
   if (path !== undefined) {
     if (!existsSync(path)) throw new EagleError(`${path}: input file not found`);
-    return await Bun.file(path).text();
+    return readTextFile(path, "batch input");
   }
   if (process.stdin.isTTY) throw new EagleError("no input: pipe prompts on stdin or give --input FILE", 2);
   return await readStdin();

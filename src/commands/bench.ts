@@ -4,6 +4,7 @@
 // outputs are identical across methods.
 import type { Argv } from "yargs";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { readTextFile } from "../files.ts";
 import { join } from "node:path";
 import { decode, type DecodeStats } from "../decode.ts";
 import { KvCache } from "../engine.ts";
@@ -62,7 +63,7 @@ function resolveModelDir(name: string): string {
 /** Prompts as token ids: text through the model's tokenizer, or fixed ids for a model without one. */
 function promptIds(file: string, dir: string, vocab: number): number[][] {
   if (!existsSync(file)) throw new EagleError(`${file}: prompt file not found`);
-  const lines = readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "");
+  const lines = readTextFile(file, "prompt file").split("\n").filter((l) => l.trim() !== "");
   if (lines.length === 0) throw new EagleError(`${file}: no prompts`);
   if (existsSync(join(dir, "tokenizer.json"))) {
     const tok = TextTokenizer.load(dir);

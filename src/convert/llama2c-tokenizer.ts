@@ -1,7 +1,8 @@
 // llama2.c's tokenizer.bin, and the Hugging Face tokenizer.json that encodes the same way.
 // tokenizer.bin: int32 max_token_length, then per token: f32 score, int32 byte length, utf-8 bytes.
 // llama2.c stores "▁" as a plain space and BOS/EOS as "\n<s>\n" / "\n</s>\n".
-import { readFileSync } from "node:fs";
+import { closeSync, readFileSync } from "node:fs";
+import { openRegularFile } from "../files.ts";
 import { EagleError } from "../errors.ts";
 
 export interface Llama2cTokenizer {
@@ -40,10 +41,13 @@ export function readLlama2cTokenizer(path: string): Llama2cTokenizer {
 }
 
 export function readInput(path: string): Buffer {
+  const fd = openRegularFile(path, "file");
   try {
-    return readFileSync(path);
+    return readFileSync(fd);
   } catch (err) {
     throw new EagleError(`${path}: cannot read: ${(err as Error).message}`);
+  } finally {
+    closeSync(fd);
   }
 }
 
