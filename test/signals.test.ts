@@ -3,7 +3,7 @@
 // the item it was in the middle of. (Training's Ctrl-C checkpoint is tested in train.test.ts, EPIPE in
 // cli.test.ts and batch.test.ts.)
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
 import { makeTempDir, RANDOM_SPECS, writeRandomModel } from "../src/random-model.ts";
@@ -16,7 +16,10 @@ beforeAll(() => {
   // a context long enough that a run cannot finish before it is interrupted
   mkdirSync(model);
   writeRandomModel(model, { ...RANDOM_SPECS[0], maxPositions: 1_000_000 }, 2);
-  for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(DEFAULT_MODEL_DIR, f), join(model, f));
+  copyFileSync(join(DEFAULT_MODEL_DIR, "tokenizer.json"), join(model, "tokenizer.json"));
+  // no end-of-sequence token: a run goes on until it is stopped
+  const { eos_token: _, ...config } = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, "tokenizer_config.json"), "utf8"));
+  writeFileSync(join(model, "tokenizer_config.json"), JSON.stringify(config));
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -75,7 +78,7 @@ describe("Ctrl-C", () => {
     const lines = (await out.rest()).trim().split("\n");
     const stderr = await new Response(p.stderr).text();
     expect(stderr).toMatch(new RegExp(`batch: interrupted after ${lines.length} of 50 items \\(${lines.length} ok, 0 failed\\)`));
-    for (const line of lines) expect(["max_tokens", "eos"]).toContain(JSON.parse(line).finish_reason);
+    for (const line of lines) expect(JSON.parse(line).finish_reason).toBe("max_tokens");
   });
 
   test("batch --output: the file is written with the finished results", async () => {
@@ -104,5 +107,28 @@ describe("Ctrl-C", () => {
     p.kill("SIGINT");
     p.kill("SIGINT");
     expect(await p.exited).toBe(130);
+  });
+});
+
+describe("standard output that fails", () => {
+  const sh = (cmd: string) => {
+    const p = Bun.spawnSync(["bash", "-c", cmd], { stdout: "pipe", stderr: "pipe" });
+    return { code: p.exitCode, stderr: p.stderr.toString() };
+  };
+  const eagle = `'${process.execPath}' '${CLI}'`;
+
+  test("a closed pipe ends generate quietly with exit 0", () => {
+    const r = sh(`${eagle} generate -m '${model}' -p Once -n 20000 --temp 0 | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}`);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/EPIPE|error/i);
+  });
+
+  test("a full device is one line and exit 1, for every command that writes to stdout", () => {
+    for (const args of [`generate -p Once -n 5`, `info`, `bench -n 2 --json --spec none`]) {
+      const r = sh(`${eagle} ${args} >/dev/full`);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^eagle: cannot write to standard output: ENOSPC/m);
+      expect(r.stderr).not.toMatch(/at .*\.ts:\d+|internal error/);
+    }
   });
 });
