@@ -132,6 +132,15 @@ describe("sizes and element types", () => {
   });
 });
 
+test("a draft head of another dtype than its target is refused", () => {
+  const bf16 = loadModel(loaded.dir, { device: "cpu", dtype: "bf16" });
+  const c = loaded.model.config;
+  const draft = Model.create({ ...c, nLayers: 1, draft: true, fcBias: false, tieEmbeddings: false, dtype: DTypeCode.F32 }, new Float32Array(c.headDim / 2).fill(1));
+  expect(() => draft.shareFrom(bf16.model)).toThrow(/must share device and dtype/);
+  draft.dispose();
+  bf16.model.dispose();
+});
+
 test("every handle made above was freed", () => {
   loaded.model.dispose();
   expect(liveHandles()).toEqual(before);
