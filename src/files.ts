@@ -9,13 +9,21 @@ export function openRegularFile(path: string, what: string): number {
   try {
     fd = openSync(path, "r");
   } catch (err) {
-    throw new EagleError(`${path}: cannot open ${what}: ${(err as Error).message}`);
+    throw new EagleError(`${path}: cannot open ${what}: ${reason(err as NodeJS.ErrnoException)}`);
   }
   if (!fstatSync(fd).isFile()) {
     closeSync(fd);
     throw new EagleError(`${path}: cannot open ${what}: not a regular file`);
   }
   return fd;
+}
+
+// the usual causes in words; the path is already in the message
+function reason(e: NodeJS.ErrnoException): string {
+  if (e.code === "ENOENT") return "no such file";
+  if (e.code === "EACCES") return "permission denied";
+  if (e.code === "ENOTDIR") return "a folder on its path is a file";
+  return e.message;
 }
 
 /** The whole text of the file at `path` (UTF-8; bad sequences read as U+FFFD). */

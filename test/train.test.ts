@@ -133,7 +133,7 @@ describe("bad input", () => {
     const empty = join(root, "empty.txt");
     writeFileSync(empty, "\n  \n\n");
     await expect(trainDraft(options(join(root, "e1"), { data: empty }))).rejects.toThrow(/no text to train on/);
-    await expect(trainDraft(options(join(root, "e2"), { data: join(root, "missing.txt") }))).rejects.toThrow(/cannot read/);
+    await expect(trainDraft(options(join(root, "e2"), { data: join(root, "missing.txt") }))).rejects.toThrow(/missing\.txt: cannot open --data corpus: no such file$/);
     const badJson = join(root, "bad.jsonl");
     writeFileSync(badJson, '{"text": "a story"}\n{"text": \n');
     await expect(trainDraft(options(join(root, "e3"), { data: badJson }))).rejects.toThrow(/bad\.jsonl:2: not valid JSON/);
