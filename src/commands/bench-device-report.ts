@@ -50,7 +50,7 @@ function count(n: number): string {
 function shapeLines(r: ShapeResult): string[] {
   const d = r.decode;
   const lines = [
-    chalk.bold(`${r.shape}`) + ` — ${r.about}; ${(r.params / 1e9).toFixed(2)}B params, head ${(r.draft_params / 1e6).toFixed(0)}M`,
+    chalk.bold(`${r.shape}`) + ` — ${r.about}; ${count(r.params)} params, head ${count(r.draft_params)}`,
     `  plain decode   ${d.ms.toFixed(3)} ms/token = ${d.tokens_per_s.toFixed(1)} tok/s; limit ${d.limit_tokens_per_s.toFixed(1)} tok/s ` +
       `(${(r.bytes_per_token.total / GB).toFixed(2)} GB/token: weights ${(r.bytes_per_token.weights / GB).toFixed(2)} + kv ${(r.bytes_per_token.kv / GB).toFixed(3)})`,
   ];
