@@ -5,6 +5,8 @@
 # shipped model; transformers as the peer), then runs the test suite (on CPU: the tests pin their device).
 #   bash scripts/gpu-run.sh [OUTDIR]        OUTDIR defaults to $OUT
 #   STEPS="build bench-device" bash scripts/gpu-run.sh OUTDIR    a subset, in the order given
+# Each step has its own time limit; where one call may run 10 minutes at most, split the run in two on
+# the same warm machine (build/ is kept): STEPS="build bench-device peer", then STEPS="bench tests".
 # Writes at most 8 files to OUTDIR: summary.txt (environment, each step's exit status and time, the
 # numbers side by side), build.log, tests.log, bench-device.json, bench-device-manual.json (ET_SDPA=0),
 # bench.json, peer-hf.json, stderr.log. Exits 1 if a step failed (a peer that cannot run is not a failure).
