@@ -115,6 +115,13 @@ ET_API int et_model_finish(et_model* m);
 /* Draft heads: takes the token embedding (unless the head has its own) and the LM head from `target`,
  * sharing the tensors (no copy). Hidden size and vocabulary must match. Call before et_model_finish. */
 ET_API int et_model_share(et_model* draft, const et_model* target);
+/* Random weights, made on the model's device in its dtype (no files, no host copy): norms 1, biases 0,
+ * every other weight normal(0, std), drawn in a fixed order from a generator of the model's device type
+ * seeded with `seed` (the same seed gives the same weights on the same device; the global generator is
+ * left alone). Sets every weight the config needs except, for a draft head, the embedding and LM head,
+ * which still come from et_model_share. Replaces weights set before; call et_model_finish afterwards.
+ * 0 < std < 1000. On failure (out of memory, say) the model keeps the weights it had. */
+ET_API int et_model_init_random(et_model* m, uint64_t seed, float std);
 /* Bytes taken by the model's weights on its device (mapped CPU weights count too). */
 ET_API int et_model_weight_bytes(const et_model* m, uint64_t* out);
 ET_API void et_model_free(et_model* m);
@@ -169,6 +176,16 @@ ET_API int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int
 ET_API int et_out_logits_row(const et_out* o, int32_t row, float* logits, int32_t n);
 /* hidden[n] of one row, as float32, n == hidden size (for tests and diagnostics). */
 ET_API int et_out_hidden_row(const et_out* o, int32_t row, float* hidden, int32_t n);
+
+/* Devices, for benchmarks. `device` is an et_device, `index` the CUDA ordinal (ignored on CPU). */
+/* Waits until every operation queued on the device has finished: a no-op on CPU, where ops run when called. */
+ET_API int et_device_sync(int32_t device, int32_t index);
+/* Device-to-device copy bandwidth: copies a buffer of `bytes` (1 MiB .. 1 TiB) into another on the same
+ * device, once to warm up, then `iters` times (1 .. 100000) between two syncs. *bytes_per_s counts the bytes
+ * read plus the bytes written (2 x bytes per copy), the convention under which it approaches the memory's
+ * peak bandwidth; a step that only reads W bytes therefore takes at least W / *bytes_per_s seconds.
+ * Allocates 2 x bytes on the device while it runs. */
+ET_API int et_copy_bandwidth(int32_t device, int32_t index, uint64_t bytes, int32_t iters, double* bytes_per_s);
 
 #ifdef __cplusplus
 }

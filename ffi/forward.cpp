@@ -1,11 +1,27 @@
 // forward.cpp — the Llama forward: embeddings, decoder blocks under an explicit mask, final norm, LM head.
 // Shapes: n new tokens, L = len + n visible slots, H heads, Hkv key/value heads, G = H / Hkv, D head_dim.
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
 #include "shim.h"
 
 namespace et {
 namespace {
 
 using torch::Tensor;
+
+// Host values onto the device without draining its queue: on CUDA through pinned memory and a
+// non-blocking copy (the caching host allocator keeps the buffer until the copy is done); a copy from
+// pageable memory would wait for every queued kernel first. On CPU, a copy in the wanted dtype.
+Tensor host_to_device(const void* data, int64_t n, torch::ScalarType from, const torch::Device& dev,
+                      torch::ScalarType to) {
+  auto src = torch::from_blob(const_cast<void*>(data), {n}, torch::TensorOptions().dtype(from));
+  if (!dev.is_cuda()) return src.to(to, false, true);
+  auto pinned = torch::empty({n}, torch::TensorOptions().dtype(from).pinned_memory(true));
+  std::memcpy(pinned.data_ptr(), data, n * torch::elementSize(from));
+  return pinned.to(dev, to, true);
+}
 
 // HF Llama RMSNorm: normalise in float32, cast back, then scale.
 Tensor rms_norm(const Tensor& x, const Tensor& w, float eps) {
@@ -39,7 +55,8 @@ Tensor make_mask_bias(const Model& m, int32_t len, int32_t n, const uint8_t* mas
   if (!mask && n == 1) return Tensor();
   TORCH_CHECK(!mask || mask_cols == n || mask_cols == L, "mask has ", mask_cols, " columns; expected n (", n,
               ") or len + n (", L, ")");
-  auto bias = torch::zeros({n, L}, torch::kFloat32);
+  const auto dev = m.opts.device();
+  auto bias = torch::zeros({n, L}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(dev.is_cuda()));
   float* b = bias.data_ptr<float>();
   const int32_t skip = mask && mask_cols == n ? len : 0;  // columns every row sees: the cached slots
   for (int32_t i = 0; i < n; i++) {
@@ -51,7 +68,52 @@ Tensor make_mask_bias(const Model& m, int32_t len, int32_t n, const uint8_t* mas
     // every token must see itself, or its softmax row would be empty
     TORCH_CHECK(row[len + i] == 0.0f, "mask must let every new token attend to itself (row ", i, ")");
   }
-  return bias.to(m.opts.device());
+  return bias.to(dev, torch::kFloat32, true);  // non-blocking from pinned memory on CUDA (see host_to_device)
+}
+
+// softmax(q k^T * scale + bias) v for the query rows of each key/value head. qg (Hkv, G*n, D) holds the G
+// query heads that share a key/value head, stacked; keys/vals (Hkv, L, D); bias (n, L) or undefined.
+// Scores and softmax in float32.
+Tensor attend_manual(const Tensor& qg, const Tensor& keys, const Tensor& vals, const Tensor& bias, int64_t G,
+                     float scale) {
+  const int64_t Hkv = qg.size(0), Gn = qg.size(1), L = keys.size(1);
+  auto scores = torch::matmul(qg, keys.transpose(1, 2)).to(torch::kFloat32) * scale;
+  scores = scores.view({Hkv, G, Gn / G, L});
+  if (bias.defined()) scores = scores + bias;
+  auto probs = torch::softmax(scores, -1).to(qg.scalar_type()).view({Hkv, Gn, L});
+  return torch::matmul(probs, vals);
+}
+
+#if TORCH_VERSION_MAJOR >= 2
+// ET_SDPA=0 keeps the manual path on PyTorch 2.x (read once)
+bool sdpa_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("ET_SDPA");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+
+// The same through at::scaled_dot_product_attention, which picks a fused kernel for the device. Only the
+// arguments every 2.x has (query, key, value, attn_mask): 2.0 has no `scale`, so a scale other than SDPA's
+// own 1/sqrt(D) is folded into q. The mask is additive in q's dtype (0 and -inf are exact in bf16/f16),
+// repeated for the G stacked query heads: (G*n, L), broadcast over the key/value heads.
+Tensor attend_sdpa(const Tensor& qg, const Tensor& keys, const Tensor& vals, const Tensor& bias, int64_t G,
+                   float scale) {
+  const double fold = double(scale) * std::sqrt(double(qg.size(-1)));
+  auto q = (std::abs(fold - 1.0) < 1e-6 ? qg : qg * fold).unsqueeze(0);  // (1, Hkv, G*n, D)
+  auto k = keys.unsqueeze(0), v = vals.unsqueeze(0);                     // (1, Hkv, L, D)
+  if (!bias.defined()) return at::scaled_dot_product_attention(q, k, v).squeeze(0);
+  auto mask = bias.to(qg.scalar_type()).repeat({G, 1});
+  return at::scaled_dot_product_attention(q, k, v, mask).squeeze(0);
+}
+#endif
+
+Tensor attend(const Tensor& qg, const Tensor& keys, const Tensor& vals, const Tensor& bias, int64_t G, float scale) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (sdpa_enabled()) return attend_sdpa(qg, keys, vals, bias, G, scale);
+#endif
+  return attend_manual(qg, keys, vals, bias, G, scale);
 }
 
 Tensor attention(const Model& m, const Layer& ly, const Tensor& x, const Rope& rope, const Tensor& bias,
@@ -70,11 +132,7 @@ Tensor attention(const Model& m, const Layer& ly, const Tensor& x, const Rope& r
   auto vals = kv.v[l].narrow(1, 0, L);
   // group the G query heads that share a key/value head: (Hkv, G*n, D)
   auto qg = q.reshape({Hkv, G * n, D});
-  auto scores = torch::matmul(qg, keys.transpose(1, 2)).to(torch::kFloat32) * c.attention_scale;
-  scores = scores.view({Hkv, G, n, L});
-  if (bias.defined()) scores = scores + bias;
-  auto probs = torch::softmax(scores, -1).to(x.scalar_type()).view({Hkv, G * n, L});
-  auto o = torch::matmul(probs, vals).view({H, n, D}).transpose(0, 1).reshape({n, H * D});
+  auto o = attend(qg, keys, vals, bias, G, c.attention_scale).view({H, n, D}).transpose(0, 1).reshape({n, H * D});
   return torch::linear(o, ly.w[ET_W_O]);
 }
 
@@ -111,8 +169,8 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
   check_inputs(m, kv, tokens, positions, n);
   c10::InferenceMode guard;
   auto dev = m.opts.device();
-  auto ids = torch::from_blob(const_cast<int32_t*>(tokens), {n}, torch::kInt32).to(dev, torch::kLong);
-  auto pos = torch::from_blob(const_cast<int32_t*>(positions), {n}, torch::kInt32).to(dev);
+  auto ids = host_to_device(tokens, n, torch::kInt32, dev, torch::kLong);
+  auto pos = host_to_device(positions, n, torch::kInt32, dev, torch::kInt32);
   auto bias = make_mask_bias(m, kv.len, n, mask, mask_cols);
   auto rope = make_rope(m, pos);
   auto x = torch::embedding(m.global[ET_W_EMBED], ids);  // (n, hidden)

@@ -80,6 +80,8 @@ torch::ScalarType scalar_type(int32_t et_dtype);
 const char* weight_name(int32_t kind);
 std::vector<int64_t> expected_shape(const et_model_config& c, int32_t kind);
 void check_config(const et_model_config& c);
+bool layer_needs(const et_model_config& c, int32_t kind);  // per-layer kinds a finished model must have
+torch::Device device_of(int32_t et_device, int32_t index);  // checked: CUDA present, index in range
 
 // forward.cpp: `features` (n, hidden) selects the draft-head forward, null the target forward
 void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,

@@ -23,7 +23,7 @@ static bool is_global(int32_t kind) { return kind == ET_W_EMBED || kind == ET_W_
 static bool is_bias(int32_t kind) { return kind == ET_W_Q_BIAS || kind == ET_W_K_BIAS || kind == ET_W_V_BIAS; }
 
 // whether a finished model must have this per-layer weight
-static bool layer_needs(const et_model_config& c, int32_t kind) {
+bool layer_needs(const et_model_config& c, int32_t kind) {
   if (is_bias(kind)) return c.attention_bias;
   if (kind == ET_W_ATTN_NORM) return !c.draft;  // EAGLE heads drop layer 0's input norm
   if (kind == ET_W_FC) return c.draft;

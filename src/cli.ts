@@ -5,6 +5,7 @@ import chalk from "chalk";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { runBench, benchFlags } from "./commands/bench.ts";
+import { benchDeviceFlags, runBenchDevice } from "./commands/bench-device.ts";
 import { batchFlags, runBatch } from "./commands/batch.ts";
 import { chatFlags, runChat } from "./commands/chat.ts";
 import { convertFlags, runConvert } from "./commands/convert.ts";
@@ -43,6 +44,8 @@ async function main(argv: string[]): Promise<void> {
       (y) => infoFlags(y), (a) => runInfo(a))
     .command("bench", "measure prompt and decode speed on a fixed workload",
       (y) => benchFlags(y), (a) => runBench(a))
+    .command("bench-device", "plain decoding against the memory-bandwidth limit and EAGLE's step-time ratios, on random models of real shapes",
+      (y) => benchDeviceFlags(y), (a) => runBenchDevice(a))
     .command("batch", "generate for many prompts (stdin or --input, plain or JSONL), one JSON result per line", (y) => batchFlags(y), (a) => runBatch(a))
     .command("train-draft", "train an EAGLE draft head for a target model (on text the target generates, or --data)",
       (y) => trainDraftFlags(y), (a) => runTrainDraft(a, argv))

@@ -125,6 +125,18 @@ export function autoThreads(parameters: number): void {
   check(shim().et_set_threads(parameters < 20e6 ? 1 : availableParallelism()), "set threads");
 }
 
+/** Waits for every operation queued on the device (a no-op on CPU). */
+export function deviceSync(device: DeviceCode, index = 0): void {
+  check(shim().et_device_sync(device, index), "device sync");
+}
+
+/** Device-to-device copy bandwidth in bytes/s, counting bytes read plus bytes written (see et.h). */
+export function copyBandwidth(device: DeviceCode, index: number, bytes: number, iters: number): number {
+  const box = new Float64Array(1);
+  check(shim().et_copy_bandwidth(device, index, BigInt(Math.floor(bytes)), iters, box), "copy bandwidth");
+  return box[0];
+}
+
 export class MappedFile extends Handle {
   private constructor(p: Pointer, readonly path: string, readonly size: number) {
     super(p, "MappedFile");
@@ -206,6 +218,12 @@ export class Model extends Handle {
   }
   finish(): void {
     check(shim().et_model_finish(this.ptr), "finish model");
+  }
+  /** Random weights made on the model's device (see et_model_init_random); call finish() afterwards
+   * (a draft head: shareFrom(target) first). The same seed gives the same weights on the same device. */
+  initRandom(seed: number, std: number): void {
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new EagleError(`random weights: seed ${seed} must be an integer >= 0`);
+    check(shim().et_model_init_random(this.ptr, BigInt(seed), std), "random weights");
   }
   weightBytes(): number {
     const box = new BigUint64Array(1);

@@ -21,6 +21,7 @@ const symbols = {
   et_model_finish: { args: [ptr], returns: i32 },
   et_model_share: { args: [ptr, ptr], returns: i32 },
   et_model_weight_bytes: { args: [ptr, ptr], returns: i32 },
+  et_model_init_random: { args: [ptr, u64, FFIType.f32], returns: i32 },
   et_model_free: { args: [ptr], returns: none },
   et_kv_new: { args: [ptr, i32, ptr], returns: i32 },
   et_kv_len: { args: [ptr, ptr], returns: i32 },
@@ -37,6 +38,8 @@ const symbols = {
   et_out_topk: { args: [ptr, ptr, i32, i32, ptr, ptr], returns: i32 },
   et_out_logits_row: { args: [ptr, i32, ptr, i32], returns: i32 },
   et_out_hidden_row: { args: [ptr, i32, ptr, i32], returns: i32 },
+  et_device_sync: { args: [i32, i32], returns: i32 },
+  et_copy_bandwidth: { args: [i32, i32, u64, i32, ptr], returns: i32 },
   // ---- draft-head training (ffi/et_train.h), wrapped by src/train/trainer.ts
   et_trainer_new: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
   et_trainer_free: { args: [ptr], returns: none },
