@@ -2,7 +2,7 @@
 # The one command for a GPU machine (CUDA + PyTorch 2.x, no Bun, no network), run from the project root
 # after `bash .device/unpack.sh` (see scripts/pack-device.sh): builds the shim against PyTorch's libtorch,
 # measures (bench-device on Llama-2-7B and Llama-3-8B shapes in bf16, with and without SDPA; bench on the
-# shipped model; transformers as the peer), then runs the test suite (on CPU: the tests pin their device).
+# shipped model in f32 and bf16; transformers as the peer), then runs the test suite on cuda in float32.
 #   bash scripts/gpu-run.sh [OUTDIR]        OUTDIR defaults to $OUT
 #   STEPS="build bench-device" bash scripts/gpu-run.sh OUTDIR    a subset, in the order given
 # Each step has its own time limit; where one call may run 10 minutes at most, split the run in two on
@@ -56,10 +56,21 @@ for s in $steps; do
       step peer 420 "$out/peer-hf.json" python3 scripts/peer-hf.py --shape llama2-7b,llama3-8b --device cuda --dtype bf16
       rc=$?; [ $rc -eq 0 ] || [ $rc -eq 3 ] || failed=1 ;;
     bench)
-      step bench 300 "$out/bench.json" bun src/cli.ts bench --device cuda --dtype f32 --json || failed=1 ;;
+      # the shipped model in f32 (greedy outputs must be identical) and in bf16 (where they first differ
+      # from plain decoding, and whether each difference is a near tie), kept together in bench.json
+      step bench-f32 300 /tmp/eagle-bench-f32.json bun src/cli.ts bench --device cuda --dtype f32 --json || failed=1
+      step bench-bf16 300 /tmp/eagle-bench-bf16.json bun src/cli.ts bench --device cuda --dtype bf16 -n 256 --json || failed=1
+      python3 -c 'import json,sys
+def load(p):
+    try: return json.load(open(p))
+    except Exception: return None
+json.dump({"f32": load(sys.argv[1]), "bf16": load(sys.argv[2])}, open(sys.argv[3], "w"), indent=1)' \
+        /tmp/eagle-bench-f32.json /tmp/eagle-bench-bf16.json "$out/bench.json" ;;
     tests)
       # every test file but the typecheck, which needs the TypeScript compiler (not carried)
-      step tests 420 "$out/tests.log" sh -c 'exec bun test --timeout 120000 $(ls test/*.test.ts | grep -v typecheck) 2>&1' ||
+      # on the GPU in float32: EAGLE_DEVICE makes the CLI and the in-process tests (test/support/device.ts) use cuda
+      step tests 420 "$out/tests.log" env EAGLE_DEVICE=cuda EAGLE_DTYPE=f32 \
+        sh -c 'exec bun test --timeout 120000 $(ls test/*.test.ts | grep -v typecheck) 2>&1' ||
         failed=1 ;;
     *) echo "gpu-run: unknown step $s (build bench-device peer bench tests)" >&2; exit 2 ;;
   esac

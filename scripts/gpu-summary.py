@@ -53,12 +53,16 @@ def main(folder):
             lines += shape_lines(s, manual_shapes.get(name), peer_shapes.get(name))
     if peer:
         lines.append(f"peer: {peer['peer']}, transformers {peer['transformers']}, torch {peer['torch']}")
-    bench = load(folder, "bench.json")
-    if bench:
+    for bench in (load(folder, "bench.json") or {}).values():  # {"f32": report, "bf16": report}
+        if not bench:
+            continue
         lines.append(f"bench {bench['model']} ({bench['device']} {bench['dtype']}):")
         for m in bench["methods"]:
             lines.append(f"  {m['name']}: {m['tokens_per_s']:.1f} tok/s, {m['speedup']:.2f}x, tau {m['tau']:.2f}")
         lines.append(f"  greedy outputs identical: {bench['identical_outputs']}")
+        for d in bench.get("divergences", []):
+            lines.append(f"  {d['method']} prompt {d['prompt']}: first differs at token {d['at']}, gap {d['gap']:.4f} nats, "
+                         f"near tie {d['near_tie']}")
     try:
         with open(os.path.join(folder, "tests.log")) as f:
             totals = re.findall(r"^ *(\d+) (pass|fail)$", f.read(), re.M)

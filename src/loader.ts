@@ -51,8 +51,17 @@ const FILE_DTYPES: Record<DType, DTypeCode> = { F32: DTypeCode.F32, F16: DTypeCo
 const COMPUTE_DTYPES: Record<DTypeName, DTypeCode> = { f32: DTypeCode.F32, f16: DTypeCode.F16, bf16: DTypeCode.BF16 };
 export const DTYPE_BYTES: Record<DTypeName, number> = { f32: 4, f16: 2, bf16: 2 };
 
-/** cuda + bf16 when CUDA is there, else cpu + f32; either may be overridden. */
+function envChoice<T extends string>(name: string, choices: readonly T[]): T | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === "") return undefined;
+  if (!choices.includes(v as T)) throw new EagleError(`${name}=${v}: must be one of ${choices.join(", ")}`, 2);
+  return v as T;
+}
+
+/** The flags, else $EAGLE_DEVICE / $EAGLE_DTYPE, else cuda + bf16 when CUDA is there and cpu + f32 otherwise. */
 export function resolvePlacement(device?: DeviceName, dtype?: DTypeName): Placement {
+  device ??= envChoice("EAGLE_DEVICE", ["cpu", "cuda"] as const);
+  dtype ??= envChoice("EAGLE_DTYPE", ["f32", "f16", "bf16"] as const);
   const dev = device ?? (cudaAvailable() ? "cuda" : "cpu");
   if (dev === "cuda" && !cudaAvailable()) throw new EagleError("--device cuda: CUDA is not available to this libtorch");
   return { device: dev, dtype: dtype ?? (dev === "cuda" ? "bf16" : "f32") };

@@ -13,6 +13,7 @@ import { type SamplingParams, sampleFrom, targetDistribution } from "../src/samp
 import { makeProposer, type SpecMode, specConfig } from "../src/speculation.ts";
 import { childrenOf } from "../src/tree.ts";
 import { chiSquareTest } from "./support/stats.ts";
+import { TEST_PLACEMENT } from "./support/device.ts";
 
 const V = 8;
 const SAMPLES = 3000;
@@ -27,7 +28,7 @@ beforeAll(() => {
   mkdirSync(join(root, "h"));
   writeRandomModel(join(root, "m"), spec, 21);
   writeRandomDraftHead(join(root, "h"), spec, 22, { echo: true });
-  target = loadModel(join(root, "m"), { device: "cpu", dtype: "f32" });
+  target = loadModel(join(root, "m"), TEST_PLACEMENT);
   draft = loadDraft(join(root, "h"), target);
 });
 afterAll(() => {

@@ -9,6 +9,7 @@ import { loadModel, type LoadedModel } from "../src/loader.ts";
 import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
 import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/random-model.ts";
 import { makeProposer, type SpecMode, specConfig } from "../src/speculation.ts";
+import { TEST_PLACEMENT } from "./support/device.ts";
 
 const root = makeTempDir("eagle-e2e-");
 const opened: { dispose(): void }[] = [];
@@ -23,7 +24,7 @@ export function openPair(spec: RandomModelSpec, head: { echo?: boolean; fcBias?:
   mkdirSync(`${dir}-head`, { recursive: true });
   writeRandomModel(dir, spec, 11);
   writeRandomDraftHead(`${dir}-head`, spec, 12, head);
-  const target = loadModel(dir, { device: "cpu", dtype: "f32" });
+  const target = loadModel(dir, TEST_PLACEMENT);
   const draft = loadDraft(`${dir}-head`, target);
   opened.push(target.model, draft.model);
   return { target, draft };
@@ -100,7 +101,7 @@ describe("a confident head on a nearly-bigram model (many accepts)", () => {
 });
 
 test("stories260K with a random head: 200 tokens identical to plain greedy", () => {
-  const target = loadModel(DEFAULT_MODEL_DIR, { device: "cpu", dtype: "f32" });
+  const target = loadModel(DEFAULT_MODEL_DIR, TEST_PLACEMENT);
   const spec: RandomModelSpec = { name: "stories-head", hiddenSize: 64, intermediateSize: 172, layers: 1, heads: 8, kvHeads: 4, vocabSize: 512 };
   const dir = join(root, "stories-head");
   mkdirSync(dir);

@@ -7,6 +7,7 @@ import { forward, KvCache, StepOutput } from "../src/engine.ts";
 import { type LoadedModel, loadModel } from "../src/loader.ts";
 import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/random-model.ts";
 import { RefCache, type RefModel, forward as refForward, loadRefModel } from "./support/reference.ts";
+import { TEST_PLACEMENT } from "./support/device.ts";
 
 const TOL = 1e-4;
 const root = makeTempDir("eagle-shim-");
@@ -48,7 +49,7 @@ for (const spec of RANDOM_SPECS) {
       dir = join(root, spec.name);
       mkdirSync(dir);
       writeRandomModel(dir, spec, 7);
-      loaded = loadModel(dir, { device: "cpu", dtype: "f32" });
+      loaded = loadModel(dir, TEST_PLACEMENT);
       ref = loadRefModel(dir);
     });
     afterAll(() => loaded.model.dispose());
@@ -111,7 +112,7 @@ describe("bad calls are errors, not crashes", () => {
     const dir = join(root, "bad-calls");
     mkdirSync(dir);
     writeRandomModel(dir, RANDOM_SPECS[0], 3);
-    loaded = loadModel(dir, { device: "cpu", dtype: "f32" });
+    loaded = loadModel(dir, TEST_PLACEMENT);
   });
 
   test("token out of vocabulary, cache overflow, bad keep, use after free", () => {

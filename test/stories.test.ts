@@ -9,8 +9,9 @@ import { argmax } from "../src/sampling.ts";
 import { TextTokenizer } from "../src/tokenizer.ts";
 import { SHARED_STORIES } from "./support/paths.ts";
 import { RefCache, forward, loadRefLlama2c } from "./support/reference.ts";
+import { TEST_PLACEMENT } from "./support/device.ts";
 
-const loaded = loadModel(DEFAULT_MODEL_DIR, { device: "cpu", dtype: "f32" });
+const loaded = loadModel(DEFAULT_MODEL_DIR, TEST_PLACEMENT);
 afterAll(() => loaded.model.dispose());
 
 function engineGreedy(prompt: number[], steps: number): number[] {

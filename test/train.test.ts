@@ -16,6 +16,7 @@ import { loadHeadParams } from "../src/train/head-io.ts";
 import { learningRate } from "../src/train/loop.ts";
 import { type TrainDraftOptions, type TrainDraftResult, trainDraft } from "../src/train/run.ts";
 import { HeadTrainer } from "../src/train/trainer.ts";
+import { TEST_PLACEMENT } from "./support/device.ts";
 
 const root = makeTempDir("eagle-train-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -34,7 +35,7 @@ function options(out: string, o: Partial<TrainDraftOptions> = {}): TrainDraftOpt
   return {
     target: TARGET, out, steps: 200, warmup: 20, lr: 3e-3, batch: 8, maxLen: 64, window: 64, noise: 0.1, gradClip: 1, seed: 3,
     evalEvery: 0, saveEvery: 0, logEvery: 1000, validFrac: 0.1, genSeqs: 48, genTemp: [1], fcBias: true, resume: false,
-    force: false, placement: { device: "cpu", dtype: "f32" }, command: ["train-draft", "(test)"], sink: quiet, ...o,
+    force: false, placement: TEST_PLACEMENT, command: ["train-draft", "(test)"], sink: quiet, ...o,
   };
 }
 
@@ -58,7 +59,7 @@ describe("a short run on a tiny random target", () => {
   });
 
   test("the saved head reloads bit for bit", () => {
-    const target = loadModel(TARGET, { device: "cpu", dtype: "f32" });
+    const target = loadModel(TARGET, TEST_PLACEMENT);
     const a = HeadTrainer.create(target, { ...target.config, nLayers: 1 }, true, 99);
     const b = HeadTrainer.create(target, { ...target.config, nLayers: 1 }, true, 100);
     loadHeadParams(OUT, a);
@@ -90,7 +91,7 @@ function inferenceAccuracy(target: LoadedModel, headDir: string, seqs: number[][
 }
 
 describe("the saved head in the inference engine", () => {
-  const target = loadModel(TARGET, { device: "cpu", dtype: "f32" });
+  const target = loadModel(TARGET, TEST_PLACEMENT);
   afterAll(() => target.model.dispose());
 
   test("its validation accuracy is the engine's teacher-forced accuracy", () => {

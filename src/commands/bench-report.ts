@@ -1,4 +1,5 @@
 // bench-report.ts — the bench table for people.
+import type { Divergence } from "../divergence.ts";
 import type { MethodResult } from "./bench.ts";
 
 export interface BenchReport {
@@ -10,6 +11,7 @@ export interface BenchReport {
   ffi_crossing_us: number;
   workload: { prompts: number; new_tokens: number; temperature: number; seed: number; prompt_file: string };
   identical_outputs: boolean | null;
+  divergences: Divergence[];
   methods: Omit<MethodResult, "outputs">[];
 }
 
@@ -28,5 +30,9 @@ export function formatBench(r: BenchReport): string {
       m.acceptance_by_depth.map((x) => x.toFixed(2)).join(" "));
   }
   if (r.identical_outputs !== null) lines.push("", `greedy outputs identical across methods: ${r.identical_outputs ? "yes" : "NO"}`);
+  for (const d of r.divergences) {
+    const why = Number.isNaN(d.gap) ? "one run stopped first" : `gap ${d.gap.toFixed(4)} nats: ${d.near_tie ? "a near tie" : "NOT a near tie"}`;
+    lines.push(`  ${d.method} prompt ${d.prompt}: first differs at new token ${d.at} (${d.plain_token} plain, ${d.method_token} ${d.method}; ${why})`);
+  }
   return `${lines.join("\n")}\n`;
 }

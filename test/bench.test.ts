@@ -1,0 +1,75 @@
+// bench's losslessness check: in float32 greedy outputs of every method are identical; in bf16 each first
+// difference from plain decoding is located and measured (the gap between the two tokens under a fresh
+// target forward), and only a near tie passes.
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { decode } from "../src/decode.ts";
+import { explainDivergence, firstDifference } from "../src/divergence.ts";
+import { forward, KvCache, StepOutput } from "../src/engine.ts";
+import { loadModel } from "../src/loader.ts";
+import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
+import { makeProposer, specConfig } from "../src/speculation.ts";
+import { TextTokenizer } from "../src/tokenizer.ts";
+import { TEST_PLACEMENT } from "./support/device.ts";
+
+const CLI = join(import.meta.dir, "..", "src", "cli.ts");
+
+function bench(args: string[]) {
+  const p = Bun.spawnSync([process.execPath, CLI, "bench", "--json", ...args], { stdout: "pipe", stderr: "pipe" });
+  return { code: p.exitCode, report: p.exitCode === 0 || p.stdout.length > 0 ? JSON.parse(p.stdout.toString()) : null, stderr: p.stderr.toString() };
+}
+
+describe("bench's greedy identity check", () => {
+  test("float32: identical, no divergences", () => {
+    const r = bench(["-n", "24", "--methods", "none", "eagle2"]);
+    expect(r.code).toBe(0);
+    expect(r.report.identical_outputs).toBe(true);
+    expect(r.report.divergences).toEqual([]);
+  });
+
+  test("bf16: every first difference is located and is a near tie", () => {
+    const r = bench(["-n", "64", "--dtype", "bf16", "--methods", "none", "eagle2"]);
+    expect(r.code).toBe(0);
+    for (const d of r.report.divergences) {
+      expect(d.method).toBe("eagle2");
+      expect(d.at).toBeGreaterThanOrEqual(0);
+      expect(Number.isFinite(d.gap)).toBe(true);
+      expect(d.near_tie).toBe(true);
+    }
+  });
+});
+
+describe("explainDivergence", () => {
+  const m = loadModel(DEFAULT_MODEL_DIR, TEST_PLACEMENT);
+  afterAll(() => m.model.dispose());
+  const prompt = TextTokenizer.load(DEFAULT_MODEL_DIR).encode("Once upon a time");
+  const plain = [...decode(m, prompt, { maxNewTokens: 20, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 1, stopIds: [] },
+    makeProposer(specConfig("none", {}), null))];
+
+  test("first differences", () => {
+    expect(firstDifference([1, 2, 3], [1, 2, 3])).toBe(-1);
+    expect(firstDifference([1, 2, 3], [1, 5, 3])).toBe(1);
+    expect(firstDifference([1, 2], [1, 2, 3])).toBe(2);
+  });
+
+  test("a swap to the runner-up measures the top-2 gap; a swap to an unlikely token is no near tie", () => {
+    const at = 7;
+    const kv = KvCache.create(m.model, 64);
+    const out = StepOutput.create();
+    const context = [...prompt, ...plain.slice(0, at)];
+    forward(m.model, kv, { tokens: Int32Array.from(context), positions: Int32Array.from(context, (_, i) => i) }, out);
+    const top = out.topk(m.config.vocabSize, Int32Array.of(context.length - 1));
+    kv.dispose();
+    out.dispose();
+    expect(top.ids[0]).toBe(plain[at]);
+    const swapped = (token: number) => [...plain.slice(0, at), token, ...plain.slice(at + 1)];
+    const runnerUp = explainDivergence(m, "x", 0, prompt, plain, swapped(top.ids[1]))!;
+    expect(runnerUp).toMatchObject({ method: "x", prompt: 0, at, plain_token: plain[at], method_token: top.ids[1] });
+    expect(runnerUp.gap).toBeCloseTo(top.logp[0] - top.logp[1], 4);
+    const last = top.ids[top.ids.length - 1];
+    const unlikely = explainDivergence(m, "x", 0, prompt, plain, swapped(last))!;
+    expect(unlikely.gap).toBeGreaterThan(1);
+    expect(unlikely.near_tie).toBe(false);
+    expect(explainDivergence(m, "x", 0, prompt, plain, plain)).toBeNull();
+  });
+});
