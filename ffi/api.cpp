@@ -119,8 +119,10 @@ int et_kv_new(et_model* model, int32_t capacity, et_kv** out) {
     try {
       c10::InferenceMode guard;
       for (int32_t l = 0; l < c.n_layers; l++) {
-        kv->c.k.push_back(torch::zeros({c.n_kv_heads, capacity, c.head_dim}, model->m->opts));
-        kv->c.v.push_back(torch::zeros({c.n_kv_heads, capacity, c.head_dim}, model->m->opts));
+        // uninitialised: a slot is only ever read after a forward wrote it (attention reads [0, len + n)),
+        // so a cache sized for a long run costs no time up front and, on CPU, memory only as it fills
+        kv->c.k.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, model->m->opts));
+        kv->c.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, model->m->opts));
       }
     } catch (...) {
       delete kv;
