@@ -183,7 +183,7 @@ int et_draft_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_
                   " outside [0, ", src.size(0), ")");
     }
     c10::InferenceMode guard;
-    auto rows = torch::from_blob(const_cast<int32_t*>(feature_rows), {n}, torch::kInt32).to(src.device(), torch::kLong);
+    auto rows = et::host_to_device(feature_rows, n, torch::kInt32, src.device(), torch::kLong);
     auto feats = src.index_select(0, rows).to(m->m->opts.dtype().toScalarType());  // gathered before out is written
     et::forward(*m->m, kv->c, tokens, positions, n, mask, mask_cols, &feats, out->o);
   });

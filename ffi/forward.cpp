@@ -11,18 +11,6 @@ namespace {
 
 using torch::Tensor;
 
-// Host values onto the device without draining its queue: on CUDA through pinned memory and a
-// non-blocking copy (the caching host allocator keeps the buffer until the copy is done); a copy from
-// pageable memory would wait for every queued kernel first. On CPU, a copy in the wanted dtype.
-Tensor host_to_device(const void* data, int64_t n, torch::ScalarType from, const torch::Device& dev,
-                      torch::ScalarType to) {
-  auto src = torch::from_blob(const_cast<void*>(data), {n}, torch::TensorOptions().dtype(from));
-  if (!dev.is_cuda()) return src.to(to, false, true);
-  auto pinned = torch::empty({n}, torch::TensorOptions().dtype(from).pinned_memory(true));
-  std::memcpy(pinned.data_ptr(), data, n * torch::elementSize(from));
-  return pinned.to(dev, to, true);
-}
-
 // HF Llama RMSNorm: normalise in float32, cast back, then scale.
 Tensor rms_norm(const Tensor& x, const Tensor& w, float eps) {
   auto xf = x.to(torch::kFloat32);

@@ -44,8 +44,7 @@ int et_kv_keep(et_kv* kv, int32_t base, const int32_t* slots, int32_t n) {
     for (int32_t i = 0; i < n; i++) in_place = in_place && slots[i] == base + i;
     c10::InferenceMode guard;
     if (n > 0 && !in_place) {
-      auto idx = torch::from_blob(const_cast<int32_t*>(slots), {n}, torch::kInt32)
-                     .to(c.k[0].device(), torch::kLong);
+      auto idx = et::host_to_device(slots, n, torch::kInt32, c.k[0].device(), torch::kLong);
       for (size_t l = 0; l < c.k.size(); l++) {
         // index_select copies first, so sources overlapping the destination are safe
         c.k[l].narrow(1, base, n).copy_(c.k[l].index_select(1, idx));

@@ -26,7 +26,7 @@ torch::Tensor select_rows(const torch::Tensor& t, const int32_t* rows, int32_t n
   for (int32_t i = 0; i < n_rows; i++) {
     TORCH_CHECK(rows[i] >= 0 && rows[i] < total, "row ", rows[i], " outside [0, ", total, ")");
   }
-  auto idx = torch::from_blob(const_cast<int32_t*>(rows), {n_rows}, torch::kInt32).to(t.device(), torch::kLong);
+  auto idx = et::host_to_device(rows, n_rows, torch::kInt32, t.device(), torch::kLong);
   return t.index_select(0, idx);
 }
 

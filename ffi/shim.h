@@ -83,6 +83,10 @@ void check_config(const et_model_config& c);
 bool layer_needs(const et_model_config& c, int32_t kind);  // per-layer kinds a finished model must have
 torch::Device device_of(int32_t et_device, int32_t index);  // checked: CUDA present, index in range
 
+// host.cpp: n values of type `from` at `data` as a tensor of type `to` on `dev`, without a device sync
+torch::Tensor host_to_device(const void* data, int64_t n, torch::ScalarType from, const torch::Device& dev,
+                             torch::ScalarType to);
+
 // forward.cpp: `features` (n, hidden) selects the draft-head forward, null the target forward
 void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
              const uint8_t* mask, int32_t mask_cols, const torch::Tensor* features, Out& out);
