@@ -68,6 +68,7 @@ describe("memory limits", () => {
     const r = eagle(["generate", "-m", dir, "-p", "Once", "-n", "4", "--dtype", "bf16", "--device", "cpu", "--spec", "none"]);
     expect(performance.now() - t0).toBeLessThan(20000);
     expect(r.code).toBe(1);
+    console.log(`memory check: ${r.stderr.trim()}`);
     const free = cpuFreeMemory();
     expect(free).not.toBeNull();
     expect(r.stderr).toMatch(/needs 128\.\d GiB on cpu \(weights in bf16 128\.\d GiB\) but only \d+\.\d GiB is free \(MemAvailable|cgroup/);
