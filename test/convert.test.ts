@@ -125,6 +125,13 @@ describe("refusals and errors", () => {
     expect(existsSync(join(out, "model.safetensors"))).toBe(true);
   });
 
+  test("an --out that is a file is refused, even with force, and the file is kept", () => {
+    const file = join(tmp, "a-file");
+    writeFileSync(file, "keep me");
+    expect(() => convertLlama2c({ checkpoint, tokenizer, out: file, force: true })).toThrow(/a-file: exists and is not a directory/);
+    expect(readFileSync(file, "utf8")).toBe("keep me");
+  });
+
   test("an empty existing directory is fine", () => {
     const empty = join(tmp, "empty");
     mkdirSync(empty);

@@ -1,7 +1,7 @@
 // llama2.c checkpoint + tokenizer -> a Hugging Face Llama model directory (config, safetensors, tokenizer).
 // checkpoint ("legacy" format): seven int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size,
 // seq_len), then fp32 arrays; a negative vocab_size means the classifier is stored, not tied.
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
 import { EagleError } from "../errors.ts";
@@ -193,6 +193,7 @@ export interface ConvertOptions {
 }
 
 export function convertLlama2c(opts: ConvertOptions): void {
+  if (existsSync(opts.out) && !statSync(opts.out).isDirectory()) throw new EagleError(`--out ${opts.out}: exists and is not a directory`, 2);
   if (existsSync(opts.out) && readdirSync(opts.out).length > 0 && !opts.force) {
     throw new EagleError(`${opts.out}: output directory is not empty (pass force to overwrite)`);
   }
