@@ -92,8 +92,7 @@ int et_model_new(const et_model_config* cfg, const float* inv_freq, et_model** o
     et::check_config(*cfg);
     auto m = std::make_shared<et::Model>();
     m->cfg = *cfg;
-    torch::Device dev = cfg->device == ET_CUDA ? torch::Device(torch::kCUDA, cfg->device_index)
-                                               : torch::Device(torch::kCPU);
+    const auto dev = et::device_of(cfg->device, cfg->device_index);
     m->opts = torch::TensorOptions().dtype(et::scalar_type(cfg->dtype)).device(dev);
     auto freq = torch::from_blob(const_cast<float*>(inv_freq), {cfg->head_dim / 2}, torch::kFloat32);
     m->inv_freq = freq.to(dev, torch::kFloat32, false, true);

@@ -9,11 +9,13 @@ namespace {
 
 using MemGetInfo = int (*)(size_t* free_bytes, size_t* total_bytes);
 
+// looked up once; null when the driver or the symbol is missing
 MemGetInfo driver_mem_get_info() {
-  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  TORCH_CHECK(lib, "cannot read CUDA memory: libcuda.so.1 not found");
-  auto f = reinterpret_cast<MemGetInfo>(dlsym(lib, "cuMemGetInfo_v2"));
-  TORCH_CHECK(f, "cannot read CUDA memory: libcuda.so.1 has no cuMemGetInfo_v2");
+  static const MemGetInfo f = [] {
+    void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    return lib ? reinterpret_cast<MemGetInfo>(dlsym(lib, "cuMemGetInfo_v2")) : nullptr;
+  }();
+  TORCH_CHECK(f, "cannot read CUDA memory: libcuda.so.1 or its cuMemGetInfo_v2 not found");
   return f;
 }
 
@@ -22,12 +24,10 @@ MemGetInfo driver_mem_get_info() {
 extern "C" int et_cuda_memory(int32_t index, uint64_t* free_bytes, uint64_t* total_bytes) {
   return et::guarded([&] {
     TORCH_CHECK(free_bytes && total_bytes, "et_cuda_memory: null argument");
-    TORCH_CHECK(torch::cuda::is_available(), "et_cuda_memory: CUDA is not available to this libtorch");
-    TORCH_CHECK(index >= 0 && index < int32_t(torch::cuda::device_count()), "CUDA device ", index, " outside [0, ",
-                torch::cuda::device_count(), ")");
+    const auto dev = et::device_of(ET_CUDA, index);
     // a tiny allocation makes libtorch create the device's primary context and make it current here,
     // which the driver call reads; the caching allocator keeps it, so it costs nothing afterwards
-    torch::empty({1}, torch::TensorOptions().device(torch::kCUDA, index));
+    torch::empty({1}, torch::TensorOptions().device(dev));
     size_t free_b = 0, total_b = 0;
     int rc = driver_mem_get_info()(&free_b, &total_b);
     TORCH_CHECK(rc == 0, "cuMemGetInfo failed with CUDA error ", rc);

@@ -51,13 +51,15 @@ int et_out_argmax(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t*
     TORCH_CHECK(ids, "et_out_argmax: null argument");
     c10::InferenceMode guard;
     auto best = select_rows(checked(o, "et_out_argmax").logits, rows, n_rows).max(-1);  // NaN wins a max
-    std::vector<float> top(n_rows);
-    copy_out(std::get<0>(best), top.data());
-    for (int32_t i = 0; i < n_rows; i++) {
-      TORCH_CHECK(!std::isnan(top[i]), "the model produced NaN logits (row ", i, "): its weights hold NaN or overflow ",
+    // one copy to the host: a row whose maximum is NaN comes back as id -1
+    auto marked = std::get<1>(best).masked_fill(std::get<0>(best).isnan(), -1).to(torch::kInt32);
+    std::vector<int32_t> got(marked.numel());
+    copy_out(marked, got.data());
+    for (size_t i = 0; i < got.size(); i++) {
+      TORCH_CHECK(got[i] >= 0, "the model produced NaN logits (row ", i, "): its weights hold NaN or overflow ",
                   "in this dtype");
     }
-    copy_out(std::get<1>(best).to(torch::kInt32), ids);
+    std::memcpy(ids, got.data(), got.size() * sizeof(int32_t));  // only on success: out-parameters untouched else
   });
 }
 

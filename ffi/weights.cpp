@@ -57,8 +57,7 @@ void check_config(const et_model_config& c) {
   TORCH_CHECK(c.head_dim > 0 && c.head_dim % 2 == 0, "head_dim must be positive and even, got ", c.head_dim);
   TORCH_CHECK(c.rms_norm_eps > 0, "rms_norm_eps must be positive");
   TORCH_CHECK(c.attention_scale > 0, "attention_scale must be positive");
-  TORCH_CHECK(c.device == ET_CPU || c.device == ET_CUDA, "unknown device code ", c.device);
-  if (c.device == ET_CUDA) TORCH_CHECK(torch::cuda::is_available(), "CUDA is not available to this libtorch");
+  device_of(c.device, c.device_index);  // a known device code; CUDA present with that ordinal
   TORCH_CHECK(!c.draft || c.n_layers == 1, "a draft head has exactly one layer, got ", c.n_layers);
   scalar_type(c.dtype);
 }

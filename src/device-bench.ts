@@ -106,17 +106,13 @@ export function measureSteps(target: LoadedModel, head: LoadedDraft, context: nu
   }
 }
 
-// one EAGLE-2 expansion pass: `width` frontier nodes, each seeing the context and itself, then the
-// top-k of every row (what DynamicTreeBuilder reads back)
+// one EAGLE-2 expansion pass: `width` frontier nodes, each seeing the context and itself (a mask over the
+// new tokens only: every cached slot is visible), then the top-k of every row (what DynamicTreeBuilder reads back)
 function draftStep(head: LoadedDraft, dkv: KvCache, context: number, width: number, features: StepOutput, out: StepOutput): void {
-  const cols = context + width;
-  const mask = new Uint8Array(width * cols);
-  for (let i = 0; i < width; i++) {
-    mask.fill(1, i * cols, i * cols + context);
-    mask[i * cols + context + i] = 1;
-  }
+  const mask = new Uint8Array(width * width);
+  for (let i = 0; i < width; i++) mask[i * width + i] = 1;
   const tokens = Int32Array.from({ length: width }, (_, i) => 3 + i);
-  draftForward(head.model, dkv, { tokens, positions: new Int32Array(width).fill(context), mask, maskCols: cols },
+  draftForward(head.model, dkv, { tokens, positions: new Int32Array(width).fill(context), mask, maskCols: width },
     features, Int32Array.from({ length: width }, (_, i) => i), out);
   out.topk(EAGLE2_DEFAULTS.topK);
 }

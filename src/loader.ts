@@ -123,7 +123,7 @@ export function loadModel(dir: string, placement: Placement): LoadedModel {
   const tensors = listModelTensors(dir);
   try {
     const model = buildModel(config, placement, null, tensors, (name) => targetOf(name, config.nLayers));
-    autoThreads(model.weightBytes() / (placement.dtype === "f32" ? 4 : 2));
+    autoThreads(model.weightBytes() / DTYPE_BYTES[placement.dtype]);
     return { dir, config, placement, model };
   } catch (e) {
     if (e instanceof EagleError) throw new EagleError(`${dir}: ${e.message}`);

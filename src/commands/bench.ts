@@ -10,7 +10,7 @@ import { decode, type DecodeStats } from "../decode.ts";
 import { type Divergence, explainDivergence } from "../divergence.ts";
 import { KvCache } from "../engine.ts";
 import { EagleError } from "../errors.ts";
-import { type LoadedModel, loadModel, resolvePlacement } from "../loader.ts";
+import { DTYPE_BYTES, type LoadedModel, loadModel, resolvePlacement } from "../loader.ts";
 import { DEFAULT_MODEL_DIR, DEFAULT_PROMPTS, REPO_ROOT } from "../paths.ts";
 import { type RandomModelSpec, writeRandomModel } from "../random-model.ts";
 import { makeProposer, type SpecMode } from "../speculation.ts";
@@ -160,7 +160,7 @@ export function runBench(a: BenchArgs): void {
     const divergences = identical === false && base ? findDivergences(m, prompts, base, results) : [];
     const report = {
       model: dir, draft: spec.head?.dir ?? null, device: m.placement.device, dtype: m.placement.dtype,
-      params: m.model.weightBytes() / (m.placement.dtype === "f32" ? 4 : 2), ffi_crossing_us: ffiCrossingUs(m),
+      params: m.model.weightBytes() / DTYPE_BYTES[m.placement.dtype], ffi_crossing_us: ffiCrossingUs(m),
       workload: { prompts: prompts.length, new_tokens: a.n, temperature: a.temp, seed: a.seed, prompt_file: a.prompts },
       identical_outputs: identical,
       divergences,
