@@ -4,6 +4,20 @@
  * decides how (embeddings, attention under a mask, matmuls) and keeps tensors on their device. Only ids,
  * positions and a few numbers cross per step.
  *
+ * Map of the sources (C++ inside, this header and et_train.h outside)
+ *   shim.h          internal types behind the handles, and the guard that turns exceptions into statuses
+ *   api.cpp         the ABI edge: errors, library facts, file mappings, handle lifetimes, threads
+ *   handles.cpp     the registry of live handles that refuses freed, foreign and mistyped pointers
+ *   weights.cpp     shape checks and model weights made from mapped safetensors bytes
+ *   random.cpp      random weights made on the model's device (benchmarks at real sizes, no files)
+ *   forward.cpp     the Llama forward and the EAGLE draft forward under an explicit mask
+ *   kv.cpp          cache length, rollback and compaction of accepted tree slots
+ *   out.cpp         readers of a forward's results: argmax, top-k, one logits or hidden row
+ *   host.cpp        small host arrays onto the device without draining its queue
+ *   device.cpp      device sync and copy bandwidth, for benchmarks
+ *   cuda_memory.cpp free CUDA memory from the driver, for refusing what cannot fit
+ *   train.h, train.cpp, train_step.cpp   the draft-head trainer of et_train.h: data, parameters, one step
+ *
  * Conventions
  * - Handles are opaque. Each kind has exactly one free function; freeing NULL is a no-op.
  * - The shim keeps a registry of live handles: a call given a freed handle, a pointer it never made or a

@@ -2,7 +2,7 @@
 // usage: bun scripts/convert-stories.ts [--force] [--in DIR] [--out DIR]
 import { join, resolve } from "node:path";
 import { convertLlama2c } from "../src/convert/llama2c.ts";
-import { EagleError } from "../src/errors.ts";
+import { EagleError } from "../src/util/errors.ts";
 
 const root = resolve(import.meta.dir, "..");
 const args = process.argv.slice(2);

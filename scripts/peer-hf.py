@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-# the shapes of src/synthetic.ts
+# the shapes of src/model/synthetic.ts
 SHAPES = {
     "llama2-7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
                       num_key_value_heads=32, vocab_size=32000, max_position_embeddings=4096, rope_theta=10000.0),

@@ -12,7 +12,7 @@ import { convertFlags, runConvert } from "./commands/convert.ts";
 import { generateFlags, runGenerate } from "./commands/generate.ts";
 import { runTrainDraft, trainDraftFlags } from "./commands/train-draft.ts";
 import { infoFlags, runInfo } from "./commands/info.ts";
-import { EagleError } from "./errors.ts";
+import { EagleError } from "./util/errors.ts";
 
 function report(e: unknown): never {
   if (e instanceof EagleError) {

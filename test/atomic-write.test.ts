@@ -3,9 +3,9 @@
 import { afterAll, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../src/atomic-write.ts";
-import { EagleError } from "../src/errors.ts";
-import { makeTempDir } from "../src/random-model.ts";
+import { writeFileAtomic } from "../src/util/atomic-write.ts";
+import { EagleError } from "../src/util/errors.ts";
+import { makeTempDir } from "../src/model/random-model.ts";
 
 const root = makeTempDir("eagle-atomic-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));

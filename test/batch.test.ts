@@ -6,8 +6,8 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { join } from "node:path";
 import { type ItemOptions, parseItems } from "../src/batch/items.ts";
 import { Progress } from "../src/batch/progress.ts";
-import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/paths.ts";
-import { makeTempDir, writeRandomDraftHead } from "../src/random-model.ts";
+import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
+import { makeTempDir, writeRandomDraftHead } from "../src/model/random-model.ts";
 
 const root = makeTempDir("eagle-batch-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));

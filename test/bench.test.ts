@@ -3,13 +3,13 @@
 // target forward), and only a near tie passes.
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { decode } from "../src/decode.ts";
-import { explainDivergence, firstDifference } from "../src/divergence.ts";
-import { forward, KvCache, StepOutput } from "../src/engine.ts";
-import { loadModel } from "../src/loader.ts";
-import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
-import { makeProposer, specConfig } from "../src/speculation.ts";
-import { TextTokenizer } from "../src/tokenizer.ts";
+import { decode } from "../src/decoding/decode.ts";
+import { explainDivergence, firstDifference } from "../src/bench/divergence.ts";
+import { forward, KvCache, StepOutput } from "../src/native/engine.ts";
+import { loadModel } from "../src/model/loader.ts";
+import { DEFAULT_MODEL_DIR } from "../src/util/paths.ts";
+import { makeProposer, specConfig } from "../src/decoding/spec-mode.ts";
+import { TextTokenizer } from "../src/model/tokenizer.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");

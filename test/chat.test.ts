@@ -7,8 +7,8 @@ import { parseCommand } from "../src/chat/commands.ts";
 import { Conversation } from "../src/chat/conversation.ts";
 import { InputAssembler } from "../src/chat/input.ts";
 import { loadPromptFormat } from "../src/chat/template.ts";
-import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/paths.ts";
-import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/random-model.ts";
+import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
+import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/model/random-model.ts";
 
 const root = makeTempDir("eagle-chat-");
 const CLI = join(REPO_ROOT, "src/cli.ts");

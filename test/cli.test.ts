@@ -3,8 +3,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/paths.ts";
-import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/random-model.ts";
+import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
+import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/model/random-model.ts";
 
 const root = makeTempDir("eagle-cli-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -4,8 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { convertLlama2c, readLlama2cCheckpoint } from "../src/convert/llama2c.ts";
-import { EagleError } from "../src/errors.ts";
-import { listModelTensors, readTensorF32 } from "../src/safetensors.ts";
+import { EagleError } from "../src/util/errors.ts";
+import { listModelTensors, readTensorF32 } from "../src/formats/safetensors.ts";
 
 const stories = SHARED_STORIES;
 const checkpoint = join(stories, "stories260K.bin");

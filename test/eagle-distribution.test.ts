@@ -4,14 +4,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { decode, verify, type Verifier } from "../src/decode.ts";
-import { loadDraft, type LoadedDraft } from "../src/draft.ts";
-import { forward, KvCache, StepOutput } from "../src/engine.ts";
-import { loadModel, type LoadedModel } from "../src/loader.ts";
-import { makeTempDir, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/random-model.ts";
-import { type SamplingParams, sampleFrom, targetDistribution } from "../src/sampling.ts";
-import { makeProposer, type SpecMode, specConfig } from "../src/speculation.ts";
-import { childrenOf } from "../src/tree.ts";
+import { decode, verify, type Verifier } from "../src/decoding/decode.ts";
+import { loadDraft, type LoadedDraft } from "../src/model/draft.ts";
+import { forward, KvCache, StepOutput } from "../src/native/engine.ts";
+import { loadModel, type LoadedModel } from "../src/model/loader.ts";
+import { makeTempDir, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/model/random-model.ts";
+import { type SamplingParams, sampleFrom, targetDistribution } from "../src/decoding/sampling.ts";
+import { makeProposer, type SpecMode, specConfig } from "../src/decoding/spec-mode.ts";
+import { childrenOf } from "../src/decoding/tree.ts";
 import { chiSquareTest } from "./support/stats.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
 

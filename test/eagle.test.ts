@@ -3,12 +3,12 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { decode, type DecodeOptions, type DecodeStats, meanAcceptance } from "../src/decode.ts";
-import { loadDraft, type LoadedDraft } from "../src/draft.ts";
-import { loadModel, type LoadedModel } from "../src/loader.ts";
-import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
-import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/random-model.ts";
-import { makeProposer, type SpecMode, specConfig } from "../src/speculation.ts";
+import { decode, type DecodeOptions, type DecodeStats, meanAcceptance } from "../src/decoding/decode.ts";
+import { loadDraft, type LoadedDraft } from "../src/model/draft.ts";
+import { loadModel, type LoadedModel } from "../src/model/loader.ts";
+import { DEFAULT_MODEL_DIR } from "../src/util/paths.ts";
+import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/model/random-model.ts";
+import { makeProposer, type SpecMode, specConfig } from "../src/decoding/spec-mode.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
 
 const root = makeTempDir("eagle-e2e-");

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ptr } from "bun:ffi";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { cudaAvailable, DeviceCode, DTypeCode, forward, KvCache, liveHandles, MappedFile, Model, packConfig, StepOutput, WeightKind } from "../src/engine.ts";
-import { shim } from "../src/ffi.ts";
-import { type LoadedModel, loadModel } from "../src/loader.ts";
-import { makeTempDir, RANDOM_SPECS, writeRandomModel } from "../src/random-model.ts";
+import { cudaAvailable, DeviceCode, DTypeCode, forward, KvCache, liveHandles, MappedFile, Model, packConfig, StepOutput, WeightKind } from "../src/native/engine.ts";
+import { shim } from "../src/native/ffi.ts";
+import { type LoadedModel, loadModel } from "../src/model/loader.ts";
+import { makeTempDir, RANDOM_SPECS, writeRandomModel } from "../src/model/random-model.ts";
 
 const root = makeTempDir("eagle-ffi-");
 let loaded: LoadedModel;

@@ -4,8 +4,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { modelInfo } from "../src/commands/info.ts";
-import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/paths.ts";
-import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/random-model.ts";
+import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
+import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/model/random-model.ts";
 
 const root = makeTempDir("eagle-info-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -4,10 +4,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { closeSync, copyFileSync, ftruncateSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { PER_LAYER } from "../src/loader.ts";
-import { cpuFreeMemory } from "../src/memory.ts";
-import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
-import { configJson, makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomModel } from "../src/random-model.ts";
+import { PER_LAYER } from "../src/model/loader.ts";
+import { cpuFreeMemory } from "../src/native/memory.ts";
+import { DEFAULT_MODEL_DIR } from "../src/util/paths.ts";
+import { configJson, makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomModel } from "../src/model/random-model.ts";
 
 const root = makeTempDir("eagle-mem-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -2,10 +2,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { EagleError } from "../src/errors.ts";
-import { argmax } from "../src/sampling.ts";
+import { EagleError } from "../src/util/errors.ts";
+import { argmax } from "../src/decoding/sampling.ts";
 import { decodePieces, readLlama2cPieces } from "./support/llama2c-reader.ts";
-import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/random-model.ts";
+import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/model/random-model.ts";
 import { RefCache, forward, loadRefLlama2c, loadRefModel, ropeInvFreq, type RefModel } from "./support/reference.ts";
 import { SHARED_STORIES } from "./support/paths.ts";
 

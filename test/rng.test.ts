@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { Rng } from "../src/rng.ts";
+import { Rng } from "../src/util/rng.ts";
 
 const draws = (seed: number, n: number) => Array.from({ length: n }, ((rng) => () => rng.next())(new Rng(seed)));
 

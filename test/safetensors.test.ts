@@ -2,11 +2,11 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EagleError } from "../src/errors.ts";
-import { bf16ToF32, f16ToF32 } from "../src/half.ts";
+import { EagleError } from "../src/util/errors.ts";
+import { bf16ToF32, f16ToF32 } from "../src/formats/half.ts";
 import {
   f32ToBf16, f32ToF16, listModelTensors, readSafetensorsHeader, readTensorF32, writeSafetensors, type TensorData,
-} from "../src/safetensors.ts";
+} from "../src/formats/safetensors.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "eagle-st-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

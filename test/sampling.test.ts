@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { EagleError } from "../src/errors.ts";
-import { argmax, sampleFrom, targetDistribution, topKIds, type SamplingParams } from "../src/sampling.ts";
+import { EagleError } from "../src/util/errors.ts";
+import { argmax, sampleFrom, targetDistribution, topKIds, type SamplingParams } from "../src/decoding/sampling.ts";
 
 const plain: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
 const f32 = (xs: number[]) => Float32Array.from(xs);

@@ -3,9 +3,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { mkdirSync, rmSync } from "node:fs";
-import { forward, KvCache, StepOutput } from "../src/engine.ts";
-import { type LoadedModel, loadModel } from "../src/loader.ts";
-import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/random-model.ts";
+import { forward, KvCache, StepOutput } from "../src/native/engine.ts";
+import { type LoadedModel, loadModel } from "../src/model/loader.ts";
+import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/model/random-model.ts";
 import { RefCache, type RefModel, forward as refForward, loadRefModel } from "./support/reference.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
 

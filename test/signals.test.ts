@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
-import { makeTempDir, RANDOM_SPECS, writeRandomModel } from "../src/random-model.ts";
+import { DEFAULT_MODEL_DIR } from "../src/util/paths.ts";
+import { makeTempDir, RANDOM_SPECS, writeRandomModel } from "../src/model/random-model.ts";
 
 const CLI = join(import.meta.dir, "..", "src", "cli.ts");
 const root = makeTempDir("eagle-sig-");

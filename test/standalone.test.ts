@@ -3,8 +3,8 @@
 import { afterAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../src/paths.ts";
-import { makeTempDir } from "../src/random-model.ts";
+import { REPO_ROOT } from "../src/util/paths.ts";
+import { makeTempDir } from "../src/model/random-model.ts";
 
 const root = makeTempDir("eagle-exe-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -2,11 +2,11 @@
 // token the independent reference forward run on the original llama2.c checkpoint (adjacent-pair RoPE).
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { decode } from "../src/decode.ts";
-import { loadModel } from "../src/loader.ts";
-import { DEFAULT_MODEL_DIR } from "../src/paths.ts";
-import { argmax } from "../src/sampling.ts";
-import { TextTokenizer } from "../src/tokenizer.ts";
+import { decode } from "../src/decoding/decode.ts";
+import { loadModel } from "../src/model/loader.ts";
+import { DEFAULT_MODEL_DIR } from "../src/util/paths.ts";
+import { argmax } from "../src/decoding/sampling.ts";
+import { TextTokenizer } from "../src/model/tokenizer.ts";
 import { SHARED_STORIES } from "./support/paths.ts";
 import { RefCache, forward, loadRefLlama2c } from "./support/reference.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";

@@ -3,17 +3,17 @@
 // a shape that does not fit in memory before allocating anything.
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { decode } from "../src/decode.ts";
-import { memoryNeeds } from "../src/device-memory.ts";
-import { checkFits, cpuFreeMemory } from "../src/memory.ts";
-import { eagle1Tree, eagle2Tree } from "../src/device-bench.ts";
-import { copyBandwidth, cudaAvailable, DeviceCode, deviceSync, draftForward, forward, KvCache, StepOutput } from "../src/engine.ts";
-import { EagleError } from "../src/errors.ts";
-import type { LoadedModel } from "../src/loader.ts";
-import { REPO_ROOT } from "../src/paths.ts";
-import { makeProposer, specConfig } from "../src/speculation.ts";
-import { buildSynthetic, buildSyntheticDraft, parameterCount, parseShapes, syntheticShape } from "../src/synthetic.ts";
-import { checkTree } from "../src/tree.ts";
+import { decode } from "../src/decoding/decode.ts";
+import { memoryNeeds } from "../src/bench/device-memory.ts";
+import { checkFits, cpuFreeMemory } from "../src/native/memory.ts";
+import { eagle1Tree, eagle2Tree } from "../src/bench/device-bench.ts";
+import { copyBandwidth, cudaAvailable, DeviceCode, deviceSync, draftForward, forward, KvCache, StepOutput } from "../src/native/engine.ts";
+import { EagleError } from "../src/util/errors.ts";
+import type { LoadedModel } from "../src/model/loader.ts";
+import { REPO_ROOT } from "../src/util/paths.ts";
+import { makeProposer, specConfig } from "../src/decoding/spec-mode.ts";
+import { buildSynthetic, buildSyntheticDraft, parameterCount, parseShapes, syntheticShape } from "../src/model/synthetic.ts";
+import { checkTree } from "../src/decoding/tree.ts";
 
 const tiny = syntheticShape("tiny");
 const cpu = { device: "cpu", dtype: "f32" } as const;

@@ -4,8 +4,8 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { readLlama2cTokenizer, type Llama2cTokenizer } from "../src/convert/llama2c.ts";
-import { EagleError } from "../src/errors.ts";
-import { TextTokenizer } from "../src/tokenizer.ts";
+import { EagleError } from "../src/util/errors.ts";
+import { TextTokenizer } from "../src/model/tokenizer.ts";
 
 const modelDir = resolve(import.meta.dir, "../models/stories260K");
 const tok512 = join(SHARED_STORIES, "tok512.bin");

@@ -2,12 +2,12 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EagleError } from "../src/errors.ts";
-import { bf16ToF32, f16ToF32 } from "../src/half.ts";
-import { unpickle, type PickleHooks } from "../src/pickle.ts";
-import { Rng } from "../src/rng.ts";
-import { f32ToBf16, f32ToF16, readTensorF32, type TensorData } from "../src/safetensors.ts";
-import { readTorchZip } from "../src/torch-zip.ts";
+import { EagleError } from "../src/util/errors.ts";
+import { bf16ToF32, f16ToF32 } from "../src/formats/half.ts";
+import { unpickle, type PickleHooks } from "../src/formats/pickle.ts";
+import { Rng } from "../src/util/rng.ts";
+import { f32ToBf16, f32ToF16, readTensorF32, type TensorData } from "../src/formats/safetensors.ts";
+import { readTorchZip } from "../src/formats/torch-zip.ts";
 import {
   stateDictPickle, torchZipBytes, writeTorchZip, zipBytes, type StorageSpec, type ViewSpec,
 } from "./support/torch-zip-writer.ts";

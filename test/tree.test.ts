@@ -2,11 +2,11 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { rerankTree, selectFrontier, type Candidate } from "../src/dynamic-tree.ts";
+import { rerankTree, selectFrontier, type Candidate } from "../src/decoding/dynamic-tree.ts";
 import {
   EAGLE1_DEFAULT_CHOICES, instantiate, planStaticTree, readTreeFile, truncatePlan, type StaticTreePlan,
-} from "../src/static-tree.ts";
-import { chainTree, checkTree, childrenOf, pathTo, treeMask, type DraftTree } from "../src/tree.ts";
+} from "../src/decoding/static-tree.ts";
+import { chainTree, checkTree, childrenOf, pathTo, treeMask, type DraftTree } from "../src/decoding/tree.ts";
 
 const tree = (tokens: number[], parents: number[], depth: number[]): DraftTree => ({
   tokens: Int32Array.from(tokens), parents: Int32Array.from(parents), depth: Int32Array.from(depth),

@@ -2,12 +2,12 @@
 // over 5 tokens, the first 3 tokens generated through draft trees must follow the target's own
 // (processed) distribution. wrong verifiers must fail the same test.
 import { describe, expect, test } from "bun:test";
-import { rerankTree, selectFrontier, type Candidate } from "../src/dynamic-tree.ts";
-import { Rng } from "../src/rng.ts";
-import { argmax, sampleFrom, targetDistribution, topKIds, type SamplingParams } from "../src/sampling.ts";
-import { instantiate, planStaticTree, type StaticNode } from "../src/static-tree.ts";
-import { pathTo, childrenOf, type DraftTree } from "../src/tree.ts";
-import { verifySampled, type Verdict } from "../src/verify.ts";
+import { rerankTree, selectFrontier, type Candidate } from "../src/decoding/dynamic-tree.ts";
+import { Rng } from "../src/util/rng.ts";
+import { argmax, sampleFrom, targetDistribution, topKIds, type SamplingParams } from "../src/decoding/sampling.ts";
+import { instantiate, planStaticTree, type StaticNode } from "../src/decoding/static-tree.ts";
+import { pathTo, childrenOf, type DraftTree } from "../src/decoding/tree.ts";
+import { verifySampled, type Verdict } from "../src/decoding/verify.ts";
 import { chiSquareTest, gammaQ } from "./support/stats.ts";
 
 const VOCAB = 5;

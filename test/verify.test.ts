@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { chainTree, type DraftTree } from "../src/tree.ts";
-import { verifyGreedy, verifySampled } from "../src/verify.ts";
+import { chainTree, type DraftTree } from "../src/decoding/tree.ts";
+import { verifyGreedy, verifySampled } from "../src/decoding/verify.ts";
 
 const tree = (tokens: number[], parents: number[], depth: number[]): DraftTree => ({
   tokens: Int32Array.from(tokens), parents: Int32Array.from(parents), depth: Int32Array.from(depth),

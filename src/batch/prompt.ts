@@ -4,9 +4,9 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Template } from "@huggingface/jinja";
-import { readJsonFile } from "../config.ts";
-import { EagleError } from "../errors.ts";
-import type { TextTokenizer } from "../tokenizer.ts";
+import { readJsonFile } from "../model/config.ts";
+import { EagleError } from "../util/errors.ts";
+import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { ChatMessage, ItemInput } from "./items.ts";
 
 export class PromptBuilder {

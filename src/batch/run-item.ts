@@ -1,11 +1,11 @@
 // run-item.ts — one batch item through the decode loop, into its result record. The model and draft
 // head are shared by every item; each run gets its own caches and proposer (decode and makeProposer).
-import { contextCapacity, decode, type DecodeStats, meanAcceptance } from "../decode.ts";
-import { EagleError } from "../errors.ts";
-import type { LoadedModel } from "../loader.ts";
-import { makeProposer } from "../speculation.ts";
-import type { TextTokenizer } from "../tokenizer.ts";
-import type { ResolvedSpec } from "../commands/common.ts";
+import { contextCapacity, decode, type DecodeStats, meanAcceptance } from "../decoding/decode.ts";
+import { EagleError } from "../util/errors.ts";
+import type { LoadedModel } from "../model/loader.ts";
+import { makeProposer } from "../decoding/spec-mode.ts";
+import type { TextTokenizer } from "../model/tokenizer.ts";
+import type { ResolvedSpec } from "../decoding/spec-mode.ts";
 import { type BatchItem, type ItemId, oneLine } from "./items.ts";
 import type { PromptBuilder } from "./prompt.ts";
 

@@ -2,8 +2,8 @@
 // as every line before it is out. To stdout (a closed pipe ends the process quietly, see io.ts) or to a
 // file that appears only when the run completes (written to a temporary file, renamed at the end).
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { EagleError } from "../errors.ts";
-import { writeOut } from "../io.ts";
+import { EagleError } from "../util/errors.ts";
+import { writeOut } from "../util/io.ts";
 import type { BatchResult } from "./run-item.ts";
 
 export interface LineOutput {

@@ -1,6 +1,6 @@
 // commands.ts — the REPL's slash commands, parsed and checked. A bad command is a one-line message for
 // the user, never an exception: the REPL carries on.
-import type { SpecMode } from "../speculation.ts";
+import type { SpecMode } from "../decoding/spec-mode.ts";
 
 export interface Settings {
   temp: number;

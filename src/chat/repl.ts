@@ -2,7 +2,7 @@
 // answer (or clears the line; twice at an empty prompt leaves), Ctrl-D leaves. Piped: lines in, answers
 // out, and end of input leaves.
 import { createInterface, type Interface } from "node:readline";
-import { EagleError } from "../errors.ts";
+import { EagleError } from "../util/errors.ts";
 import { HELP, parseCommand, settingName } from "./commands.ts";
 import { InputAssembler } from "./input.ts";
 import { type ChatOutput, type ChatSession, formatAnswerStats } from "./session.ts";

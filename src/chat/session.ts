@@ -1,11 +1,11 @@
 // session.ts — one chat: the loaded target (and head), the conversation, the settings, and answering
 // a message with streamed output that Ctrl-C can stop between tokens.
-import { decode, type DecodeStats, meanAcceptance, type StopReason } from "../decode.ts";
-import type { LoadedDraft } from "../draft.ts";
-import type { LoadedModel } from "../loader.ts";
-import { makeProposer, type SpecConfig, type SpecMode } from "../speculation.ts";
-import type { TextTokenizer } from "../tokenizer.ts";
-import { resolveSeed } from "../commands/generate.ts";
+import { decode, type DecodeStats, meanAcceptance, type StopReason } from "../decoding/decode.ts";
+import type { LoadedDraft } from "../model/draft.ts";
+import type { LoadedModel } from "../model/loader.ts";
+import { makeProposer, type SpecConfig, type SpecMode } from "../decoding/spec-mode.ts";
+import type { TextTokenizer } from "../model/tokenizer.ts";
+import { resolveSeed } from "../util/rng.ts";
 import type { Settings } from "./commands.ts";
 import type { Conversation } from "./conversation.ts";
 

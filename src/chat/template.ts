@@ -2,11 +2,11 @@
 // (tokenizer_config.json `chat_template`, or chat_template.jinja beside it), or, for base models
 // without one, plain continuation of the running text.
 import { existsSync } from "node:fs";
-import { readTextFile } from "../files.ts";
+import { readTextFile } from "../util/files.ts";
 import { join } from "node:path";
 import { Template } from "@huggingface/jinja";
-import { readJsonFile } from "../config.ts";
-import { EagleError } from "../errors.ts";
+import { readJsonFile } from "../model/config.ts";
+import { EagleError } from "../util/errors.ts";
 
 export interface Message {
   role: "system" | "user" | "assistant";

@@ -10,14 +10,15 @@ import { Progress } from "../batch/progress.ts";
 import { PromptBuilder } from "../batch/prompt.ts";
 import { type BatchEngine, type BatchResult, isError, runItem } from "../batch/run-item.ts";
 import { fileOutput, type LineOutput, OrderedWriter, stdoutOutput } from "../batch/sink.ts";
-import { EagleError } from "../errors.ts";
-import { readTextFile } from "../files.ts";
-import { Interrupt } from "../interrupt.ts";
-import { readStdin } from "../io.ts";
-import { loadModel, resolvePlacement } from "../loader.ts";
-import { DEFAULT_MODEL_DIR } from "../paths.ts";
-import { TextTokenizer } from "../tokenizer.ts";
-import { applyThreads, type ResolvedSpec, resolveSpec, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
+import { EagleError } from "../util/errors.ts";
+import { readTextFile } from "../util/files.ts";
+import { Interrupt } from "../util/interrupt.ts";
+import { readStdin } from "../util/io.ts";
+import { loadModel, resolvePlacement } from "../model/loader.ts";
+import { DEFAULT_MODEL_DIR } from "../util/paths.ts";
+import { TextTokenizer } from "../model/tokenizer.ts";
+import { type ResolvedSpec, resolveSpec } from "../decoding/spec-mode.ts";
+import { applyThreads, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
 import { checkSamplingFlags } from "./generate.ts";
 
 export interface BatchArgs extends RuntimeArgs, SpecArgs {

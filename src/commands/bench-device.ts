@@ -2,17 +2,17 @@
 // that decide EAGLE-2's speed, on synthetic models of real shapes (random weights made on the device, so
 // no checkpoint is needed). From those ratios and a τ of a real model it derives EAGLE-2's speedup.
 import type { Argv } from "yargs";
-import { autoThreads, DeviceCode, torchVersion } from "../engine.ts";
-import { EagleError } from "../errors.ts";
-import { DTYPE_BYTES, type Placement, resolvePlacement } from "../loader.ts";
-import { kvBytes, memoryNeeds } from "../device-memory.ts";
-import { checkFits } from "../memory.ts";
-import { eagle1Tree, eagle2Tree, measureBandwidth, measureSteps, type StepTimes, type Timing } from "../device-bench.ts";
-import { EAGLE2_DEFAULTS } from "../eagle2.ts";
-import { clearStatus, showStatus } from "../status.ts";
-import { buildSynthetic, buildSyntheticDraft, parameterCount, parseShapes, type SyntheticShape } from "../synthetic.ts";
+import { autoThreads, DeviceCode, torchVersion } from "../native/engine.ts";
+import { EagleError } from "../util/errors.ts";
+import { DTYPE_BYTES, type Placement, resolvePlacement } from "../model/loader.ts";
+import { kvBytes, memoryNeeds } from "../bench/device-memory.ts";
+import { checkFits } from "../native/memory.ts";
+import { eagle1Tree, eagle2Tree, measureBandwidth, measureSteps, type StepTimes, type Timing } from "../bench/device-bench.ts";
+import { EAGLE2_DEFAULTS } from "../decoding/eagle2.ts";
+import { clearStatus, showStatus } from "../util/status-line.ts";
+import { buildSynthetic, buildSyntheticDraft, parameterCount, parseShapes, type SyntheticShape } from "../model/synthetic.ts";
 import { applyThreads, type RuntimeArgs, runtimeFlags } from "./common.ts";
-import { type DeviceBenchReport, formatDeviceBench, type ShapeResult, type TargetCheck } from "./bench-device-report.ts";
+import { type DeviceBenchReport, formatDeviceBench, type ShapeResult, type TargetCheck } from "../bench/bench-device-report.ts";
 
 interface BenchDeviceArgs extends RuntimeArgs {
   shape?: string[];

@@ -6,12 +6,13 @@ import { Conversation } from "../chat/conversation.ts";
 import { runRepl } from "../chat/repl.ts";
 import { type ChatOutput, ChatSession } from "../chat/session.ts";
 import { loadPromptFormat, tokenizerConfig, tokenText } from "../chat/template.ts";
-import { EagleError } from "../errors.ts";
-import { loadModel, resolvePlacement } from "../loader.ts";
-import { DEFAULT_MODEL_DIR } from "../paths.ts";
-import { TextTokenizer } from "../tokenizer.ts";
-import { writeOut } from "../io.ts";
-import { applyThreads, type ResolvedSpec, resolveSpec, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
+import { EagleError } from "../util/errors.ts";
+import { loadModel, resolvePlacement } from "../model/loader.ts";
+import { DEFAULT_MODEL_DIR } from "../util/paths.ts";
+import { TextTokenizer } from "../model/tokenizer.ts";
+import { writeOut } from "../util/io.ts";
+import { type ResolvedSpec, resolveSpec } from "../decoding/spec-mode.ts";
+import { applyThreads, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
 import { checkSamplingFlags } from "./generate.ts";
 
 export interface ChatArgs extends RuntimeArgs, SpecArgs {

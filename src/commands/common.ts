@@ -1,14 +1,11 @@
 // common.ts — flags every model-running command shares, and applying them.
 import { availableParallelism } from "node:os";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import type { Argv } from "yargs";
-import { setThreads } from "../engine.ts";
-import { EagleError } from "../errors.ts";
-import type { LoadedDraft } from "../draft.ts";
-import { EAGLE2_DEFAULTS } from "../eagle2.ts";
-import type { DeviceName, DTypeName, LoadedModel } from "../loader.ts";
-import { loadHeadFor, type SpecConfig, type SpecMode, specConfig } from "../speculation.ts";
+import { setThreads } from "../native/engine.ts";
+import { EagleError } from "../util/errors.ts";
+import { EAGLE2_DEFAULTS } from "../decoding/eagle2.ts";
+import type { DeviceName, DTypeName } from "../model/loader.ts";
+import type { SpecFlags, SpecMode } from "../decoding/spec-mode.ts";
 
 export interface RuntimeArgs {
   device?: DeviceName;
@@ -34,13 +31,8 @@ export function applyThreads(threads: number | undefined): void {
   setThreads(threads);
 }
 
-export interface SpecArgs {
-  spec?: SpecMode;
+export interface SpecArgs extends SpecFlags {
   draft?: string;
-  tree?: string;
-  specDepth?: number;
-  specTopk?: number;
-  specTokens?: number;
 }
 
 export function specFlags<T>(y: Argv<T>) {
@@ -51,18 +43,4 @@ export function specFlags<T>(y: Argv<T>) {
     .option("spec-depth", { type: "number", describe: "EAGLE-2 expansion passes", defaultDescription: String(EAGLE2_DEFAULTS.depth) })
     .option("spec-topk", { type: "number", describe: "EAGLE-2 children per expanded node", defaultDescription: String(EAGLE2_DEFAULTS.topK) })
     .option("spec-tokens", { type: "number", describe: "EAGLE-2 tree size verified per step", defaultDescription: String(EAGLE2_DEFAULTS.totalTokens) });
-}
-
-export interface ResolvedSpec {
-  config: SpecConfig;
-  head: LoadedDraft | null;
-}
-
-/** The method and head a run uses: an explicit --draft, else `<model>-eagle` beside the model. */
-export function resolveSpec(a: SpecArgs, modelDir: string, target: LoadedModel): ResolvedSpec {
-  const sibling = `${modelDir.replace(/\/+$/, "")}-eagle`;
-  const draftDir = a.draft ?? (existsSync(join(sibling, "config.json")) ? sibling : undefined);
-  const mode: SpecMode = a.spec ?? (draftDir ? "eagle2" : "none");
-  const config = specConfig(mode, a);
-  return { config, head: loadHeadFor(mode, draftDir, target) };
 }

@@ -1,15 +1,15 @@
 // generate — one prompt in, streamed text out on stdout, timing stats on stderr.
 import type { Argv } from "yargs";
-import { decode, type DecodeStats, meanAcceptance } from "../decode.ts";
-import type { SpecMode } from "../speculation.ts";
-import { EagleError } from "../errors.ts";
-import { loadModel, resolvePlacement } from "../loader.ts";
-import { applyThreads, type ResolvedSpec, resolveSpec, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
-import { makeProposer } from "../speculation.ts";
-import { DEFAULT_MODEL_DIR } from "../paths.ts";
-import { TextTokenizer } from "../tokenizer.ts";
-import { readStdin, writeOut } from "../io.ts";
-import { Interrupt } from "../interrupt.ts";
+import { decode, type DecodeStats, meanAcceptance } from "../decoding/decode.ts";
+import { EagleError } from "../util/errors.ts";
+import { loadModel, resolvePlacement } from "../model/loader.ts";
+import { makeProposer, type ResolvedSpec, resolveSpec, type SpecMode } from "../decoding/spec-mode.ts";
+import { applyThreads, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
+import { DEFAULT_MODEL_DIR } from "../util/paths.ts";
+import { TextTokenizer } from "../model/tokenizer.ts";
+import { readStdin, writeOut } from "../util/io.ts";
+import { Interrupt } from "../util/interrupt.ts";
+import { resolveSeed } from "../util/rng.ts";
 
 export interface GenerateArgs extends RuntimeArgs, SpecArgs {
   model: string;
@@ -43,10 +43,6 @@ export function checkSamplingFlags(a: { n: number; temp: number; topK: number; t
   if (!Number.isInteger(a.topK) || a.topK < 0) bad("top-k", a.topK, "an integer >= 0");
   if (!(a.topP > 0 && a.topP <= 1)) bad("top-p", a.topP, "in (0, 1]");
   if (!Number.isInteger(a.seed) || a.seed < -1) bad("seed", a.seed, "an integer >= -1");
-}
-
-export function resolveSeed(seed: number): number {
-  return seed === -1 ? Math.floor(Math.random() * 2 ** 31) : seed;
 }
 
 export async function runGenerate(a: GenerateArgs): Promise<void> {

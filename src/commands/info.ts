@@ -4,13 +4,13 @@ import { existsSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Argv } from "yargs";
 import { findChatTemplate, tokenizerConfig, tokenText } from "../chat/template.ts";
-import { loadConfig, type ModelConfig, type RopeScaling, readJsonFile } from "../config.ts";
-import { loadDraftConfig } from "../draft.ts";
-import { EagleError } from "../errors.ts";
-import { checkModelDir } from "../loader.ts";
-import { DEFAULT_MODEL_DIR } from "../paths.ts";
-import { listModelTensors, type TensorInfo } from "../safetensors.ts";
-import { readTorchZip } from "../torch-zip.ts";
+import { loadConfig, type ModelConfig, type RopeScaling, readJsonFile } from "../model/config.ts";
+import { loadDraftConfig } from "../model/draft.ts";
+import { EagleError } from "../util/errors.ts";
+import { checkModelDir } from "../model/loader.ts";
+import { DEFAULT_MODEL_DIR } from "../util/paths.ts";
+import { listModelTensors, type TensorInfo } from "../formats/safetensors.ts";
+import { readTorchZip } from "../formats/torch-zip.ts";
 
 export interface InfoArgs {
   model: string;

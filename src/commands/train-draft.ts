@@ -1,8 +1,8 @@
 // train-draft — trains an EAGLE-1/2 draft head for a target model: features and gradients in the shim
 // (CPU or CUDA), data, schedule and files here. See src/train/.
 import type { Argv } from "yargs";
-import { EagleError } from "../errors.ts";
-import { resolvePlacement } from "../loader.ts";
+import { EagleError } from "../util/errors.ts";
+import { resolvePlacement } from "../model/loader.ts";
 import { trainDraft } from "../train/run.ts";
 import { applyThreads, type RuntimeArgs, runtimeFlags } from "./common.ts";
 

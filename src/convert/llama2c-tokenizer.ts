@@ -2,8 +2,8 @@
 // tokenizer.bin: int32 max_token_length, then per token: f32 score, int32 byte length, utf-8 bytes.
 // llama2.c stores "▁" as a plain space and BOS/EOS as "\n<s>\n" / "\n</s>\n".
 import { closeSync, readFileSync } from "node:fs";
-import { openRegularFile } from "../files.ts";
-import { EagleError } from "../errors.ts";
+import { openRegularFile } from "../util/files.ts";
+import { EagleError } from "../util/errors.ts";
 
 export interface Llama2cTokenizer {
   pieces: string[]; // as stored in the file

@@ -3,9 +3,9 @@
 // seq_len), then fp32 arrays; a negative vocab_size means the classifier is stored, not tied.
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../atomic-write.ts";
-import { EagleError } from "../errors.ts";
-import { writeSafetensors, type TensorData } from "../safetensors.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
+import { EagleError } from "../util/errors.ts";
+import { writeSafetensors, type TensorData } from "../formats/safetensors.ts";
 import { readInput, readLlama2cTokenizer, sentencePieces, tokenizerJson } from "./llama2c-tokenizer.ts";
 import { MIT_LICENSE, modelCard } from "./model-card.ts";
 

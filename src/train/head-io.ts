@@ -3,10 +3,10 @@
 // shared), plus trainer_state.json (the step count, for --resume) and training.json (how it was made).
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../atomic-write.ts";
-import { readJsonFile } from "../config.ts";
-import { EagleError } from "../errors.ts";
-import { listModelTensors, readTensorF32, writeSafetensors } from "../safetensors.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
+import { readJsonFile } from "../model/config.ts";
+import { EagleError } from "../util/errors.ts";
+import { listModelTensors, readTensorF32, writeSafetensors } from "../formats/safetensors.ts";
 import type { HeadTrainer } from "./trainer.ts";
 
 export interface TrainerState {

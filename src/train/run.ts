@@ -2,11 +2,11 @@
 // data into target features inside the trainer, run the loop with progress, validation and checkpoints,
 // and save the head with a record of how it was made. Ctrl-C stops between steps and saves.
 import { join } from "node:path";
-import { readJsonFile } from "../config.ts";
-import { loadDraftConfig } from "../draft.ts";
-import { torchVersion } from "../engine.ts";
-import { EagleError } from "../errors.ts";
-import { type LoadedModel, loadModel, type Placement } from "../loader.ts";
+import { readJsonFile } from "../model/config.ts";
+import { loadDraftConfig } from "../model/draft.ts";
+import { torchVersion } from "../native/engine.ts";
+import { EagleError } from "../util/errors.ts";
+import { type LoadedModel, loadModel, type Placement } from "../model/loader.ts";
 import { corpusSequences, generatedSequences, splitSequences } from "./data.ts";
 import { checkOut, headConfigJson, loadHeadParams, readTrainerState, saveHead } from "./head-io.ts";
 import { type LoopOptions, MIN_LR_FRACTION, runLoop } from "./loop.ts";

@@ -1,11 +1,11 @@
 // trainer.ts — the shim's draft-head trainer (ffi/et_train.h) as a typed handle: parameters in and out
 // as float32, the target's features as a dataset, one optimizer step, one validation pass.
-import type { ModelConfig } from "../config.ts";
-import { DTypeCode, Model, packConfig, WeightKind } from "../engine.ts";
-import { EagleError } from "../errors.ts";
-import { type Pointer, shim } from "../ffi.ts";
-import type { LoadedModel } from "../loader.ts";
-import { ropeInvFreq } from "../rope.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { DTypeCode, Model, packConfig, WeightKind } from "../native/engine.ts";
+import { EagleError } from "../util/errors.ts";
+import { type Pointer, shim } from "../native/ffi.ts";
+import type { LoadedModel } from "../model/loader.ts";
+import { ropeInvFreq } from "../model/rope.ts";
 
 export type Split = "train" | "valid";
 const SPLIT_CODE: Record<Split, number> = { train: 0, valid: 1 };

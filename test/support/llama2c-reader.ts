@@ -1,7 +1,7 @@
 // test-only readers for karpathy's llama2.c files, kept apart from src/convert so the reference
 // forward does not share a bug with the converter it checks.
 import { readFileSync } from "node:fs";
-import { fail } from "../../src/errors.ts";
+import { fail } from "../../src/util/errors.ts";
 
 export interface Llama2cConfig {
   dim: number;

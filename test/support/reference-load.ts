@@ -2,8 +2,8 @@
 // with the rope frequencies derived here from the config rather than taken from src.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fail } from "../../src/errors.ts";
-import { listModelTensors, readTensorF32 } from "../../src/safetensors.ts";
+import { fail } from "../../src/util/errors.ts";
+import { listModelTensors, readTensorF32 } from "../../src/formats/safetensors.ts";
 import type { RefConfig, RefLayer, RefModel } from "./reference.ts";
 import { readLlama2c } from "./llama2c-reader.ts";
 

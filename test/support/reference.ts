@@ -1,6 +1,6 @@
 // an independent, test-only Llama-family forward in plain typescript: float64 activations,
 // one token row at a time, written like the math. slow and obviously correct is the point.
-import { fail } from "../../src/errors.ts";
+import { fail } from "../../src/util/errors.ts";
 
 export type RopeStyle = "half" | "adjacent"; // hf rotate-half vs llama2.c adjacent pairs
 

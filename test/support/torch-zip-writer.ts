@@ -4,7 +4,7 @@
 // (memo puts after every string, global and non-empty tuple; SETITEM for one item, MARK..SETITEMS for more).
 import { writeFileSync } from "node:fs";
 import { deflateRawSync } from "node:zlib";
-import type { DType, TensorData } from "../../src/safetensors.ts";
+import type { DType, TensorData } from "../../src/formats/safetensors.ts";
 
 export interface StorageSpec {
   className: string; // "FloatStorage", "HalfStorage", "BFloat16Storage", or anything to test rejection

@@ -1,0 +1,38 @@
+// bench-report.ts — the bench table for people.
+import type { Divergence } from "./divergence.ts";
+import type { MethodResult } from "./run-method.ts";
+
+export interface BenchReport {
+  model: string;
+  draft: string | null;
+  device: string;
+  dtype: string;
+  params: number;
+  ffi_crossing_us: number;
+  workload: { prompts: number; new_tokens: number; temperature: number; seed: number; prompt_file: string };
+  identical_outputs: boolean | null;
+  divergences: Divergence[];
+  methods: Omit<MethodResult, "outputs">[];
+}
+
+export function formatBench(r: BenchReport): string {
+  const w = r.workload;
+  const lines = [
+    `model ${r.model} (${(r.params / 1e6).toFixed(2)}M params, ${r.device} ${r.dtype})${r.draft ? `, draft ${r.draft}` : ""}`,
+    `${w.prompts} prompts x ${w.new_tokens} new tokens, temperature ${w.temperature}; one FFI crossing ${r.ffi_crossing_us.toFixed(2)} us`,
+    "",
+    "method   decode tok/s  speedup    tau  ms/step  libtorch+ffi  ts/step  draft/step  acceptance by depth",
+  ];
+  for (const m of r.methods) {
+    lines.push(`${m.name.padEnd(8)} ${m.tokens_per_s.toFixed(1).padStart(12)} ${m.speedup.toFixed(2).padStart(7)}x ` +
+      `${m.tau.toFixed(2).padStart(6)} ${m.ms_per_step.toFixed(3).padStart(8)} ${m.native_ms_per_step.toFixed(3).padStart(13)} ` +
+      `${m.ts_ms_per_step.toFixed(3).padStart(8)} ${m.draft_ms_per_step.toFixed(3).padStart(11)}  ` +
+      m.acceptance_by_depth.map((x) => x.toFixed(2)).join(" "));
+  }
+  if (r.identical_outputs !== null) lines.push("", `greedy outputs identical across methods: ${r.identical_outputs ? "yes" : "NO"}`);
+  for (const d of r.divergences) {
+    const why = Number.isNaN(d.gap) ? "one run stopped first" : `gap ${d.gap.toFixed(4)} nats: ${d.near_tie ? "a near tie" : "NOT a near tie"}`;
+    lines.push(`  ${d.method} prompt ${d.prompt}: first differs at new token ${d.at} (${d.plain_token} plain, ${d.method_token} ${d.method}; ${why})`);
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,89 @@
+// run-method.ts — one method over bench's prompts: its decode tokens/s, τ, acceptance by depth and
+// where each step's time goes; and where a speculative method's greedy output leaves plain decoding's.
+import { decode, type DecodeStats } from "../decoding/decode.ts";
+import { makeProposer, type ResolvedSpec, type SpecMode } from "../decoding/spec-mode.ts";
+import type { LoadedModel } from "../model/loader.ts";
+import { KvCache } from "../native/engine.ts";
+import { clearStatus, showStatus } from "../util/status-line.ts";
+import { type Divergence, explainDivergence } from "./divergence.ts";
+
+export interface MethodRun {
+  newTokens: number;   // per prompt; end-of-sequence ignored: a fixed workload
+  temperature: number;
+  seed: number;        // prompt i samples with seed + i
+}
+
+export interface MethodResult {
+  name: SpecMode;
+  tokens: number;
+  tokens_per_s: number;
+  prompt_tokens_per_s: number;
+  tau: number;
+  speedup: number;
+  acceptance_by_depth: number[];
+  steps: number;
+  ms_per_step: number;
+  native_ms_per_step: number; // libtorch + FFI crossings
+  ts_ms_per_step: number;     // TypeScript: tree building, verification, bookkeeping
+  draft_ms_per_step: number;
+  outputs: number[][];
+}
+
+export function runMethod(m: LoadedModel, name: SpecMode, run: MethodRun, prompts: number[][], spec: ResolvedSpec): MethodResult {
+  const config = { ...spec.config, mode: name };
+  const all: DecodeStats[] = [];
+  const outputs: number[][] = [];
+  prompts.forEach((prompt, i) => {
+    showStatus(`bench: ${name}, prompt ${i + 1}/${prompts.length}`);
+    const sampling = { temperature: run.temperature, topK: 0, topP: 1 };
+    const gen = decode(m, prompt, { maxNewTokens: run.newTokens, sampling, seed: run.seed + i, stopIds: [] },
+      makeProposer(config, spec.head));
+    const tokens: number[] = [];
+    let step = gen.next();
+    for (; !step.done; step = gen.next()) tokens.push(step.value);
+    outputs.push(tokens);
+    all.push(step.value);
+  });
+  clearStatus();
+  return summarise(name, all, outputs);
+}
+
+function summarise(name: SpecMode, all: DecodeStats[], outputs: number[][]): MethodResult {
+  const sum = (f: (s: DecodeStats) => number) => all.reduce((t, s) => t + f(s), 0);
+  const steps = sum((s) => s.targetForwards);
+  const depth = Math.max(0, ...all.map((s) => s.proposedByDepth.length));
+  const acceptance = Array.from({ length: depth }, (_, d) =>
+    sum((s) => s.acceptedByDepth[d] ?? 0) / Math.max(1, sum((s) => s.proposedByDepth[d] ?? 0)));
+  return {
+    name, tokens: sum((s) => s.newTokens), tokens_per_s: (sum((s) => s.newTokens) * 1000) / sum((s) => s.decodeMs),
+    prompt_tokens_per_s: (sum((s) => s.promptTokens) * 1000) / sum((s) => s.promptMs),
+    tau: sum((s) => s.newTokens - 1) / steps, speedup: 1,
+    acceptance_by_depth: acceptance, steps, ms_per_step: sum((s) => s.decodeMs) / steps,
+    native_ms_per_step: sum((s) => s.nativeMs) / steps, ts_ms_per_step: sum((s) => s.decodeMs - s.nativeMs) / steps,
+    draft_ms_per_step: sum((s) => s.draftMs) / steps, outputs,
+  };
+}
+
+/** For each speculative method and prompt, where its greedy output first leaves plain decoding's. */
+export function findDivergences(m: LoadedModel, prompts: number[][], base: MethodResult, results: MethodResult[]): Divergence[] {
+  const found: Divergence[] = [];
+  for (const r of results) {
+    if (r === base) continue;
+    prompts.forEach((prompt, i) => {
+      const d = explainDivergence(m, r.name, i, prompt, base.outputs[i], r.outputs[i]);
+      if (d) found.push(d);
+    });
+  }
+  return found;
+}
+
+/** Mean time of one FFI crossing, from a call that does no work in the shim. */
+export function ffiCrossingUs(m: LoadedModel): number {
+  const kv = KvCache.create(m.model, 1);
+  const calls = 20000;
+  const t0 = performance.now();
+  for (let i = 0; i < calls; i++) void kv.length;
+  const us = ((performance.now() - t0) * 1000) / calls;
+  kv.dispose();
+  return us;
+}

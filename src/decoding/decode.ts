@@ -1,0 +1,152 @@
+// decode.ts — the one decode loop: plain decoding, EAGLE-1 and EAGLE-2 differ only in the proposer.
+// Each round: the proposer drafts a tree under the root (the last chosen token), the target checks the
+// whole tree in one forward, the verifier accepts a path and picks a bonus token, both caches keep the
+// accepted path, and the accepted tokens stream out. A generator: yields token ids, returns statistics.
+import { forward, KvCache, nativeMilliseconds, StepOutput } from "../native/engine.ts";
+import { EagleError } from "../util/errors.ts";
+import type { LoadedModel } from "../model/loader.ts";
+import { PlainProposer, type Proposer } from "./proposer.ts";
+import { Rng } from "../util/rng.ts";
+import { type SamplingParams, sampleFrom, targetDistribution } from "./sampling.ts";
+import { type DraftTree, treeMask } from "./tree.ts";
+import { type Verdict, verifyGreedy, verifySampled } from "./verify.ts";
+
+export interface DecodeOptions {
+  maxNewTokens: number;
+  sampling: SamplingParams; // temperature 0 = greedy
+  seed: number;
+  stopIds: number[];        // end of sequence ids; the stop token is yielded, then decoding ends
+  stop?: () => boolean;     // asked after each token: true ends the run early (Ctrl-C), as "interrupted"
+}
+
+export type StopReason = "eos" | "max_tokens" | "context" | "interrupted";
+
+export interface DecodeStats {
+  promptTokens: number;
+  newTokens: number;
+  promptMs: number;
+  decodeMs: number;          // from the first chosen token to the last
+  targetForwards: number;    // verification forwards (one per round), prefill not counted
+  nativeMs: number;          // decode time inside shim calls (libtorch + FFI crossing), target and draft
+  verifyMs: number;          // decode time in target verification: forward, readers, acceptance, compaction
+  draftMs: number;           // decode time the proposer spent drafting and catching up
+  acceptedByDepth: number[]; // [d]: rounds whose accepted path reached depth d + 1
+  proposedByDepth: number[]; // [d]: rounds whose tree had a node at depth d + 1
+  stopReason: StopReason;
+}
+
+/** τ: mean tokens per verification forward, counting the bonus token (the prefill's token excluded). */
+export function meanAcceptance(s: DecodeStats): number {
+  return s.targetForwards > 0 ? (s.newTokens - 1) / s.targetForwards : 0;
+}
+
+/** Tokens a run may hold: prompt + generated <= the model's context. Throws when the prompt alone does not fit. */
+export function contextCapacity(m: LoadedModel, promptTokens: number, maxNewTokens: number, treeNodes: number): number {
+  const context = m.config.maxPositions;
+  if (promptTokens === 0) throw new EagleError("the prompt is empty: nothing to condition on (no BOS token either)");
+  if (promptTokens >= context) {
+    throw new EagleError(`the prompt has ${promptTokens} tokens; the model's context is ${context} (max_position_embeddings)`);
+  }
+  return Math.min(context, promptTokens + maxNewTokens + treeNodes);
+}
+
+/** Verification, as the decode loop needs it; tests swap in deliberately wrong ones. */
+export type Verifier = (tree: DraftTree, target: StepOutput, sampling: SamplingParams, rng: Rng, vocab: number) => Verdict;
+
+export const verify: Verifier = (tree, target, sampling, rng, vocab) => {
+  if (sampling.temperature === 0) return verifyGreedy(tree, target.argmax());
+  const row = new Float32Array(vocab);
+  return verifySampled(tree, (node) => targetDistribution(target.logitsRow(node, row), sampling), () => rng.next());
+};
+
+/** The first token after the prompt: the target's choice at the last prompt row. */
+function firstToken(out: StepOutput, row: number, sampling: SamplingParams, rng: Rng, vocab: number): number {
+  if (sampling.temperature === 0) return out.argmax(Int32Array.of(row))[0];
+  const logits = out.logitsRow(row, new Float32Array(vocab));
+  return sampleFrom(targetDistribution(logits, sampling), rng.next());
+}
+
+export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
+  proposer: Proposer = new PlainProposer(), verifier: Verifier = verify): Generator<number, DecodeStats> {
+  let capacity: number;
+  try {
+    capacity = contextCapacity(m, prompt.length, opts.maxNewTokens, proposer.maxTreeNodes);
+  } catch (e) {
+    proposer.dispose(); // the run owns its proposer, also when it never starts
+    throw e;
+  }
+  const kv = KvCache.create(m.model, capacity);
+  const out = StepOutput.create();
+  const rng = new Rng(opts.seed);
+  const vocab = m.config.vocabSize;
+  const stats: DecodeStats = {
+    promptTokens: prompt.length, newTokens: 0, promptMs: 0, decodeMs: 0, targetForwards: 0, nativeMs: 0, verifyMs: 0, draftMs: 0,
+    acceptedByDepth: [], proposedByDepth: [], stopReason: "max_tokens",
+  };
+  // true once the run must end after the token just counted
+  const finished = (token: number): boolean => {
+    stats.newTokens++;
+    if (opts.stopIds.includes(token)) stats.stopReason = "eos";
+    else if (prompt.length + stats.newTokens >= m.config.maxPositions) stats.stopReason = "context";
+    else if (opts.stop?.()) stats.stopReason = "interrupted";
+    else return stats.newTokens >= opts.maxNewTokens;
+    return true;
+  };
+  let decodeStart = 0;
+  let nativeStart = 0;
+  try {
+    // ---- prefill: the prompt through the target, the first token, the drafter's start
+    const t0 = performance.now();
+    forward(m.model, kv, { tokens: Int32Array.from(prompt), positions: Int32Array.from(prompt, (_, i) => i) }, out);
+    let root = firstToken(out, prompt.length - 1, opts.sampling, rng, vocab);
+    stats.promptMs = performance.now() - t0;
+    if (opts.maxNewTokens === 0) return stats;
+    proposer.start(prompt, out, root, capacity); // the draft's own prefill counts as prompt time
+    const t1 = performance.now();
+    stats.promptMs = t1 - t0;
+    decodeStart = t1;
+    nativeStart = nativeMilliseconds();
+    yield root;
+    if (finished(root)) return stats;
+
+    // ---- rounds: draft a tree, verify it in one target forward, keep the accepted path
+    for (;;) {
+      const base = kv.length; // the root goes to slot `base`, at position `base`
+      const tree = proposer.propose(root, capacity - base);
+      const s0 = performance.now();
+      const n = tree.tokens.length;
+      forward(m.model, kv, {
+        tokens: tree.tokens, positions: Int32Array.from(tree.depth, (d) => base + d), mask: n > 1 ? treeMask(tree) : undefined,
+      }, out);
+      const verdict = verifier(tree, out, opts.sampling, rng, vocab);
+      kv.keep(base, Int32Array.from(verdict.path, (node) => base + node));
+      stats.verifyMs += performance.now() - s0;
+      stats.targetForwards++;
+      countDepths(stats, tree, verdict);
+
+      const emitted = [...verdict.path.slice(1).map((node) => tree.tokens[node]), verdict.bonus];
+      for (const token of emitted) {
+        yield token;
+        if (finished(token)) return stats;
+      }
+      proposer.commit(tree, verdict.path, verdict.bonus, out);
+      root = verdict.bonus;
+    }
+  } finally {
+    if (decodeStart > 0) {
+      stats.decodeMs = performance.now() - decodeStart;
+      stats.nativeMs = nativeMilliseconds() - nativeStart;
+    }
+    stats.draftMs = proposer.draftMs;
+    proposer.dispose();
+    out.dispose();
+    kv.dispose();
+  }
+}
+
+function countDepths(stats: DecodeStats, tree: DraftTree, verdict: Verdict): void {
+  let deepest = 0;
+  for (const d of tree.depth) deepest = Math.max(deepest, d);
+  for (let d = 0; d < deepest; d++) stats.proposedByDepth[d] = (stats.proposedByDepth[d] ?? 0) + 1;
+  for (let d = 0; d < verdict.path.length - 1; d++) stats.acceptedByDepth[d] = (stats.acceptedByDepth[d] ?? 0) + 1;
+}

@@ -1,0 +1,32 @@
+// proposer.ts — what a decode loop asks of a drafter. Plain decoding proposes the root alone, so one
+// loop serves plain decoding, EAGLE-1 and EAGLE-2; the EAGLE modes differ only in their proposer.
+import type { StepOutput } from "../native/engine.ts";
+import { chainTree, type DraftTree } from "./tree.ts";
+
+export interface Proposer {
+  /** Largest tree it will propose, root included. */
+  readonly maxTreeNodes: number;
+  /** Draft cache slots it needs beyond the target's. */
+  readonly extraDraftSlots: number;
+  /** After the target's prefill: `prompt`, its output rows (one per prompt token) and the first root token. */
+  start(prompt: number[], target: StepOutput, root: number, capacity: number): void;
+  /** A tree rooted at `root` with at most `maxNodes` nodes. */
+  propose(root: number, maxNodes: number): DraftTree;
+  /** After verification: the accepted nodes (rows of `target`) and the bonus token, the next root. */
+  commit(tree: DraftTree, path: number[], bonus: number, target: StepOutput): void;
+  /** Milliseconds spent drafting so far. */
+  readonly draftMs: number;
+  dispose(): void;
+}
+
+export class PlainProposer implements Proposer {
+  readonly maxTreeNodes = 1;
+  readonly extraDraftSlots = 0;
+  readonly draftMs = 0;
+  start(): void {}
+  propose(root: number): DraftTree {
+    return chainTree([root]);
+  }
+  commit(): void {}
+  dispose(): void {}
+}

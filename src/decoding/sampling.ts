@@ -1,0 +1,153 @@
+// token sampling as pure functions: the random draw u comes in as an argument (llama2.c's `coin`),
+// so every result is reproducible and testable without an rng.
+import { fail } from "../util/errors.ts";
+
+export interface SamplingParams {
+  temperature: number; // > 0 here; temperature 0 means greedy, which callers do with argmax
+  topK: number; // keep the k highest logits; 0 = off
+  topP: number; // keep the smallest set of tokens with mass >= p; 1 = off
+}
+
+// mass comparisons forgive this much float64 rounding, so p = 0.8 over probs {0.5, 0.3, ...} stops at two
+const MASS_SLACK = 1e-12;
+
+function checkParams(p: SamplingParams, vocab: number): void {
+  if (!(p.temperature > 0) || !Number.isFinite(p.temperature))
+    fail(`sampling: temperature ${p.temperature} must be a finite number > 0 (use argmax for 0)`);
+  if (!Number.isInteger(p.topK) || p.topK < 0) fail(`sampling: topK ${p.topK} must be an integer >= 0`);
+  if (!(p.topP > 0 && p.topP <= 1)) fail(`sampling: topP ${p.topP} must be in (0, 1]`);
+  if (vocab === 0) fail("sampling: empty logits row");
+}
+
+// a ranks before b: higher logit first, lower id on ties
+function before(logits: Float32Array, a: number, b: number): boolean {
+  return logits[a] > logits[b] || (logits[a] === logits[b] && a < b);
+}
+
+function byRank(logits: Float32Array): (a: number, b: number) => number {
+  return (a, b) => logits[b] - logits[a] || a - b;
+}
+
+function identity(n: number): Int32Array {
+  const ids = new Int32Array(n);
+  for (let i = 0; i < n; i++) ids[i] = i;
+  return ids;
+}
+
+// ids of the k best logits in rank order, by a size-k min-heap: O(n log k), no full sort
+export function topKIds(logits: Float32Array, k: number): Int32Array {
+  const n = logits.length;
+  if (!(Number.isInteger(k) && k >= 1)) fail(`topKIds: k ${k} must be an integer >= 1`);
+  if (k >= n) return identity(n).sort(byRank(logits));
+  const heap = new Int32Array(k); // heap[0] is the worst of the kept ids
+  const siftDown = (at: number) => {
+    for (;;) {
+      const l = 2 * at + 1, r = l + 1;
+      let worst = at;
+      if (l < k && before(logits, heap[worst], heap[l])) worst = l;
+      if (r < k && before(logits, heap[worst], heap[r])) worst = r;
+      if (worst === at) return;
+      [heap[at], heap[worst]] = [heap[worst], heap[at]];
+      at = worst;
+    }
+  };
+  for (let i = 0; i < k; i++) heap[i] = i;
+  for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(i);
+  for (let i = k; i < n; i++) {
+    if (!before(logits, i, heap[0])) continue;
+    heap[0] = i;
+    siftDown(0);
+  }
+  return heap.sort(byRank(logits));
+}
+
+function checkLogits(logits: Float32Array): void {
+  let finite = false;
+  for (let i = 0; i < logits.length; i++) {
+    const x = logits[i];
+    if (Number.isNaN(x) || x === Infinity) fail(`the model produced a logit of ${x} (token ${i}): its weights hold NaN or overflow in this dtype`);
+    if (x !== -Infinity) finite = true;
+  }
+  if (!finite) fail("sampling: every logit is -Infinity");
+}
+
+// unnormalised softmax weights exp((logit - max) / T) of `ids`, in float64
+function weightsOf(logits: Float32Array, ids: Int32Array, temperature: number): Float64Array {
+  let max = -Infinity;
+  for (const i of ids) if (logits[i] > max) max = logits[i];
+  return Float64Array.from(ids, (i) => Math.exp((logits[i] - max) / temperature));
+}
+
+function sum(xs: Float64Array): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return s;
+}
+
+// top-p: the smallest set of `ids` whose share of their total weight is >= p, taken in rank order.
+// only candidates are sorted: the last token admitted has share > (1 - p) / n (the tail it starts
+// outweighs 1 - p and has at most n members, none bigger), so anything under half that bound is
+// dropped first, and with a peaked softmax few are left.
+function nucleus(logits: Float32Array, ids: Int32Array, weights: Float64Array, p: number): Int32Array {
+  const total = sum(weights);
+  const floor = ((0.5 * (1 - p)) / ids.length) * total;
+  const kept: number[] = []; // indices into ids
+  for (let j = 0; j < ids.length; j++) if (weights[j] >= floor) kept.push(j);
+  kept.sort((a, b) => logits[ids[b]] - logits[ids[a]] || ids[a] - ids[b]); // rank order
+  let mass = 0;
+  for (let m = 0; m < kept.length; m++) {
+    mass += weights[kept[m]];
+    if (mass >= (p - MASS_SLACK) * total) return Int32Array.from(kept.slice(0, m + 1), (j) => ids[j]);
+  }
+  return Int32Array.from(kept, (j) => ids[j]);
+}
+
+// the distribution to sample from: softmax of logits/T restricted to top-k, then to top-p,
+// renormalised; zero outside the kept set. float64 inside, float32 out.
+export function targetDistribution(logits: Float32Array, p: SamplingParams): Float32Array {
+  checkParams(p, logits.length);
+  checkLogits(logits);
+  const n = logits.length;
+  let ids = p.topK > 0 && p.topK < n ? topKIds(logits, p.topK) : identity(n);
+  let weights = weightsOf(logits, ids, p.temperature);
+  if (p.topP < 1) {
+    ids = nucleus(logits, ids, weights, p.topP);
+    weights = weightsOf(logits, ids, p.temperature);
+  }
+  const total = sum(weights);
+  const out = new Float32Array(n);
+  for (let j = 0; j < ids.length; j++) out[ids[j]] = weights[j] / total;
+  return out;
+}
+
+// inverse cdf: the first token whose cumulative mass exceeds u * total. u must be in [0, 1).
+// scaling by the row's own total means a float32 row that sums to 1 - 1e-7 still works at u near 1,
+// and a zero-probability token is never returned because it never moves the cumulative mass.
+export function sampleFrom(probs: Float32Array, u: number): number {
+  if (!(u >= 0 && u < 1)) fail(`sampling: draw ${u} must be in [0, 1)`);
+  let total = 0;
+  let last = -1;
+  for (let i = 0; i < probs.length; i++) {
+    const q = probs[i];
+    if (!(q >= 0) || q === Infinity) fail(`sampling: probability ${i} is ${q}`);
+    total += q;
+    if (q > 0) last = i;
+  }
+  if (last < 0) fail("sampling: probabilities sum to zero");
+  const target = u * total;
+  let mass = 0;
+  for (let i = 0; i < last; i++) {
+    mass += probs[i];
+    if (probs[i] > 0 && mass > target) return i;
+  }
+  // rounding can leave the running sum a hair short of target: the last live token takes it
+  return last;
+}
+
+// index of the largest value, lowest index on ties; NaN never wins
+export function argmax(x: Float32Array): number {
+  if (x.length === 0) fail("argmax: empty row");
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best] || Number.isNaN(x[best])) best = i;
+  return best;
+}

@@ -1,0 +1,65 @@
+// draft.ts — EAGLE-1/EAGLE-2 draft heads as published: a Llama config.json with one layer (optional
+// `bias` for fc, default true) and pytorch_model.bin or model.safetensors holding fc.*, layers.0.* and
+// optionally embed_tokens.weight. The target's LM head (and embedding, when the head has none) is shared.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { type ModelConfig, parseConfig, readJsonFile } from "./config.ts";
+import { type Model, WeightKind } from "../native/engine.ts";
+import { EagleError } from "../util/errors.ts";
+import { type LoadedModel, PER_LAYER, type WeightTarget, buildModel, checkModelDir } from "./loader.ts";
+import { type TensorInfo, listModelTensors } from "../formats/safetensors.ts";
+import { readTorchZip } from "../formats/torch-zip.ts";
+
+export interface LoadedDraft {
+  dir: string;
+  config: ModelConfig;
+  fcBias: boolean;
+  model: Model;
+}
+
+function draftTarget(name: string): WeightTarget | null {
+  if (name === "embed_tokens.weight") return { kind: WeightKind.Embed, layer: -1 };
+  if (name === "fc.weight") return { kind: WeightKind.Fc, layer: 0 };
+  if (name === "fc.bias") return { kind: WeightKind.FcBias, layer: 0 };
+  const m = /^layers\.0\.(.+)$/.exec(name);
+  if (m && m[1] in PER_LAYER) return { kind: PER_LAYER[m[1]], layer: 0 };
+  return null;
+}
+
+function headTensors(dir: string): Map<string, TensorInfo> {
+  if (existsSync(join(dir, "model.safetensors"))) return listModelTensors(dir);
+  const bin = join(dir, "pytorch_model.bin");
+  if (existsSync(bin)) return new Map(readTorchZip(bin).map((t) => [t.name, t]));
+  throw new EagleError(`${dir}: no draft weights (model.safetensors or pytorch_model.bin)`);
+}
+
+/** Reads and checks a head's config against its target: one layer, same width and vocabulary. */
+export function loadDraftConfig(dir: string, target: ModelConfig): { config: ModelConfig; fcBias: boolean } {
+  const path = join(dir, "config.json");
+  const raw = readJsonFile(path);
+  // heads are Llama layers whatever the target's architecture; the config may name the target's
+  const config = parseConfig(path, { ...raw, architectures: ["LlamaForCausalLM"] });
+  if (config.nLayers !== 1) throw new EagleError(`${path}: num_hidden_layers is ${config.nLayers}; an EAGLE head has 1`);
+  if (config.hiddenSize !== target.hiddenSize) {
+    throw new EagleError(`${path}: hidden_size ${config.hiddenSize} does not match the target's ${target.hiddenSize}: this head is for another model`);
+  }
+  if (config.vocabSize !== target.vocabSize) {
+    throw new EagleError(`${path}: vocab_size ${config.vocabSize} does not match the target's ${target.vocabSize}: this head is for another model`);
+  }
+  const bias = raw.bias ?? true;
+  if (typeof bias !== "boolean") throw new EagleError(`${path}: field "bias" must be true or false`);
+  return { config, fcBias: bias };
+}
+
+export function loadDraft(dir: string, target: LoadedModel): LoadedDraft {
+  checkModelDir(dir);
+  const { config, fcBias } = loadDraftConfig(dir, target.config);
+  try {
+    const model = buildModel(config, target.placement, { fcBias }, headTensors(dir), draftTarget,
+      (m) => m.shareFrom(target.model));
+    return { dir, config, fcBias, model };
+  } catch (e) {
+    if (e instanceof EagleError) throw new EagleError(`${dir}: ${e.message}`);
+    throw e;
+  }
+}
