@@ -111,18 +111,10 @@ int et_kv_new(et_model* model, int32_t capacity, et_kv** out) {
     et::check_handle(model, et::HandleKind::Model, "et_kv_new");
     TORCH_CHECK(out, "et_kv_new: null argument");
     TORCH_CHECK(capacity > 0, "cache capacity must be positive, got ", capacity);
-    const auto& c = model->m->cfg;
     auto kv = new et_kv{};
-    kv->c.model = model->m;
-    kv->c.capacity = capacity;
     try {
       c10::InferenceMode guard;
-      for (int32_t l = 0; l < c.n_layers; l++) {
-        // uninitialised: a slot is only ever read after a forward wrote it (attention reads [0, len + n)),
-        // so a cache sized for a long run costs no time up front and, on CPU, memory only as it fills
-        kv->c.k.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, model->m->opts));
-        kv->c.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, model->m->opts));
-      }
+      et::allocate_cache(kv->c, model->m, capacity);
     } catch (...) {
       delete kv;
       throw;

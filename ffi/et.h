@@ -136,7 +136,8 @@ ET_API int et_model_share(et_model* draft, const et_model* target);
  * which still come from et_model_share. Replaces weights set before; call et_model_finish afterwards.
  * 0 < std < 1000. On failure (out of memory, say) the model keeps the weights it had. */
 ET_API int et_model_init_random(et_model* m, uint64_t seed, float std);
-/* Bytes taken by the model's weights on its device (mapped CPU weights count too). */
+/* Bytes of the model's weights at its dtype, each weight once (mapped CPU weights count too; the CPU
+ * kernels' packed copies count as the weights they replace, their padding and the packed LM head not). */
 ET_API int et_model_weight_bytes(const et_model* m, uint64_t* out);
 ET_API void et_model_free(et_model* m);
 

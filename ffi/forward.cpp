@@ -156,6 +156,12 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
              const uint8_t* mask, int32_t mask_cols, const Tensor* features, Out& out) {
   check_inputs(m, kv, tokens, positions, n);
   c10::InferenceMode guard;
+  TORCH_CHECK(kv.k_transposed == use_cpu_kernels(m), "cache layout does not match the model's forward");
+  if (use_cpu_kernels(m)) {
+    forward_cpu(m, kv, tokens, positions, n, mask, mask_cols, features, out);
+    kv.len += n;  // only now: a throw above leaves len as it was
+    return;
+  }
   auto dev = m.opts.device();
   auto ids = host_to_device(tokens, n, torch::kInt32, dev, torch::kLong);
   auto pos = host_to_device(positions, n, torch::kInt32, dev, torch::kInt32);

@@ -47,7 +47,8 @@ int et_kv_keep(et_kv* kv, int32_t base, const int32_t* slots, int32_t n) {
       auto idx = et::host_to_device(slots, n, torch::kInt32, c.k[0].device(), torch::kLong);
       for (size_t l = 0; l < c.k.size(); l++) {
         // index_select copies first, so sources overlapping the destination are safe
-        c.k[l].narrow(1, base, n).copy_(c.k[l].index_select(1, idx));
+        const int64_t dim = c.k_transposed ? 2 : 1;  // the slot dimension of the keys
+        c.k[l].narrow(dim, base, n).copy_(c.k[l].index_select(dim, idx));
         c.v[l].narrow(1, base, n).copy_(c.v[l].index_select(1, idx));
       }
     }

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,15 @@ struct Mapping {
 
 struct Layer {
   std::array<torch::Tensor, ET_W_COUNT> w;  // indexed by et_weight; global kinds unused
+  // the CPU kernels' products, packed at et_model_finish (cpu_kernels.h); their w entry is then released
+  std::array<torch::Tensor, ET_W_COUNT> packed;
+};
+
+// cos/sin of each RoPE frequency at positions [0, rows), float32 on the host, for cpu_forward.cpp
+struct CpuRope {
+  std::mutex mu;
+  int32_t rows = 0;
+  std::vector<float> cos, sin;  // (rows, head_dim / 2)
 };
 
 struct Model {
@@ -58,6 +68,8 @@ struct Model {
   std::array<torch::Tensor, ET_W_COUNT> global;  // EMBED, NORM, LM_HEAD
   std::vector<Layer> layers;
   bool finished = false;
+  std::shared_ptr<CpuRope> cpu_rope = std::make_shared<CpuRope>();
+  torch::Tensor packed_lm_head;  // the CPU kernels' LM head (the original stays: embedding, training)
 
   const torch::Tensor& lm_head() const {
     return cfg.tie_embeddings ? global[ET_W_EMBED] : global[ET_W_LM_HEAD];
@@ -66,7 +78,10 @@ struct Model {
 
 struct KvCache {
   std::shared_ptr<Model> model;
-  std::vector<torch::Tensor> k, v;  // per layer: (n_kv_heads, capacity, head_dim)
+  // per layer: (n_kv_heads, capacity, head_dim); keys as (n_kv_heads, head_dim, capacity) when
+  // k_transposed (the CPU kernels read 8 keys' same dimension in one load)
+  std::vector<torch::Tensor> k, v;
+  bool k_transposed = false;
   int32_t len = 0;
   int32_t capacity = 0;
 };
@@ -78,6 +93,7 @@ struct Out {
 
 torch::ScalarType scalar_type(int32_t et_dtype);
 const char* weight_name(int32_t kind);
+bool is_global(int32_t kind);  // EMBED, NORM, LM_HEAD
 std::vector<int64_t> expected_shape(const et_model_config& c, int32_t kind);
 void check_config(const et_model_config& c);
 bool layer_needs(const et_model_config& c, int32_t kind);  // per-layer kinds a finished model must have
@@ -90,6 +106,17 @@ torch::Tensor host_to_device(const void* data, int64_t n, torch::ScalarType from
 // forward.cpp: `features` (n, hidden) selects the draft-head forward, null the target forward
 void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
              const uint8_t* mask, int32_t mask_cols, const torch::Tensor* features, Out& out);
+
+// cpu_forward.cpp: the float32 CPU forward through cpu_kernels.h (checked inputs; leaves kv.len to the
+// caller), whether a model takes it (CPU, float32, unless ET_CPU_KERNELS=0), and the kernels' ISA
+bool use_cpu_kernels(const Model& m);
+// empty storage for `capacity` slots in the layout the model's forward reads (see KvCache)
+void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capacity);
+// at et_model_finish: packs every product weight the CPU kernels read and releases the per-layer originals
+void pack_cpu_weights(Model& m);
+const char* cpu_kernels_isa();
+void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
+                 const uint8_t* mask, int32_t mask_cols, const torch::Tensor* features, Out& out);
 
 }  // namespace et
 

@@ -120,16 +120,10 @@ int et_trainer_features(et_trainer* t, const int32_t* tokens, int32_t n, int32_t
     TORCH_CHECK(split == ET_SPLIT_TRAIN || split == ET_SPLIT_VALID, "unknown split ", split);
     TORCH_CHECK(n >= 2, "a training sequence needs at least 2 tokens, got ", n);
     auto& tr = t->t;
-    const auto& c = tr.target->cfg;
     et::KvCache kv;
-    kv.model = tr.target;
-    kv.capacity = n;
     {
       c10::InferenceMode guard;
-      for (int32_t l = 0; l < c.n_layers; l++) {
-        kv.k.push_back(torch::zeros({c.n_kv_heads, n, c.head_dim}, tr.target->opts));
-        kv.v.push_back(torch::zeros({c.n_kv_heads, n, c.head_dim}, tr.target->opts));
-      }
+      et::allocate_cache(kv, tr.target, n);
     }
     std::vector<int32_t> positions(n);
     std::iota(positions.begin(), positions.end(), 0);

@@ -19,7 +19,7 @@ const char* weight_name(int32_t kind) {
   return kind >= 0 && kind < ET_W_COUNT ? names[kind] : "?";
 }
 
-static bool is_global(int32_t kind) { return kind == ET_W_EMBED || kind == ET_W_NORM || kind == ET_W_LM_HEAD; }
+bool is_global(int32_t kind) { return kind == ET_W_EMBED || kind == ET_W_NORM || kind == ET_W_LM_HEAD; }
 static bool is_bias(int32_t kind) { return kind == ET_W_Q_BIAS || kind == ET_W_K_BIAS || kind == ET_W_V_BIAS; }
 
 // whether a finished model must have this per-layer weight
@@ -111,6 +111,8 @@ int et_model_set_weight(et_model* model, int32_t kind, int32_t layer, et_mmap* f
     c10::InferenceMode guard;
     auto t = et::map_tensor(file->map, offset, nbytes, et::scalar_type(file_dtype), got);
     dst = t.to(m.opts.device(), m.opts.dtype().toScalarType());
+    if (!et::is_global(kind)) m.layers[layer].packed[kind] = torch::Tensor();  // packed again at finish
+    if (kind == ET_W_LM_HEAD || kind == ET_W_EMBED) m.packed_lm_head = torch::Tensor();
     m.finished = false;
   });
 }
@@ -128,8 +130,14 @@ int et_model_finish(et_model* model) {
     if (!m.cfg.tie_embeddings) need(m.global[ET_W_LM_HEAD], ET_W_LM_HEAD, -1);
     for (int32_t l = 0; l < m.cfg.n_layers; l++) {
       for (int32_t k = ET_W_ATTN_NORM; k < ET_W_COUNT; k++) {
-        if (et::layer_needs(m.cfg, k)) need(m.layers[l].w[k], k, l);
+        // a product the CPU kernels packed at an earlier finish is present as its packed copy
+        const auto& ly = m.layers[l];
+        if (et::layer_needs(m.cfg, k)) need(ly.w[k].defined() ? ly.w[k] : ly.packed[k], k, l);
       }
+    }
+    if (et::use_cpu_kernels(m)) {
+      c10::InferenceMode guard;
+      et::pack_cpu_weights(m);
     }
     m.finished = true;
   });
@@ -151,6 +159,7 @@ int et_model_share(et_model* draft, const et_model* target) {
     TORCH_CHECK(t.finished, "et_model_share: finish the target first");
     if (!d.global[ET_W_EMBED].defined()) d.global[ET_W_EMBED] = t.global[ET_W_EMBED];
     d.global[ET_W_LM_HEAD] = t.lm_head();
+    d.packed_lm_head = t.packed_lm_head;  // the CPU kernels' copy, shared too
     d.cfg.tie_embeddings = 0;
     d.finished = false;
   });
@@ -162,8 +171,14 @@ int et_model_weight_bytes(const et_model* model, uint64_t* out) {
     TORCH_CHECK(out, "et_model_weight_bytes: null argument");
     uint64_t total = 0;
     auto add = [&](const torch::Tensor& t) { if (t.defined()) total += t.numel() * t.element_size(); };
-    for (auto& t : model->m->global) add(t);
-    for (auto& l : model->m->layers) for (auto& t : l.w) add(t);
+    for (auto& t : model->m->global) add(t);  // the CPU kernels' packed LM head is not counted again
+    const auto& m = *model->m;
+    for (const auto& l : m.layers) {
+      for (int32_t k = 0; k < ET_W_COUNT; k++) {
+        if (l.w[k].defined()) add(l.w[k]);
+        else if (l.packed[k].defined()) total += c10::multiply_integers(et::expected_shape(m.cfg, k)) * l.packed[k].element_size();
+      }
+    }
     *out = total;
   });
 }

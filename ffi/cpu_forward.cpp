@@ -1,0 +1,310 @@
+// cpu_forward.cpp — the float32 CPU forward on raw pointers through the kernels of cpu_kernels.h: no
+// per-op dispatch, no repacking of the weights for the skinny products of decoding, one fixed summation
+// order per output element. The math is forward.cpp's, which still serves CUDA, half precision and
+// ET_CPU_KERNELS=0. Shapes: n new tokens, L = len + n slots, H heads, Hkv key/value heads, G = H / Hkv,
+// D head_dim, h hidden, I intermediate.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "cpu_kernels.h"
+#include "shim.h"
+
+namespace et {
+
+namespace cpu {
+
+const Kernels& kernels() {
+  static const Kernels* chosen = [] {
+    const char* want = std::getenv("ET_CPU_ISA");
+    const std::string w = want ? want : "";
+#if defined(__x86_64__)
+    const bool has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (w == "avx512" && has512) return &avx512_kernels;
+    if (w == "avx2" && has2) return &avx2_kernels;
+    if (w == "generic") return &generic_kernels;
+    if (has512) return &avx512_kernels;
+    if (has2) return &avx2_kernels;
+#endif
+    return &generic_kernels;
+  }();
+  return *chosen;
+}
+
+}  // namespace cpu
+
+namespace {
+
+using torch::Tensor;
+using cpu::Run;
+
+const float* f32(const Tensor& t) {
+  if (!t.defined()) return nullptr;
+  TORCH_CHECK(t.is_contiguous() && t.scalar_type() == torch::kFloat32, "cpu kernels need contiguous float32 weights");
+  return t.data_ptr<float>();
+}
+
+// one scratch arena per thread, grown as needed and kept: a forward allocates nothing once warm
+float* scratch(size_t floats) {
+  thread_local std::vector<float> arena;
+  if (arena.size() < floats) arena.resize(floats);
+  return arena.data();
+}
+
+// room for one task's attention scores, per thread (tasks run on libtorch's worker threads)
+float* scratch_scores(size_t floats) {
+  thread_local std::vector<float> scores;
+  if (scores.size() < floats) scores.resize(floats);
+  return scores.data();
+}
+
+// y (n x out, row stride ldy) = x (n x in, row stride ldx) w^T + b for a packed w, split over threads by panels
+void linear(const float* x, int64_t ldx, int64_t n, const Tensor& packed, int64_t out, const Tensor& b, float* y,
+            int64_t ldy) {
+  const auto& K = cpu::kernels();
+  TORCH_CHECK(packed.defined(), "cpu kernels: a product weight was not packed (et_model_finish)");
+  const int64_t in = packed.size(1), np = packed.size(0);
+  const float* wp = f32(packed);
+  const float* bp = f32(b);
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, n * in * cpu::PANEL));
+  at::parallel_for(0, np, grain, [&](int64_t p0, int64_t p1) { K.linear(x, ldx, n, in, out, wp, bp, y, ldy, p0, p1); });
+}
+
+Tensor pack(const Tensor& w) {
+  const Tensor src = w.contiguous();
+  const int64_t out = src.size(0), in = src.size(1);
+  auto packed = torch::empty({cpu::panels(out), in, cpu::PANEL}, src.options());
+  const float* s = f32(src);
+  float* d = packed.data_ptr<float>();
+  at::parallel_for(0, cpu::panels(out), 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++)
+      for (int64_t k = 0; k < in; k++)
+        for (int64_t l = 0; l < cpu::PANEL; l++) {
+          const int64_t j = p * cpu::PANEL + l;
+          d[(p * in + k) * cpu::PANEL + l] = j < out ? s[j * in + k] : 0.0f;
+        }
+  });
+  return packed;
+}
+
+// cos/sin of every (position, frequency) up to the largest position seen, made once per model
+const float* rope_rows(const Model& m, int32_t max_pos, bool want_sin) {
+  auto& t = *m.cpu_rope;
+  std::lock_guard<std::mutex> lock(t.mu);
+  const int64_t half = m.cfg.head_dim / 2;
+  if (max_pos >= t.rows) {
+    const int32_t rows = std::max<int32_t>({256, max_pos + 1, 2 * t.rows});
+    const float* inv = m.inv_freq.data_ptr<float>();
+    t.cos.resize(size_t(rows) * half);
+    t.sin.resize(size_t(rows) * half);
+    for (int32_t p = t.rows; p < rows; p++) {
+      for (int64_t i = 0; i < half; i++) {
+        const float angle = float(p) * inv[i];  // float32, as the torch path computes it
+        t.cos[size_t(p) * half + i] = std::cos(angle);
+        t.sin[size_t(p) * half + i] = std::sin(angle);
+      }
+    }
+    t.rows = rows;
+  }
+  return want_sin ? t.sin.data() : t.cos.data();
+}
+
+// The key columns each new token attends to, as runs of consecutive columns (row i: runs[first[i] ..
+// first[i+1])). No mask: causal. mask_cols == n: every cached slot, then the mask over the new tokens.
+struct KeyRuns {
+  std::vector<Run> runs;
+  std::vector<int32_t> first;
+  int32_t widest = 0;  // most columns any row sees
+};
+
+KeyRuns key_runs(int32_t len, int32_t n, const uint8_t* mask, int32_t mask_cols) {
+  const int32_t L = len + n;
+  TORCH_CHECK(!mask || mask_cols == n || mask_cols == L, "mask has ", mask_cols, " columns; expected n (", n,
+              ") or len + n (", L, ")");
+  KeyRuns k;
+  k.first.reserve(n + 1);
+  for (int32_t i = 0; i < n; i++) {
+    k.first.push_back(int32_t(k.runs.size()));
+    int32_t seen = 0;
+    if (!mask) {
+      k.runs.push_back({0, len + i + 1});
+      seen = len + i + 1;
+    } else {
+      const int32_t skip = mask_cols == n ? len : 0;  // columns every row sees: the cached slots
+      if (skip > 0) k.runs.push_back({0, skip});
+      const uint8_t* row = mask + int64_t(i) * mask_cols;
+      TORCH_CHECK(row[len + i - skip] != 0, "mask must let every new token attend to itself (row ", i, ")");
+      for (int32_t j = 0; j < mask_cols;) {
+        if (!row[j]) { j++; continue; }
+        int32_t e = j;
+        while (e < mask_cols && row[e]) e++;
+        if (skip > 0 && !k.runs.empty() && k.runs.back().end == skip + j) k.runs.back().end = skip + e;
+        else k.runs.push_back({skip + j, skip + e});
+        j = e;
+      }
+      for (size_t r = k.first.back(); r < k.runs.size(); r++) seen += k.runs[r].end - k.runs[r].begin;
+    }
+    k.widest = std::max(k.widest, seen);
+  }
+  k.first.push_back(int32_t(k.runs.size()));
+  return k;
+}
+
+struct Step {
+  const int32_t* positions;
+  int32_t n, len;
+  const KeyRuns* keys;
+};
+
+// x += attn(norm(x)) for one layer; qkv, att: scratch rows
+void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, KvCache& kv, int32_t l, float* xn,
+                     float* qkv, float* att, float* tmp) {
+  const auto& c = m.cfg;
+  const auto& K = cpu::kernels();
+  const int64_t n = s.n, h = c.hidden_size, H = c.n_heads, Hkv = c.n_kv_heads, G = H / Hkv, D = c.head_dim;
+  const int64_t qw = H * D, kw = Hkv * D, ld = qw + 2 * kw;  // a qkv row: q heads, k heads, v heads
+  const float* src = x;
+  if (ly.w[ET_W_ATTN_NORM].defined()) {  // a draft head's layer has no input norm
+    K.rms_norm(x, h, n, h, f32(ly.w[ET_W_ATTN_NORM]), c.rms_norm_eps, xn, h);
+    src = xn;
+  }
+  linear(src, h, n, ly.packed[ET_W_Q], qw, ly.w[ET_W_Q_BIAS], qkv, ld);
+  linear(src, h, n, ly.packed[ET_W_K], kw, ly.w[ET_W_K_BIAS], qkv + qw, ld);
+  linear(src, h, n, ly.packed[ET_W_V], kw, ly.w[ET_W_V_BIAS], qkv + qw + kw, ld);
+  int32_t max_pos = 0;
+  for (int64_t i = 0; i < n; i++) max_pos = std::max(max_pos, s.positions[i]);
+  const float* cos = rope_rows(m, max_pos, false);
+  const float* sin = rope_rows(m, max_pos, true);
+  const int64_t cap = kv.capacity;
+  float* kt = kv.k[l].data_ptr<float>();  // (Hkv, D, capacity): keys transposed
+  float* vc = kv.v[l].data_ptr<float>();  // (Hkv, capacity, D)
+  for (int64_t i = 0; i < n; i++) {
+    float* row = qkv + i * ld;
+    const int64_t p = s.positions[i] * (D / 2);
+    K.rope(row, H + Hkv, D, cos + p, sin + p);  // q and k heads are adjacent
+    const int64_t slot = s.len + i;
+    for (int64_t g = 0; g < Hkv; g++) {
+      const float* k = row + qw + g * D;
+      for (int64_t d = 0; d < D; d++) kt[(g * D + d) * cap + slot] = k[d];
+      std::memcpy(vc + (g * cap + slot) * D, row + qw + kw + g * D, D * sizeof(float));
+    }
+  }
+  // one task per (new token, key/value head): its G query heads share the keys
+  const KeyRuns& keys = *s.keys;
+  const float scale = c.attention_scale;
+  const int64_t work = int64_t(keys.widest) * D * G;
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, work));
+  at::parallel_for(0, n * Hkv, grain, [&](int64_t a, int64_t b) {
+    float* scores = scratch_scores(size_t(G) * keys.widest);
+    for (int64_t t = a; t < b; t++) {
+      const int64_t i = t / Hkv, g = t % Hkv;
+      const int32_t r0 = keys.first[i], r1 = keys.first[i + 1];
+      K.attend(qkv + i * ld + g * G * D, G, kt + g * D * cap, cap, vc + g * cap * D, D, keys.runs.data() + r0,
+               r1 - r0, scale, scores, att + i * qw + g * G * D);
+    }
+  });
+  linear(att, qw, n, ly.packed[ET_W_O], h, Tensor(), tmp, h);
+  K.add(x, tmp, n * h);
+}
+
+// x += mlp(norm(x)); gu: 2 x I scratch per row
+void mlp_block(const Model& m, const Layer& ly, float* x, int64_t n, float* xn, float* gu, float* tmp) {
+  const auto& c = m.cfg;
+  const auto& K = cpu::kernels();
+  const int64_t h = c.hidden_size, I = c.intermediate_size;
+  K.rms_norm(x, h, n, h, f32(ly.w[ET_W_FFN_NORM]), c.rms_norm_eps, xn, h);
+  linear(xn, h, n, ly.packed[ET_W_GATE], I, Tensor(), gu, 2 * I);
+  linear(xn, h, n, ly.packed[ET_W_UP], I, Tensor(), gu + I, 2 * I);
+  for (int64_t i = 0; i < n; i++) K.silu_mul(gu + i * 2 * I, gu + i * 2 * I + I, gu + i * 2 * I, I);
+  linear(gu, 2 * I, n, ly.packed[ET_W_DOWN], h, Tensor(), tmp, h);
+  K.add(x, tmp, n * h);
+}
+
+}  // namespace
+
+bool use_cpu_kernels(const Model& m) {
+  static const bool on = [] {
+    const char* v = std::getenv("ET_CPU_KERNELS");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on && m.opts.device().is_cpu() && m.opts.dtype() == torch::kFloat32 && m.cfg.head_dim <= 256;
+}
+
+void pack_cpu_weights(Model& m) {
+  for (auto& ly : m.layers) {
+    for (int32_t k : {ET_W_Q, ET_W_K, ET_W_V, ET_W_O, ET_W_GATE, ET_W_UP, ET_W_DOWN, ET_W_FC}) {
+      if (!ly.w[k].defined()) continue;  // absent (fc of a target), or packed at an earlier finish
+      ly.packed[k] = pack(ly.w[k]);
+      ly.w[k] = Tensor();  // the kernels read only the packed copy
+    }
+  }
+  if (!m.packed_lm_head.defined()) m.packed_lm_head = pack(m.lm_head());
+}
+
+void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capacity) {
+  const auto& c = m->cfg;
+  kv.model = m;
+  kv.capacity = capacity;
+  kv.k_transposed = use_cpu_kernels(*m);
+  kv.k.clear();
+  kv.v.clear();
+  // uninitialised: a slot is only ever read after a forward wrote it (attention reads [0, len + n)),
+  // so a cache sized for a long run costs no time up front and, on CPU, memory only as it fills
+  for (int32_t l = 0; l < c.n_layers; l++) {
+    kv.k.push_back(kv.k_transposed ? torch::empty({c.n_kv_heads, c.head_dim, capacity}, m->opts)
+                                   : torch::empty({c.n_kv_heads, capacity, c.head_dim}, m->opts));
+    kv.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, m->opts));
+  }
+}
+
+const char* cpu_kernels_isa() { return cpu::kernels().isa; }
+
+void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
+                 const uint8_t* mask, int32_t mask_cols, const Tensor* features, Out& out) {
+  const auto& c = m.cfg;
+  const int64_t h = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t qw = int64_t(c.n_heads) * c.head_dim, ld = qw + 2 * int64_t(c.n_kv_heads) * c.head_dim;
+  const KeyRuns keys = key_runs(kv.len, n, mask, mask_cols);
+  const Step step{positions, n, kv.len, &keys};
+  // scratch rows: x, xn, tmp (h each), qkv (ld), att (qw), gu (2I); fc input (2h) for a draft head
+  const int64_t row = 3 * h + ld + qw + std::max<int64_t>(2 * I, 2 * h);
+  float* x = scratch(size_t(n) * row);
+  float* xn = x + n * h;
+  float* tmp = xn + n * h;
+  float* qkv = tmp + n * h;
+  float* att = qkv + n * ld;
+  float* gu = att + n * qw;
+  const float* embed = f32(m.global[ET_W_EMBED]);
+  if (features) {
+    // EAGLE: the draft reads concat(embedding, feature), embedding first
+    const Tensor feats = features->contiguous();
+    const float* f = feats.data_ptr<float>();
+    for (int64_t i = 0; i < n; i++) {
+      std::memcpy(gu + i * 2 * h, embed + int64_t(tokens[i]) * h, h * sizeof(float));
+      std::memcpy(gu + i * 2 * h + h, f + i * h, h * sizeof(float));
+    }
+    linear(gu, 2 * h, n, m.layers[0].packed[ET_W_FC], h, m.layers[0].w[ET_W_FC_BIAS], x, h);
+  } else {
+    for (int64_t i = 0; i < n; i++) std::memcpy(x + i * h, embed + int64_t(tokens[i]) * h, h * sizeof(float));
+  }
+  for (int32_t l = 0; l < c.n_layers; l++) {
+    attention_block(m, m.layers[l], x, step, kv, l, xn, qkv, att, tmp);
+    mlp_block(m, m.layers[l], x, n, xn, gu, tmp);
+  }
+  auto hidden = torch::empty({n, h}, m.opts);
+  float* hp = hidden.data_ptr<float>();
+  // a draft head has no final norm: its output is the predicted next feature
+  if (features) std::memcpy(hp, x, size_t(n) * h * sizeof(float));
+  else cpu::kernels().rms_norm(x, h, n, h, f32(m.global[ET_W_NORM]), c.rms_norm_eps, hp, h);
+  auto logits = torch::empty({n, V}, m.opts);
+  linear(hp, h, n, m.packed_lm_head, V, Tensor(), logits.data_ptr<float>(), V);
+  out.hidden = hidden;
+  out.logits = logits;
+}
+
+}  // namespace et

@@ -1,0 +1,58 @@
+// cpu_kernels.h — the float32 CPU kernels behind the fast forward (cpu_forward.cpp), one table per
+// instruction set. cpu_kernels_impl.h holds the code; it is compiled once per instruction set in its own
+// translation unit (cpu_kernels_avx512.cpp, _avx2.cpp, _generic.cpp) that includes no torch header and no
+// standard-library template, since an inline function compiled there with AVX-512 could otherwise be the
+// copy the linker keeps for every caller, and crash a machine without it.
+//
+// Every output element is computed in one fixed order that depends on neither the number of rows in the
+// call nor the tile it lands in nor the thread that computes it, so a token's logits are the same bits
+// whether it is decoded alone or verified inside a tree.
+#pragma once
+#include <stdint.h>
+
+namespace et::cpu {
+
+// key columns [begin, end) a query row may attend to
+struct Run {
+  int32_t begin, end;
+};
+
+// A product's weight w (out x in, row-major) packed for `linear`: panel p holds outputs [32p, 32p + 32)
+// as `in` rows of 32 floats (the k-th input of each output), zero past `out`: a panel streams in order.
+// (cpu_forward.cpp packs.)
+constexpr int64_t PANEL = 32;
+static inline int64_t panels(int64_t out) { return (out + PANEL - 1) / PANEL; }
+
+struct Kernels {
+  const char* isa;
+  // y[i*ldy + j] = x[i*ldx ..] . w[j] + bias[j] (bias may be null) for rows i < n and the outputs j of
+  // panels [p0, p1) of the packed w (out x in; see pack_weight)
+  void (*linear)(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const float* packed,
+                 const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1);
+  // y = x * rsqrt(mean(x^2) + eps) * w, row by row (rows of width h); y may be x
+  void (*rms_norm)(const float* x, int64_t ldx, int64_t n, int64_t h, const float* w, float eps, float* y,
+                   int64_t ldy);
+  // rotate-half RoPE in place on `heads` heads of width d at x (head after head), with this position's
+  // cos/sin of the d/2 frequencies
+  void (*rope)(float* x, int64_t heads, int64_t d, const float* cos, const float* sin);
+  // attention of nq query heads (rows of d at q; head_dim d <= 256) sharing one key/value head, over the
+  // key columns of the runs: kt holds the keys transposed (d rows of `cap` floats), vals the values (rows
+  // of d); out gets nq rows of d; `scores` holds room for nq x (columns of the runs)
+  void (*attend)(const float* q, int64_t nq, const float* kt, int64_t cap, const float* vals, int64_t d,
+                 const Run* runs, int32_t n_runs, float scale, float* scores, float* out);
+  // y[i] = silu(gate[i]) * up[i]
+  void (*silu_mul)(const float* gate, const float* up, float* y, int64_t count);
+  // x[i] += y[i]
+  void (*add)(float* x, const float* y, int64_t count);
+};
+
+// the best table this CPU runs (ET_CPU_ISA=generic|avx2|avx512 asks for one), chosen once
+const Kernels& kernels();
+
+extern const Kernels generic_kernels;
+#if defined(__x86_64__)
+extern const Kernels avx2_kernels;
+extern const Kernels avx512_kernels;
+#endif
+
+}  // namespace et::cpu

@@ -1,0 +1,301 @@
+// cpu_kernels_impl.h — the code of the CPU kernels, included once by each cpu_kernels_<isa>.cpp after it
+// defines ET_TILE_C (input rows per register tile of `linear`), ET_KERNELS_NAME and ET_KERNELS_ISA.
+// GCC vector types: 16 lanes over a panel's outputs, 8 over everything else.
+// Internal linkage only, and no torch or standard-library headers (see cpu_kernels.h).
+#pragma once
+#include <math.h>
+
+#include "cpu_kernels.h"
+
+namespace et::cpu {
+namespace {
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
+
+inline v16 load16(const float* p) {
+  v16 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline v8 load8(const float* p) {
+  v8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, v8 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// the first `count` (< 8) floats at p in a vector, the rest zero; and back
+inline v8 load_part(const float* p, int64_t count) {
+  float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t i = 0; i < count; i++) t[i] = p[i];
+  return load8(t);
+}
+inline void store_part(float* p, v8 v, int64_t count) {
+  float t[8];
+  store8(t, v);
+  for (int64_t i = 0; i < count; i++) p[i] = t[i];
+}
+
+// lanes added by halving (lane i += lane i + w for w = N/2, N/4, .., 1), always in this order, in registers
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v2 __attribute__((vector_size(8)));
+
+inline float hsum2(v2 v) { return v[0] + v[1]; }
+inline float hsum4(v4 v) { return hsum2(__builtin_shufflevector(v, v, 0, 1) + __builtin_shufflevector(v, v, 2, 3)); }
+inline float hsum8(v8 v) {
+  return hsum4(__builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7));
+}
+inline float hsum16(v16 v) {
+  return hsum8(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+               __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+}
+
+// a . b over n floats: 8-lane partial sums over whole chunks, then the rest in order
+inline float dot8(const float* a, const float* b, int64_t n) {
+  const int64_t whole = n & ~int64_t(7);
+  v8 acc = {};
+  for (int64_t k = 0; k < whole; k += 8) acc += load8(a + k) * load8(b + k);
+  float s = hsum8(acc);
+  for (int64_t k = whole; k < n; k++) s += a[k] * b[k];
+  return s;
+}
+
+inline float dot16(const float* a, const float* b, int64_t n) {
+  const int64_t whole = n & ~int64_t(15);
+  v16 acc = {};
+  for (int64_t k = 0; k < whole; k += 16) acc += load16(a + k) * load16(b + k);
+  float s = hsum16(acc);
+  for (int64_t k = whole; k < n; k++) s += a[k] * b[k];
+  return s;
+}
+
+// e^x for x <= 0 (softmax and SiLU arguments are clamped first), Cephes-style: x = n ln2 + r with
+// |r| <= ln2/2, e^r by a degree-7 polynomial, 2^n by building the exponent bits. Relative error ~2e-7.
+inline v8 exp8(v8 x) {
+  const v8 lo = v8{} - 87.0f;
+  x = x < lo ? lo : x;
+  x = x > 0.0f ? v8{} : x;
+  const v8 magic = v8{} + 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  v8 t = x * 1.44269504088896341f + magic;
+  v8 n = t - magic;
+  vi8 ni = reinterpret_cast<vi8>(t) - reinterpret_cast<vi8>(magic);
+  v8 r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  v8 p = v8{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  vi8 scale = (ni + 127) << 23;
+  return p * reinterpret_cast<v8>(scale);
+}
+
+// ---- products: y = x w^T + b, with w packed in panels of 32 outputs (see cpu_kernels.h)
+
+// C input rows against one panel: two 16-lane accumulators per row, one fused multiply-add chain per output
+// over k from 0 (so an output's bits depend on neither C nor the panel's position)
+template <int C>
+inline void panel_tile(const float* x, int64_t ldx, int64_t in, const float* panel, const float* bias, float* y,
+                       int64_t ldy, int64_t j, int64_t width) {
+  v16 acc[C][2];
+  for (int c = 0; c < C; c++) acc[c][0] = acc[c][1] = v16{};
+  for (int64_t k = 0; k < in; k++) {
+    const v16 w0 = load16(panel + k * PANEL), w1 = load16(panel + k * PANEL + 16);
+    for (int c = 0; c < C; c++) {
+      const float xk = x[c * ldx + k];
+      acc[c][0] += xk * w0;
+      acc[c][1] += xk * w1;
+    }
+  }
+  for (int c = 0; c < C; c++) {
+    float o[PANEL];
+    __builtin_memcpy(o, &acc[c][0], sizeof acc[c][0]);
+    __builtin_memcpy(o + 16, &acc[c][1], sizeof acc[c][1]);
+    float* yc = y + c * ldy + j;
+    if (bias) for (int64_t l = 0; l < width; l++) yc[l] = o[l] + bias[j + l];
+    else for (int64_t l = 0; l < width; l++) yc[l] = o[l];
+  }
+}
+
+void linear(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const float* packed, const float* bias,
+            float* y, int64_t ldy, int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; p++) {
+    const float* panel = packed + p * in * PANEL;
+    const int64_t j = p * PANEL, width = out - j < PANEL ? out - j : PANEL;
+    int64_t i = 0;
+    for (; i + ET_TILE_C <= n; i += ET_TILE_C)
+      panel_tile<ET_TILE_C>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
+    for (; i < n; i++) panel_tile<1>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
+  }
+}
+
+// ---- element-wise and per-row kernels
+
+void rms_norm(const float* x, int64_t ldx, int64_t n, int64_t h, const float* w, float eps, float* y, int64_t ldy) {
+  for (int64_t i = 0; i < n; i++) {
+    const float* xi = x + i * ldx;
+    float* yi = y + i * ldy;
+    const float inv = 1.0f / sqrtf(dot16(xi, xi, h) / float(h) + eps);
+    for (int64_t k = 0; k < h; k++) yi[k] = (xi[k] * inv) * w[k];
+  }
+}
+
+void rope(float* x, int64_t heads, int64_t d, const float* cos, const float* sin) {
+  const int64_t half = d / 2;
+  for (int64_t h = 0; h < heads; h++) {
+    float* a = x + h * d;
+    float* b = a + half;
+    for (int64_t i = 0; i < half; i++) {
+      const float ai = a[i], bi = b[i];
+      a[i] = ai * cos[i] - bi * sin[i];
+      b[i] = bi * cos[i] + ai * sin[i];
+    }
+  }
+}
+
+// scores[c*m + t] = (q_c . key_t) * scale for the nq query heads q_c (rows of d floats) and the m keys of
+// the runs, with the keys transposed (kt: d rows of `cap` floats, so 8 keys are one load). Each score is
+// one fused multiply-add chain over d from 0, in a vector lane or in the scalar tail alike.
+template <int DIM>
+void attend_scores(const float* q, int64_t nq, const float* kt, int64_t cap, int64_t d_runtime, const Run* runs,
+                   int32_t n_runs, float scale, float* scores, int64_t m) {
+  const int64_t d = DIM ? DIM : d_runtime;
+  int64_t t = 0;
+  for (int32_t r = 0; r < n_runs; r++) {
+    int64_t j = runs[r].begin;
+    const int64_t end = runs[r].end;
+    for (; j + 16 <= end; j += 16, t += 16) {
+      for (int64_t c = 0; c < nq; c++) {
+        const float* qc = q + c * d;
+        v8 a = {}, b = {};
+        for (int64_t k = 0; k < d; k++) {
+          a += qc[k] * load8(kt + k * cap + j);
+          b += qc[k] * load8(kt + k * cap + j + 8);
+        }
+        store8(scores + c * m + t, a * scale);
+        store8(scores + c * m + t + 8, b * scale);
+      }
+    }
+    for (; j < end; j++, t++) {
+      for (int64_t c = 0; c < nq; c++) {
+        const float* qc = q + c * d;
+        float s = 0.0f;
+        for (int64_t k = 0; k < d; k++) s += qc[k] * kt[k * cap + j];
+        scores[c * m + t] = s * scale;
+      }
+    }
+  }
+}
+
+// scores in place -> exp(score - max); returns their sum (8-lane partial sums, then the padded rest)
+inline float softmax_weights(float* sc, int64_t m) {
+  // the maximum is exact in any order: 8 lanes at a time, then the lanes and the rest
+  const int64_t whole = m & ~int64_t(7);
+  v8 best8 = v8{} - INFINITY;
+  for (int64_t t = 0; t < whole; t += 8) {
+    const v8 v = load8(sc + t);
+    best8 = v > best8 ? v : best8;
+  }
+  float best = -INFINITY;
+  for (int l = 0; l < 8; l++) best = best8[l] > best ? best8[l] : best;
+  for (int64_t t = whole; t < m; t++) best = sc[t] > best ? sc[t] : best;
+  v8 sum8 = {};
+  for (int64_t t = 0; t < whole; t += 8) {
+    const v8 e = exp8(load8(sc + t) - best);
+    store8(sc + t, e);
+    sum8 += e;
+  }
+  float sum = hsum8(sum8);
+  if (whole < m) {
+    float e[8];
+    store8(e, exp8(load_part(sc + whole, m - whole) - best));
+    for (int64_t t = whole; t < m; t++) sum += (sc[t] = e[t - whole]);
+  }
+  return sum;
+}
+
+// out = sum_t p_t vals[key_t] / sum: keys in run order, 8 lanes of d at a time, spread over `ways`
+// accumulators (t mod ways) so short heads do not wait on one chain, then added in order
+template <int DIM>
+void attend_values(const float* p, float sum, const float* vals, int64_t d_runtime, const Run* runs, int32_t n_runs,
+                   float* out) {
+  const int64_t d = DIM ? DIM : d_runtime;
+  const int64_t chunks = (d + 7) / 8;  // d <= 256 (use_cpu_kernels)
+  const int64_t ways = chunks >= 4 ? 1 : 4 / chunks;
+  v8 acc[32];
+  for (int64_t a = 0; a < ways * chunks; a++) acc[a] = v8{};
+  int64_t t = 0;
+  const int64_t rest = d - (chunks - 1) * 8;
+  for (int32_t r = 0; r < n_runs; r++) {
+    for (int64_t j = runs[r].begin; j < runs[r].end; j++, t++) {
+      const float* v = vals + j * d;
+      v8* a = acc + (t % ways) * chunks;
+      for (int64_t ch = 0; ch + 1 < chunks; ch++) a[ch] += p[t] * load8(v + ch * 8);
+      a[chunks - 1] += p[t] * (rest == 8 ? load8(v + (chunks - 1) * 8) : load_part(v + (chunks - 1) * 8, rest));
+    }
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t ch = 0; ch < chunks; ch++) {
+    v8 total = acc[ch];
+    for (int64_t w = 1; w < ways; w++) total += acc[w * chunks + ch];
+    total *= inv;
+    if (ch + 1 < chunks || rest == 8) store8(out + ch * 8, total);
+    else store_part(out + ch * 8, total, rest);
+  }
+}
+
+template <int DIM>
+void attend_dim(const float* q, int64_t nq, const float* kt, int64_t cap, const float* vals, int64_t d,
+                const Run* runs, int32_t n_runs, float scale, float* scores, float* out) {
+  int64_t m = 0;
+  for (int32_t r = 0; r < n_runs; r++) m += runs[r].end - runs[r].begin;
+  attend_scores<DIM>(q, nq, kt, cap, d, runs, n_runs, scale, scores, m);
+  for (int64_t c = 0; c < nq; c++) {
+    const float sum = softmax_weights(scores + c * m, m);
+    attend_values<DIM>(scores + c * m, sum, vals, d, runs, n_runs, out + c * d);
+  }
+}
+
+void attend(const float* q, int64_t nq, const float* kt, int64_t cap, const float* vals, int64_t d, const Run* runs,
+            int32_t n_runs, float scale, float* scores, float* out) {
+  switch (d) {
+    case 8: return attend_dim<8>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
+    case 16: return attend_dim<16>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
+    case 32: return attend_dim<32>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
+    case 64: return attend_dim<64>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
+    case 128: return attend_dim<128>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
+    default: return attend_dim<0>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
+  }
+}
+
+inline v8 silu8(v8 g, v8 u) {
+  // silu(g) = g / (1 + e^-g); e^-|g| keeps the exponential's argument <= 0
+  const v8 zero = {};
+  const v8 e = exp8(g > zero ? zero - g : g);
+  const v8 sig = g > zero ? 1.0f / (1.0f + e) : e / (1.0f + e);
+  return g * sig * u;
+}
+
+void silu_mul(const float* gate, const float* up, float* y, int64_t count) {
+  const int64_t whole = count & ~int64_t(7);
+  for (int64_t i = 0; i < whole; i += 8) store8(y + i, silu8(load8(gate + i), load8(up + i)));
+  if (whole < count) {
+    const int64_t rest = count - whole;
+    store_part(y + whole, silu8(load_part(gate + whole, rest), load_part(up + whole, rest)), rest);
+  }
+}
+
+void add(float* x, const float* y, int64_t count) {
+  for (int64_t i = 0; i < count; i++) x[i] += y[i];
+}
+
+}  // namespace
+
+extern const Kernels ET_KERNELS_NAME;
+const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, rms_norm, rope, attend, silu_mul, add};
+
+}  // namespace et::cpu
