@@ -38,6 +38,8 @@ const char* et_torch_version(void) {
   return v.c_str();
 }
 
+const char* et_cpu_kernels(void) { return et::cpu_kernels_isa(); }
+
 int32_t et_cuda_available(void) {
   try {
     return torch::cuda::is_available() ? 1 : 0;

@@ -227,12 +227,16 @@ void mlp_block(const Model& m, const Layer& ly, float* x, int64_t n, float* xn, 
 
 }  // namespace
 
-bool use_cpu_kernels(const Model& m) {
+bool cpu_kernels_enabled() {
   static const bool on = [] {
     const char* v = std::getenv("ET_CPU_KERNELS");
     return !(v && std::strcmp(v, "0") == 0);
   }();
-  return on && m.opts.device().is_cpu() && m.opts.dtype() == torch::kFloat32 && m.cfg.head_dim <= 256;
+  return on;
+}
+
+bool use_cpu_kernels(const Model& m) {
+  return cpu_kernels_enabled() && m.opts.device().is_cpu() && m.opts.dtype() == torch::kFloat32 && m.cfg.head_dim <= 256;
 }
 
 void pack_cpu_weights(Model& m) {
@@ -262,7 +266,7 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
   }
 }
 
-const char* cpu_kernels_isa() { return cpu::kernels().isa; }
+const char* cpu_kernels_isa() { return cpu_kernels_enabled() ? cpu::kernels().isa : "off"; }
 
 void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
                  const uint8_t* mask, int32_t mask_cols, const Tensor* features, Out& out) {

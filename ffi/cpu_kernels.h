@@ -44,6 +44,10 @@ struct Kernels {
   void (*silu_mul)(const float* gate, const float* up, float* y, int64_t count);
   // x[i] += y[i]
   void (*add)(float* x, const float* y, int64_t count);
+  // index of the largest of x[0..n) (the lowest on ties), or -1 if any is NaN
+  int64_t (*argmax)(const float* x, int64_t n);
+  // log sum_i exp(x[i]) over n > 0 finite-or--inf values (max-shifted); NaN in, NaN out
+  float (*logsumexp)(const float* x, int64_t n);
 };
 
 // the best table this CPU runs (ET_CPU_ISA=generic|avx2|avx512 asks for one), chosen once

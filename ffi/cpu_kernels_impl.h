@@ -293,9 +293,59 @@ void add(float* x, const float* y, int64_t count) {
   for (int64_t i = 0; i < count; i++) x[i] += y[i];
 }
 
+// the largest of x[0..n) (8 lanes at a time: a maximum is exact in any order); *nan tells whether any is NaN
+inline float max_of(const float* x, int64_t n, bool* nan) {
+  const int64_t whole = n & ~int64_t(7);
+  v8 best8 = v8{} - INFINITY;
+  vi8 odd = {};
+  for (int64_t i = 0; i < whole; i += 8) {
+    const v8 v = load8(x + i);
+    best8 = v > best8 ? v : best8;
+    odd |= v != v;
+  }
+  float best = -INFINITY;
+  bool any = false;
+  for (int l = 0; l < 8; l++) {
+    best = best8[l] > best ? best8[l] : best;
+    any |= odd[l] != 0;
+  }
+  for (int64_t i = whole; i < n; i++) {
+    any |= x[i] != x[i];
+    best = x[i] > best ? x[i] : best;
+  }
+  *nan = any;
+  return best;
+}
+
+int64_t argmax(const float* x, int64_t n) {
+  bool nan = false;
+  const float best = max_of(x, n, &nan);
+  if (nan) return -1;
+  for (int64_t i = 0; i < n; i++)
+    if (x[i] == best) return i;  // the first that holds it
+  return 0;                      // every value is -inf
+}
+
+float logsumexp(const float* x, int64_t n) {
+  bool nan = false;
+  const float best = max_of(x, n, &nan);
+  if (nan) return NAN;
+  if (best == -INFINITY) return -INFINITY;
+  const int64_t whole = n & ~int64_t(7);
+  v8 sum8 = {};
+  for (int64_t i = 0; i < whole; i += 8) sum8 += exp8(load8(x + i) - best);
+  float sum = hsum8(sum8);
+  if (whole < n) {
+    float e[8];
+    store8(e, exp8(load_part(x + whole, n - whole) - best));
+    for (int64_t i = 0; i < n - whole; i++) sum += e[i];
+  }
+  return best + logf(sum);
+}
+
 }  // namespace
 
 extern const Kernels ET_KERNELS_NAME;
-const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, rms_norm, rope, attend, silu_mul, add};
+const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp};
 
 }  // namespace et::cpu

@@ -102,6 +102,9 @@ ET_API const char* et_last_error(void);
 /* libtorch's version as "major.minor.patch"; and whether CUDA can be used (1) or not (0). */
 ET_API const char* et_torch_version(void);
 ET_API int32_t et_cuda_available(void);
+/* The instruction set of the float32 CPU kernels ("avx512", "avx2", "generic"; ET_CPU_ISA asks for one the
+ * CPU has), or "off" under ET_CPU_KERNELS=0, where libtorch's ops compute on the CPU too. */
+ET_API const char* et_cpu_kernels(void);
 /* Live handles per kind, for leak checks: counts[i] for i < n, in the order et_mmap, et_model, et_kv,
  * et_out, et_trainer (kinds past the fifth read 0). */
 ET_API int et_live_handles(int64_t* counts, int32_t n);

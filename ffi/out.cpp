@@ -3,11 +3,81 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu_kernels.h"
 #include "shim.h"
 
 using et::guarded;
 
 namespace {
+
+// CPU logits are read in place by the CPU kernels (no torch ops), unless ET_CPU_KERNELS=0
+bool read_in_place(const torch::Tensor& logits) {
+  return et::cpu_kernels_enabled() && logits.device().is_cpu() && logits.is_contiguous();
+}
+
+const float* row_of(const torch::Tensor& logits, const int32_t* rows, int32_t i) {
+  return logits.data_ptr<float>() + int64_t(rows ? rows[i] : i) * logits.size(1);
+}
+
+void check_rows(const torch::Tensor& t, const int32_t* rows, int32_t n_rows) {
+  if (!rows) {
+    TORCH_CHECK(n_rows == t.size(0), "n_rows ", n_rows, " must equal the row count ", t.size(0), " when rows is null");
+    return;
+  }
+  TORCH_CHECK(n_rows > 0, "n_rows must be positive, got ", n_rows);
+  for (int32_t i = 0; i < n_rows; i++) {
+    TORCH_CHECK(rows[i] >= 0 && rows[i] < t.size(0), "row ", rows[i], " outside [0, ", t.size(0), ")");
+  }
+}
+
+// the k largest of row[0..V) by value, the lower id first on ties, into ids / values (descending)
+void top_k(const float* row, int64_t V, int32_t k, int32_t* ids, float* values) {
+  int32_t size = 0;
+  for (int64_t j = 0; j < V; j++) {
+    const float v = row[j];
+    if (size == k && !(v > values[k - 1])) continue;
+    int32_t at = size < k ? size++ : k - 1;  // the slot it takes, then moved up past every smaller value
+    while (at > 0 && v > values[at - 1]) {
+      values[at] = values[at - 1];
+      ids[at] = ids[at - 1];
+      at--;
+    }
+    values[at] = v;
+    ids[at] = int32_t(j);
+  }
+}
+
+void argmax_in_place(const torch::Tensor& logits, const int32_t* rows, int32_t n_rows, int32_t* ids) {
+  check_rows(logits, rows, n_rows);
+  const auto& K = et::cpu::kernels();
+  std::vector<int32_t> got(n_rows);
+  for (int32_t i = 0; i < n_rows; i++) {
+    const int64_t best = K.argmax(row_of(logits, rows, i), logits.size(1));
+    TORCH_CHECK(best >= 0, "the model produced NaN logits (row ", i, "): its weights hold NaN or overflow ",
+                "in this dtype");
+    got[i] = int32_t(best);
+  }
+  std::memcpy(ids, got.data(), got.size() * sizeof(int32_t));  // only on success
+}
+
+void topk_in_place(const torch::Tensor& logits, const int32_t* rows, int32_t n_rows, int32_t k, int32_t* ids,
+                   float* logp) {
+  check_rows(logits, rows, n_rows);
+  const auto& K = et::cpu::kernels();
+  const int64_t V = logits.size(1);
+  std::vector<int32_t> top_ids(int64_t(n_rows) * k);
+  std::vector<float> top_logp(int64_t(n_rows) * k);
+  for (int32_t i = 0; i < n_rows; i++) {
+    const float* row = row_of(logits, rows, i);
+    const float lse = K.logsumexp(row, V);
+    TORCH_CHECK(!std::isnan(lse), "the model produced NaN logits (row ", i, "): its weights hold NaN or ",
+                "overflow in this dtype");
+    top_k(row, V, k, top_ids.data() + int64_t(i) * k, top_logp.data() + int64_t(i) * k);
+    for (int32_t j = 0; j < k; j++) top_logp[int64_t(i) * k + j] -= lse;
+  }
+  std::memcpy(ids, top_ids.data(), top_ids.size() * sizeof(int32_t));  // only on success
+  std::memcpy(logp, top_logp.data(), top_logp.size() * sizeof(float));
+}
 
 const et::Out& checked(const et_out* o, const char* fn) {
   et::check_handle(o, et::HandleKind::Out, fn);
@@ -49,6 +119,8 @@ int et_out_rows(const et_out* o, int32_t* n) {
 int et_out_argmax(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t* ids) {
   return guarded([&] {
     TORCH_CHECK(ids, "et_out_argmax: null argument");
+    const auto& logits = checked(o, "et_out_argmax").logits;
+    if (read_in_place(logits)) return argmax_in_place(logits, rows, n_rows, ids);
     c10::InferenceMode guard;
     auto best = select_rows(checked(o, "et_out_argmax").logits, rows, n_rows).max(-1);  // NaN wins a max
     // one copy to the host: a row whose maximum is NaN comes back as id -1
@@ -68,6 +140,7 @@ int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t k,
     TORCH_CHECK(ids && logp, "et_out_topk: null argument");
     const auto& r = checked(o, "et_out_topk");
     TORCH_CHECK(k > 0 && k <= r.logits.size(1), "top-k ", k, " outside [1, ", r.logits.size(1), "]");
+    if (read_in_place(r.logits)) return topk_in_place(r.logits, rows, n_rows, k, ids, logp);
     c10::InferenceMode guard;
     auto top = torch::topk(torch::log_softmax(select_rows(r.logits, rows, n_rows), -1), k, -1);
     copy_out(std::get<0>(top), logp);
@@ -85,6 +158,10 @@ int et_out_logits_row(const et_out* o, int32_t row, float* logits, int32_t n) {
     const auto& r = checked(o, "et_out_logits_row");
     TORCH_CHECK(row >= 0 && row < r.logits.size(0), "row ", row, " outside [0, ", r.logits.size(0), ")");
     TORCH_CHECK(n == r.logits.size(1), "et_out_logits_row: buffer holds ", n, " floats, a row has ", r.logits.size(1));
+    if (read_in_place(r.logits)) {
+      std::memcpy(logits, r.logits.data_ptr<float>() + int64_t(row) * n, n * sizeof(float));
+      return;
+    }
     copy_out(r.logits[row], logits);
   });
 }

@@ -108,7 +108,9 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
              const uint8_t* mask, int32_t mask_cols, const torch::Tensor* features, Out& out);
 
 // cpu_forward.cpp: the float32 CPU forward through cpu_kernels.h (checked inputs; leaves kv.len to the
-// caller), whether a model takes it (CPU, float32, unless ET_CPU_KERNELS=0), and the kernels' ISA
+// caller); whether the kernels are on (unless ET_CPU_KERNELS=0) and a model takes them (CPU, float32,
+// head_dim <= 256); their instruction set ("off" when disabled)
+bool cpu_kernels_enabled();
 bool use_cpu_kernels(const Model& m);
 // empty storage for `capacity` slots in the layout the model's forward reads (see KvCache)
 void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capacity);

@@ -92,6 +92,11 @@ export function torchVersion(): string {
   return shim().et_torch_version() as unknown as string;
 }
 
+/** The CPU kernels' instruction set ("avx512", "avx2", "generic"), or "off" (ET_CPU_KERNELS=0). */
+export function cpuKernels(): string {
+  return shim().et_cpu_kernels() as unknown as string;
+}
+
 export function cudaAvailable(): boolean {
   return shim().et_cuda_available() === 1;
 }

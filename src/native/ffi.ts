@@ -11,6 +11,7 @@ const symbols = {
   et_last_error: { args: [], returns: cstring },
   et_torch_version: { args: [], returns: cstring },
   et_cuda_available: { args: [], returns: i32 },
+  et_cpu_kernels: { args: [], returns: cstring },
   et_set_threads: { args: [i32], returns: i32 },
   et_live_handles: { args: [ptr, i32], returns: i32 },
   et_cuda_memory: { args: [i32, ptr, ptr], returns: i32 },
