@@ -1,0 +1,104 @@
+// the float32 CPU kernels (ffi/cpu_kernels*.{h,cpp}): every instruction set this CPU runs, and libtorch's
+// path (ET_CPU_KERNELS=0), pass the shim's reference tests; and a token's logits are the same bits
+// whether it is decoded alone or verified inside a tree, which makes greedy EAGLE identical to plain
+// decoding by construction.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { cpuKernels, forward, KvCache, StepOutput } from "../src/native/engine.ts";
+import { type LoadedModel, loadModel } from "../src/model/loader.ts";
+import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/model/random-model.ts";
+import { REPO_ROOT } from "../src/util/paths.ts";
+import { TEST_PLACEMENT } from "./support/device.ts";
+
+const onCpu = TEST_PLACEMENT.device === "cpu";
+
+function run(args: string[], env: Record<string, string>): { code: number; out: string } {
+  const p = Bun.spawnSync([process.execPath, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+  return { code: p.exitCode ?? -1, out: p.stdout.toString() + p.stderr.toString() };
+}
+
+function isaUnder(env: Record<string, string>): string {
+  const r = run(["-e", 'import { cpuKernels } from "./src/native/engine.ts"; console.log(cpuKernels())'], env);
+  expect(r.code).toBe(0);
+  return r.out.trim();
+}
+
+describe("instruction sets", () => {
+  const native = cpuKernels();
+  const wanted = ["generic", "avx2", "avx512"].filter((isa) => isaUnder({ ET_CPU_ISA: isa }) === isa);
+
+  test("the kernels run, and ET_CPU_ISA / ET_CPU_KERNELS are obeyed", () => {
+    expect(["avx512", "avx2", "generic"]).toContain(native);
+    expect(wanted).toContain("generic"); // every CPU runs the baseline
+    expect(wanted).toContain(native);
+    expect(isaUnder({ ET_CPU_KERNELS: "0" })).toBe("off");
+  });
+
+  // each run is the whole shim reference suite (every random shape against the TypeScript forward)
+  for (const env of [...["generic", "avx2", "avx512"].map((isa) => ({ ET_CPU_ISA: isa })), { ET_CPU_KERNELS: "0" }]) {
+    const name = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ");
+    test(`the shim's reference tests pass under ${name}`, () => {
+      if (env.ET_CPU_ISA && !wanted.includes(env.ET_CPU_ISA)) return; // this CPU lacks it
+      const r = run(["test", "test/shim.test.ts"], env);
+      expect(r.out).toMatch(/\b0 fail\b/);
+      expect(r.code).toBe(0);
+    });
+  }
+});
+
+// node: parent (depth): 0 root, 1: 0, 2: 0, 3: 1, 4: 1, 5: 3, 6: 2
+const PARENTS = [-1, 0, 0, 1, 1, 3, 2];
+
+function pathTo(node: number): number[] {
+  const path: number[] = [];
+  for (let n = node; n !== -1; n = PARENTS[n]) path.unshift(n);
+  return path;
+}
+
+describe("batch invariance", () => {
+  const root = makeTempDir("eagle-cpu-kernels-");
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  for (const spec of RANDOM_SPECS.slice(0, 4)) {
+    let loaded: LoadedModel;
+    beforeAll(() => {
+      const dir = join(root, spec.name);
+      mkdirSync(dir);
+      writeRandomModel(dir, spec, 11);
+      loaded = loadModel(dir, TEST_PLACEMENT);
+    });
+    afterAll(() => loaded.model.dispose());
+
+    test(`${spec.name}: tree rows equal the same tokens decoded one at a time, bit for bit`, () => {
+      if (!onCpu || cpuKernels() === "off" || loaded.placement.dtype !== "f32") return;
+      const vocab = loaded.config.vocabSize;
+      const prompt = Int32Array.from({ length: 9 }, (_, i) => 1 + ((i * 37) % (vocab - 1)));
+      const treeTokens = Int32Array.from(PARENTS, (_, i) => 2 + ((i * 53) % (vocab - 2)));
+      const depth = PARENTS.map((_, i) => pathTo(i).length - 1);
+      const n = PARENTS.length;
+      const mask = new Uint8Array(n * n);
+      PARENTS.forEach((_, i) => pathTo(i).forEach((a) => (mask[i * n + a] = 1)));
+
+      const kv = KvCache.create(loaded.model, 64);
+      const out = StepOutput.create();
+      forward(loaded.model, kv, { tokens: prompt, positions: Int32Array.from(prompt, (_, i) => i) }, out);
+      forward(loaded.model, kv, { tokens: treeTokens, positions: Int32Array.from(depth, (d) => prompt.length + d), mask }, out);
+      const tree = PARENTS.map((_, i) => out.logitsRow(i, new Float32Array(vocab)));
+
+      for (let node = 0; node < n; node++) {
+        const alone = KvCache.create(loaded.model, 64);
+        const single = StepOutput.create();
+        forward(loaded.model, alone, { tokens: prompt, positions: Int32Array.from(prompt, (_, i) => i) }, single);
+        for (const a of pathTo(node)) {
+          const pos = prompt.length + depth[a];
+          forward(loaded.model, alone, { tokens: Int32Array.of(treeTokens[a]), positions: Int32Array.of(pos) }, single);
+        }
+        expect(Array.from(single.logitsRow(0, new Float32Array(vocab)))).toEqual(Array.from(tree[node]));
+        single.dispose();
+        alone.dispose();
+      }
+      out.dispose();
+      kv.dispose();
+    });
+  }
+});
