@@ -41,7 +41,6 @@ const Kernels& kernels() {
 namespace {
 
 using torch::Tensor;
-using cpu::Run;
 
 const float* f32(const Tensor& t) {
   if (!t.defined()) return nullptr;
@@ -114,51 +113,42 @@ const float* rope_rows(const Model& m, int32_t max_pos, bool want_sin) {
   return want_sin ? t.sin.data() : t.cos.data();
 }
 
-// The key columns each new token attends to, as runs of consecutive columns (row i: runs[first[i] ..
-// first[i+1])). No mask: causal. mask_cols == n: every cached slot, then the mask over the new tokens.
-struct KeyRuns {
-  std::vector<Run> runs;
-  std::vector<int32_t> first;
-  int32_t widest = 0;  // most columns any row sees
+// The cache slots each new token attends to, in increasing order (row i: keys[first[i] .. first[i+1])).
+// No mask: causal. mask_cols == n: every cached slot, then the mask over the new tokens.
+struct KeyLists {
+  std::vector<int32_t> keys;
+  std::vector<int64_t> first;
+  int64_t widest = 0;  // most slots any row sees
 };
 
-KeyRuns key_runs(int32_t len, int32_t n, const uint8_t* mask, int32_t mask_cols) {
+KeyLists key_lists(int32_t len, int32_t n, const uint8_t* mask, int32_t mask_cols) {
   const int32_t L = len + n;
   TORCH_CHECK(!mask || mask_cols == n || mask_cols == L, "mask has ", mask_cols, " columns; expected n (", n,
               ") or len + n (", L, ")");
-  KeyRuns k;
+  KeyLists k;
   k.first.reserve(n + 1);
+  const int32_t skip = mask && mask_cols == n ? len : 0;  // columns every row sees: the cached slots
   for (int32_t i = 0; i < n; i++) {
-    k.first.push_back(int32_t(k.runs.size()));
-    int32_t seen = 0;
+    k.first.push_back(int64_t(k.keys.size()));
     if (!mask) {
-      k.runs.push_back({0, len + i + 1});
-      seen = len + i + 1;
+      for (int32_t j = 0; j <= len + i; j++) k.keys.push_back(j);
     } else {
-      const int32_t skip = mask_cols == n ? len : 0;  // columns every row sees: the cached slots
-      if (skip > 0) k.runs.push_back({0, skip});
       const uint8_t* row = mask + int64_t(i) * mask_cols;
       TORCH_CHECK(row[len + i - skip] != 0, "mask must let every new token attend to itself (row ", i, ")");
-      for (int32_t j = 0; j < mask_cols;) {
-        if (!row[j]) { j++; continue; }
-        int32_t e = j;
-        while (e < mask_cols && row[e]) e++;
-        if (skip > 0 && !k.runs.empty() && k.runs.back().end == skip + j) k.runs.back().end = skip + e;
-        else k.runs.push_back({skip + j, skip + e});
-        j = e;
-      }
-      for (size_t r = k.first.back(); r < k.runs.size(); r++) seen += k.runs[r].end - k.runs[r].begin;
+      for (int32_t j = 0; j < skip; j++) k.keys.push_back(j);
+      for (int32_t j = 0; j < mask_cols; j++)
+        if (row[j]) k.keys.push_back(skip + j);
     }
-    k.widest = std::max(k.widest, seen);
+    k.widest = std::max<int64_t>(k.widest, int64_t(k.keys.size()) - k.first.back());
   }
-  k.first.push_back(int32_t(k.runs.size()));
+  k.first.push_back(int64_t(k.keys.size()));
   return k;
 }
 
 struct Step {
   const int32_t* positions;
   int32_t n, len;
-  const KeyRuns* keys;
+  const KeyLists* keys;
 };
 
 // x += attn(norm(x)) for one layer; qkv, att: scratch rows
@@ -195,7 +185,7 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, K
     }
   }
   // one task per (new token, key/value head): its G query heads share the keys
-  const KeyRuns& keys = *s.keys;
+  const KeyLists& keys = *s.keys;
   const float scale = c.attention_scale;
   const int64_t work = int64_t(keys.widest) * D * G;
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, work));
@@ -203,9 +193,9 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, K
     float* scores = scratch_scores(size_t(G) * keys.widest);
     for (int64_t t = a; t < b; t++) {
       const int64_t i = t / Hkv, g = t % Hkv;
-      const int32_t r0 = keys.first[i], r1 = keys.first[i + 1];
-      K.attend(qkv + i * ld + g * G * D, G, kt + g * D * cap, cap, vc + g * cap * D, D, keys.runs.data() + r0,
-               r1 - r0, scale, scores, att + i * qw + g * G * D);
+      const int64_t k0 = keys.first[i], m = keys.first[i + 1] - k0;
+      K.attend(qkv + i * ld + g * G * D, G, kt + g * D * cap, cap, vc + g * cap * D, D, keys.keys.data() + k0, m,
+               scale, scores, att + i * qw + g * G * D);
     }
   });
   linear(att, qw, n, ly.packed[ET_W_O], h, Tensor(), tmp, h);
@@ -273,7 +263,7 @@ void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32
   const auto& c = m.cfg;
   const int64_t h = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   const int64_t qw = int64_t(c.n_heads) * c.head_dim, ld = qw + 2 * int64_t(c.n_kv_heads) * c.head_dim;
-  const KeyRuns keys = key_runs(kv.len, n, mask, mask_cols);
+  const KeyLists keys = key_lists(kv.len, n, mask, mask_cols);
   const Step step{positions, n, kv.len, &keys};
   // scratch rows: x, xn, tmp (h each), qkv (ld), att (qw), gu (2I); fc input (2h) for a draft head
   const int64_t row = 3 * h + ld + qw + std::max<int64_t>(2 * I, 2 * h);

@@ -12,11 +12,6 @@
 
 namespace et::cpu {
 
-// key columns [begin, end) a query row may attend to
-struct Run {
-  int32_t begin, end;
-};
-
 // A product's weight w (out x in, row-major) packed for `linear`: panel p holds outputs [32p, 32p + 32)
 // as `in` rows of 32 floats (the k-th input of each output), zero past `out`: a panel streams in order.
 // (cpu_forward.cpp packs.)
@@ -35,11 +30,11 @@ struct Kernels {
   // rotate-half RoPE in place on `heads` heads of width d at x (head after head), with this position's
   // cos/sin of the d/2 frequencies
   void (*rope)(float* x, int64_t heads, int64_t d, const float* cos, const float* sin);
-  // attention of nq query heads (rows of d at q; head_dim d <= 256) sharing one key/value head, over the
-  // key columns of the runs: kt holds the keys transposed (d rows of `cap` floats), vals the values (rows
-  // of d); out gets nq rows of d; `scores` holds room for nq x (columns of the runs)
+  // attention of nq query heads (rows of d at q) sharing one key/value head, over the m cache slots
+  // keys[0..m) (increasing): kt holds the keys transposed (d rows of `cap` floats), vals the values (rows
+  // of d); out gets nq rows of d; `scores` holds room for nq x m floats
   void (*attend)(const float* q, int64_t nq, const float* kt, int64_t cap, const float* vals, int64_t d,
-                 const Run* runs, int32_t n_runs, float scale, float* scores, float* out);
+                 const int32_t* keys, int64_t m, float scale, float* scores, float* out);
   // y[i] = silu(gate[i]) * up[i]
   void (*silu_mul)(const float* gate, const float* up, float* y, int64_t count);
   // x[i] += y[i]

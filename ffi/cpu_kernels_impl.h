@@ -157,142 +157,6 @@ void rope(float* x, int64_t heads, int64_t d, const float* cos, const float* sin
   }
 }
 
-// scores[c*m + t] = (q_c . key_t) * scale for the nq query heads q_c (rows of d floats) and the m keys of
-// the runs, with the keys transposed (kt: d rows of `cap` floats, so 8 keys are one load). Each score is
-// one fused multiply-add chain over d from 0, in a vector lane or in the scalar tail alike.
-template <int DIM>
-void attend_scores(const float* q, int64_t nq, const float* kt, int64_t cap, int64_t d_runtime, const Run* runs,
-                   int32_t n_runs, float scale, float* scores, int64_t m) {
-  const int64_t d = DIM ? DIM : d_runtime;
-  int64_t t = 0;
-  for (int32_t r = 0; r < n_runs; r++) {
-    int64_t j = runs[r].begin;
-    const int64_t end = runs[r].end;
-    for (; j + 16 <= end; j += 16, t += 16) {
-      for (int64_t c = 0; c < nq; c++) {
-        const float* qc = q + c * d;
-        v8 a = {}, b = {};
-        for (int64_t k = 0; k < d; k++) {
-          a += qc[k] * load8(kt + k * cap + j);
-          b += qc[k] * load8(kt + k * cap + j + 8);
-        }
-        store8(scores + c * m + t, a * scale);
-        store8(scores + c * m + t + 8, b * scale);
-      }
-    }
-    for (; j < end; j++, t++) {
-      for (int64_t c = 0; c < nq; c++) {
-        const float* qc = q + c * d;
-        float s = 0.0f;
-        for (int64_t k = 0; k < d; k++) s += qc[k] * kt[k * cap + j];
-        scores[c * m + t] = s * scale;
-      }
-    }
-  }
-}
-
-// scores in place -> exp(score - max); returns their sum (8-lane partial sums, then the padded rest)
-inline float softmax_weights(float* sc, int64_t m) {
-  // the maximum is exact in any order: 8 lanes at a time, then the lanes and the rest
-  const int64_t whole = m & ~int64_t(7);
-  v8 best8 = v8{} - INFINITY;
-  for (int64_t t = 0; t < whole; t += 8) {
-    const v8 v = load8(sc + t);
-    best8 = v > best8 ? v : best8;
-  }
-  float best = -INFINITY;
-  for (int l = 0; l < 8; l++) best = best8[l] > best ? best8[l] : best;
-  for (int64_t t = whole; t < m; t++) best = sc[t] > best ? sc[t] : best;
-  v8 sum8 = {};
-  for (int64_t t = 0; t < whole; t += 8) {
-    const v8 e = exp8(load8(sc + t) - best);
-    store8(sc + t, e);
-    sum8 += e;
-  }
-  float sum = hsum8(sum8);
-  if (whole < m) {
-    float e[8];
-    store8(e, exp8(load_part(sc + whole, m - whole) - best));
-    for (int64_t t = whole; t < m; t++) sum += (sc[t] = e[t - whole]);
-  }
-  return sum;
-}
-
-// out = sum_t p_t vals[key_t] / sum: keys in run order, 8 lanes of d at a time, spread over `ways`
-// accumulators (t mod ways) so short heads do not wait on one chain, then added in order
-template <int DIM>
-void attend_values(const float* p, float sum, const float* vals, int64_t d_runtime, const Run* runs, int32_t n_runs,
-                   float* out) {
-  const int64_t d = DIM ? DIM : d_runtime;
-  const int64_t chunks = (d + 7) / 8;  // d <= 256 (use_cpu_kernels)
-  const int64_t ways = chunks >= 4 ? 1 : 4 / chunks;
-  v8 acc[32];
-  for (int64_t a = 0; a < ways * chunks; a++) acc[a] = v8{};
-  int64_t t = 0;
-  const int64_t rest = d - (chunks - 1) * 8;
-  for (int32_t r = 0; r < n_runs; r++) {
-    for (int64_t j = runs[r].begin; j < runs[r].end; j++, t++) {
-      const float* v = vals + j * d;
-      v8* a = acc + (t % ways) * chunks;
-      for (int64_t ch = 0; ch + 1 < chunks; ch++) a[ch] += p[t] * load8(v + ch * 8);
-      a[chunks - 1] += p[t] * (rest == 8 ? load8(v + (chunks - 1) * 8) : load_part(v + (chunks - 1) * 8, rest));
-    }
-  }
-  const float inv = 1.0f / sum;
-  for (int64_t ch = 0; ch < chunks; ch++) {
-    v8 total = acc[ch];
-    for (int64_t w = 1; w < ways; w++) total += acc[w * chunks + ch];
-    total *= inv;
-    if (ch + 1 < chunks || rest == 8) store8(out + ch * 8, total);
-    else store_part(out + ch * 8, total, rest);
-  }
-}
-
-template <int DIM>
-void attend_dim(const float* q, int64_t nq, const float* kt, int64_t cap, const float* vals, int64_t d,
-                const Run* runs, int32_t n_runs, float scale, float* scores, float* out) {
-  int64_t m = 0;
-  for (int32_t r = 0; r < n_runs; r++) m += runs[r].end - runs[r].begin;
-  attend_scores<DIM>(q, nq, kt, cap, d, runs, n_runs, scale, scores, m);
-  for (int64_t c = 0; c < nq; c++) {
-    const float sum = softmax_weights(scores + c * m, m);
-    attend_values<DIM>(scores + c * m, sum, vals, d, runs, n_runs, out + c * d);
-  }
-}
-
-void attend(const float* q, int64_t nq, const float* kt, int64_t cap, const float* vals, int64_t d, const Run* runs,
-            int32_t n_runs, float scale, float* scores, float* out) {
-  switch (d) {
-    case 8: return attend_dim<8>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
-    case 16: return attend_dim<16>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
-    case 32: return attend_dim<32>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
-    case 64: return attend_dim<64>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
-    case 128: return attend_dim<128>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
-    default: return attend_dim<0>(q, nq, kt, cap, vals, d, runs, n_runs, scale, scores, out);
-  }
-}
-
-inline v8 silu8(v8 g, v8 u) {
-  // silu(g) = g / (1 + e^-g); e^-|g| keeps the exponential's argument <= 0
-  const v8 zero = {};
-  const v8 e = exp8(g > zero ? zero - g : g);
-  const v8 sig = g > zero ? 1.0f / (1.0f + e) : e / (1.0f + e);
-  return g * sig * u;
-}
-
-void silu_mul(const float* gate, const float* up, float* y, int64_t count) {
-  const int64_t whole = count & ~int64_t(7);
-  for (int64_t i = 0; i < whole; i += 8) store8(y + i, silu8(load8(gate + i), load8(up + i)));
-  if (whole < count) {
-    const int64_t rest = count - whole;
-    store_part(y + whole, silu8(load_part(gate + whole, rest), load_part(up + whole, rest)), rest);
-  }
-}
-
-void add(float* x, const float* y, int64_t count) {
-  for (int64_t i = 0; i < count; i++) x[i] += y[i];
-}
-
 // the largest of x[0..n) (8 lanes at a time: a maximum is exact in any order); *nan tells whether any is NaN
 inline float max_of(const float* x, int64_t n, bool* nan) {
   const int64_t whole = n & ~int64_t(7);
@@ -315,6 +179,144 @@ inline float max_of(const float* x, int64_t n, bool* nan) {
   }
   *nan = any;
   return best;
+}
+
+// scores[c*m + t] = (q_c . key keys[t]) * scale for the nq query heads q_c (rows of d floats) and the m
+// keys (increasing slots), with the keys transposed (kt: d rows of `cap` floats, so 16 consecutive slots
+// are two loads). Each score is one fused multiply-add chain over d from 0, in a vector lane or alone.
+template <int DIM>
+void attend_scores(const float* q, int64_t nq, const float* kt, int64_t cap, int64_t d_runtime,
+                   const int32_t* keys, int64_t m, float scale, float* scores) {
+  const int64_t d = DIM ? DIM : d_runtime;
+  for (int64_t t = 0; t < m;) {
+    const int64_t j = keys[t];
+    if (t + 16 <= m && keys[t + 15] == j + 15) {  // 16 consecutive slots
+      for (int64_t c = 0; c < nq; c++) {
+        const float* qc = q + c * d;
+        v8 a = {}, b = {};
+        for (int64_t k = 0; k < d; k++) {
+          a += qc[k] * load8(kt + k * cap + j);
+          b += qc[k] * load8(kt + k * cap + j + 8);
+        }
+        store8(scores + c * m + t, a * scale);
+        store8(scores + c * m + t + 8, b * scale);
+      }
+      t += 16;
+      continue;
+    }
+    for (int64_t c = 0; c < nq; c++) {
+      const float* qc = q + c * d;
+      float s = 0.0f;
+      for (int64_t k = 0; k < d; k++) s += qc[k] * kt[k * cap + j];
+      scores[c * m + t] = s * scale;
+    }
+    t++;
+  }
+}
+
+// scores in place -> exp(score - max); returns their sum (8-lane partial sums, then the padded rest)
+inline float softmax_weights(float* sc, int64_t m) {
+  bool nan = false;
+  const float best = max_of(sc, m, &nan);
+  const int64_t whole = m & ~int64_t(7);
+  v8 sum8 = {};
+  for (int64_t t = 0; t < whole; t += 8) {
+    const v8 e = exp8(load8(sc + t) - best);
+    store8(sc + t, e);
+    sum8 += e;
+  }
+  float sum = hsum8(sum8);
+  if (whole < m) {
+    float e[8];
+    store8(e, exp8(load_part(sc + whole, m - whole) - best));
+    for (int64_t t = whole; t < m; t++) sum += (sc[t] = e[t - whole]);
+  }
+  return sum;
+}
+
+// out = sum_t p_t vals[keys[t]] / sum, 8 lanes of d at a time. Short heads spread the keys over W
+// accumulator sets (key t into set t mod W, so the assignment depends on t alone), added in order at the end.
+template <int DIM, int W>
+void attend_values_fixed(const float* p, float sum, const float* vals, const int32_t* keys, int64_t m, float* out) {
+  constexpr int64_t C = DIM / 8;
+  v8 acc[W][C];
+  for (int w = 0; w < W; w++)
+    for (int64_t c = 0; c < C; c++) acc[w][c] = v8{};
+  int64_t t = 0;
+  for (; t + W <= m; t += W)
+    for (int w = 0; w < W; w++) {
+      const float* v = vals + int64_t(keys[t + w]) * DIM;
+      for (int64_t c = 0; c < C; c++) acc[w][c] += p[t + w] * load8(v + c * 8);
+    }
+  for (int w = 0; t < m; t++, w++) {
+    const float* v = vals + int64_t(keys[t]) * DIM;
+    for (int64_t c = 0; c < C; c++) acc[w][c] += p[t] * load8(v + c * 8);
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t c = 0; c < C; c++) {
+    v8 total = acc[0][c];
+    for (int w = 1; w < W; w++) total += acc[w][c];
+    store8(out + c * 8, total * inv);
+  }
+}
+
+// any d: the same sums one lane at a time, in key order
+inline void attend_values_any(const float* p, float sum, const float* vals, int64_t d, const int32_t* keys,
+                              int64_t m, float* out) {
+  for (int64_t k = 0; k < d; k++) out[k] = 0.0f;
+  for (int64_t t = 0; t < m; t++) {
+    const float* v = vals + int64_t(keys[t]) * d;
+    for (int64_t k = 0; k < d; k++) out[k] += p[t] * v[k];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t k = 0; k < d; k++) out[k] *= inv;
+}
+
+template <int DIM>
+void attend_dim(const float* q, int64_t nq, const float* kt, int64_t cap, const float* vals, int64_t d,
+                const int32_t* keys, int64_t m, float scale, float* scores, float* out) {
+  attend_scores<DIM>(q, nq, kt, cap, d, keys, m, scale, scores);
+  for (int64_t c = 0; c < nq; c++) {
+    float* p = scores + c * m;
+    const float sum = softmax_weights(p, m);
+    if constexpr (DIM == 8) attend_values_fixed<8, 4>(p, sum, vals, keys, m, out + c * d);
+    else if constexpr (DIM == 16) attend_values_fixed<16, 2>(p, sum, vals, keys, m, out + c * d);
+    else if constexpr (DIM >= 32) attend_values_fixed<DIM, 1>(p, sum, vals, keys, m, out + c * d);
+    else attend_values_any(p, sum, vals, d, keys, m, out + c * d);
+  }
+}
+
+void attend(const float* q, int64_t nq, const float* kt, int64_t cap, const float* vals, int64_t d,
+            const int32_t* keys, int64_t m, float scale, float* scores, float* out) {
+  switch (d) {
+    case 8: return attend_dim<8>(q, nq, kt, cap, vals, d, keys, m, scale, scores, out);
+    case 16: return attend_dim<16>(q, nq, kt, cap, vals, d, keys, m, scale, scores, out);
+    case 32: return attend_dim<32>(q, nq, kt, cap, vals, d, keys, m, scale, scores, out);
+    case 64: return attend_dim<64>(q, nq, kt, cap, vals, d, keys, m, scale, scores, out);
+    case 128: return attend_dim<128>(q, nq, kt, cap, vals, d, keys, m, scale, scores, out);
+    default: return attend_dim<0>(q, nq, kt, cap, vals, d, keys, m, scale, scores, out);
+  }
+}
+
+inline v8 silu8(v8 g, v8 u) {
+  // silu(g) = g / (1 + e^-g); e^-|g| keeps the exponential's argument <= 0
+  const v8 zero = {};
+  const v8 e = exp8(g > zero ? zero - g : g);
+  const v8 sig = g > zero ? 1.0f / (1.0f + e) : e / (1.0f + e);
+  return g * sig * u;
+}
+
+void silu_mul(const float* gate, const float* up, float* y, int64_t count) {
+  const int64_t whole = count & ~int64_t(7);
+  for (int64_t i = 0; i < whole; i += 8) store8(y + i, silu8(load8(gate + i), load8(up + i)));
+  if (whole < count) {
+    const int64_t rest = count - whole;
+    store_part(y + whole, silu8(load_part(gate + whole, rest), load_part(up + whole, rest)), rest);
+  }
+}
+
+void add(float* x, const float* y, int64_t count) {
+  for (int64_t i = 0; i < count; i++) x[i] += y[i];
 }
 
 int64_t argmax(const float* x, int64_t n) {
