@@ -55,6 +55,13 @@ int et_set_threads(int32_t n) {
   });
 }
 
+int et_get_threads(int32_t* n) {
+  return guarded([&] {
+    TORCH_CHECK(n, "et_get_threads: null argument");
+    *n = torch::get_num_threads();
+  });
+}
+
 int et_mmap_open(const char* path, et_mmap** out, uint64_t* size_bytes) {
   return guarded([&] {
     TORCH_CHECK(path && out && size_bytes, "et_mmap_open: null argument");
@@ -175,9 +182,10 @@ int et_draft_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_
       TORCH_CHECK(feature_rows[i] >= 0 && feature_rows[i] < src.size(0), "feature row ", feature_rows[i],
                   " outside [0, ", src.size(0), ")");
     }
+    TORCH_CHECK(src.device() == m->m->opts.device(), "et_draft_forward: features on another device");
     c10::InferenceMode guard;
-    auto rows = et::host_to_device(feature_rows, n, torch::kInt32, src.device(), torch::kLong);
-    auto feats = src.index_select(0, rows).to(m->m->opts.dtype().toScalarType());  // gathered before out is written
+    const auto held = src;  // kept alive while `out` (which may be `features`) is rewritten
+    const et::Features feats{&held, feature_rows};
     et::forward(*m->m, kv->c, tokens, positions, n, mask, mask_cols, &feats, out->o);
   });
 }

@@ -259,7 +259,7 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
 const char* cpu_kernels_isa() { return cpu_kernels_enabled() ? cpu::kernels().isa : "off"; }
 
 void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
-                 const uint8_t* mask, int32_t mask_cols, const Tensor* features, Out& out) {
+                 const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out) {
   const auto& c = m.cfg;
   const int64_t h = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   const int64_t qw = int64_t(c.n_heads) * c.head_dim, ld = qw + 2 * int64_t(c.n_kv_heads) * c.head_dim;
@@ -276,11 +276,11 @@ void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32
   const float* embed = f32(m.global[ET_W_EMBED]);
   if (features) {
     // EAGLE: the draft reads concat(embedding, feature), embedding first
-    const Tensor feats = features->contiguous();
-    const float* f = feats.data_ptr<float>();
+    const Tensor feats = features->hidden->contiguous();
+    const float* f = f32(feats);
     for (int64_t i = 0; i < n; i++) {
       std::memcpy(gu + i * 2 * h, embed + int64_t(tokens[i]) * h, h * sizeof(float));
-      std::memcpy(gu + i * 2 * h + h, f + i * h, h * sizeof(float));
+      std::memcpy(gu + i * 2 * h + h, f + int64_t(features->rows[i]) * h, h * sizeof(float));
     }
     linear(gu, 2 * h, n, m.layers[0].packed[ET_W_FC], h, m.layers[0].w[ET_W_FC_BIAS], x, h);
   } else {

@@ -129,6 +129,13 @@ void linear(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, con
     int64_t i = 0;
     for (; i + ET_TILE_C <= n; i += ET_TILE_C)
       panel_tile<ET_TILE_C>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
+    // the rest in halving tiles, so a few rows still share each weight load
+    if constexpr (ET_TILE_C > 4) {
+      if (i + 4 <= n) panel_tile<4>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width), i += 4;
+    }
+    if constexpr (ET_TILE_C > 2) {
+      if (i + 2 <= n) panel_tile<2>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width), i += 2;
+    }
     for (; i < n; i++) panel_tile<1>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
   }
 }

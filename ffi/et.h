@@ -113,6 +113,8 @@ ET_API int et_live_handles(int64_t* counts, int32_t n);
 ET_API int et_cuda_memory(int32_t index, uint64_t* free_bytes, uint64_t* total_bytes);
 /* Sets the number of CPU threads libtorch uses for one op (n > 0). */
 ET_API int et_set_threads(int32_t n);
+/* The number of CPU threads libtorch (and the CPU kernels) use for one op. */
+ET_API int et_get_threads(int32_t* n);
 
 /* Maps `path` read-only. *size_bytes gets the file size. The mapping lives until et_mmap_free and
  * until every weight created from it is freed (weights hold a reference). */
@@ -194,6 +196,12 @@ ET_API int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int
 ET_API int et_out_logits_row(const et_out* o, int32_t row, float* logits, int32_t n);
 /* hidden[n] of one row, as float32, n == hidden size (for tests and diagnostics). */
 ET_API int et_out_hidden_row(const et_out* o, int32_t row, float* hidden, int32_t n);
+
+/* A feature store for et_draft_forward: appends the hidden states of the selected rows of `src` (a forward's
+ * results, or another store) to those `dst` holds when it is a store, then keeps only the last `keep` rows
+ * (keep >= n). `dst` then holds hidden states only: the logits readers refuse it, et_out_hidden_row and
+ * et_draft_forward read it. `src` may be `dst`. */
+ET_API int et_out_gather(et_out* dst, const et_out* src, const int32_t* rows, int32_t n, int32_t keep);
 
 /* Devices, for benchmarks. `device` is an et_device, `index` the CUDA ordinal (ignored on CPU). */
 /* Waits until every operation queued on the device has finished: a no-op on CPU, where ops run when called. */

@@ -153,7 +153,7 @@ void check_inputs(const Model& m, const KvCache& kv, const int32_t* tokens, cons
 }  // namespace
 
 void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
-             const uint8_t* mask, int32_t mask_cols, const Tensor* features, Out& out) {
+             const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out) {
   check_inputs(m, kv, tokens, positions, n);
   c10::InferenceMode guard;
   TORCH_CHECK(kv.k_transposed == use_cpu_kernels(m), "cache layout does not match the model's forward");
@@ -171,7 +171,9 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
   if (features) {
     // EAGLE: the draft reads concat(embedding, feature), embedding first
     const auto& ly = m.layers[0];
-    x = torch::linear(torch::cat({x, *features}, -1), ly.w[ET_W_FC], ly.w[ET_W_FC_BIAS]);
+    auto rows = host_to_device(features->rows, n, torch::kInt32, dev, torch::kLong);
+    auto feats = features->hidden->index_select(0, rows).to(m.opts.dtype().toScalarType());
+    x = torch::linear(torch::cat({x, feats}, -1), ly.w[ET_W_FC], ly.w[ET_W_FC_BIAS]);
   }
   for (int32_t l = 0; l < m.cfg.n_layers; l++) x = block(m, m.layers[l], x, rope, bias, kv, l);
   // a draft head has no final norm: its output is the predicted next feature

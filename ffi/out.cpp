@@ -81,7 +81,15 @@ void topk_in_place(const torch::Tensor& logits, const int32_t* rows, int32_t n_r
 
 const et::Out& checked(const et_out* o, const char* fn) {
   et::check_handle(o, et::HandleKind::Out, fn);
-  TORCH_CHECK(o->o.logits.defined(), "no results yet: run et_forward first");
+  TORCH_CHECK(o->o.logits.defined(), o->o.hidden.defined() ? "a feature store holds no logits (et_out_gather)"
+                                                             : "no results yet: run et_forward first");
+  return o->o;
+}
+
+// the hidden states of a forward's results or of a feature store
+const et::Out& checked_hidden(const et_out* o, const char* fn) {
+  et::check_handle(o, et::HandleKind::Out, fn);
+  TORCH_CHECK(o->o.hidden.defined(), "no results yet: run et_forward first");
   return o->o;
 }
 
@@ -152,6 +160,35 @@ int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t k,
   });
 }
 
+int et_out_gather(et_out* dst, const et_out* src, const int32_t* rows, int32_t n, int32_t keep) {
+  return guarded([&] {
+    et::check_handle(dst, et::HandleKind::Out, "et_out_gather");
+    const auto& from = checked_hidden(src, "et_out_gather").hidden;
+    TORCH_CHECK(rows, "et_out_gather: null argument");
+    TORCH_CHECK(keep >= n, "et_out_gather: keep ", keep, " is less than the ", n, " rows gathered");
+    auto& to = dst->o;
+    TORCH_CHECK(!to.hidden.defined() || to.logits.defined() || to.hidden.size(1) == from.size(1),
+                "et_out_gather: the store holds rows of another width");
+    check_rows(from, rows, n);
+    c10::InferenceMode guard;
+    // a store holds hidden states only (logits undefined): the new rows go after what it held as a store
+    const bool store = to.hidden.defined() && !to.logits.defined();
+    const int64_t held = store ? std::min<int64_t>(to.hidden.size(0), keep - n) : 0;
+    auto all = torch::empty({held + n, from.size(1)}, from.options());  // new storage: src may be dst
+    if (held > 0) all.narrow(0, 0, held).copy_(to.hidden.narrow(0, to.hidden.size(0) - held, held));
+    if (from.device().is_cpu() && from.is_contiguous()) {
+      const int64_t row = from.size(1) * from.element_size();
+      auto* dst = static_cast<char*>(all.data_ptr()) + held * row;
+      const auto* src_rows = static_cast<const char*>(from.data_ptr());
+      for (int32_t i = 0; i < n; i++) std::memcpy(dst + i * row, src_rows + rows[i] * row, row);
+    } else {
+      all.narrow(0, held, n).copy_(select_rows(from, rows, n));
+    }
+    to.hidden = all;
+    to.logits = torch::Tensor();
+  });
+}
+
 int et_out_logits_row(const et_out* o, int32_t row, float* logits, int32_t n) {
   return guarded([&] {
     TORCH_CHECK(logits, "et_out_logits_row: null argument");
@@ -169,7 +206,7 @@ int et_out_logits_row(const et_out* o, int32_t row, float* logits, int32_t n) {
 int et_out_hidden_row(const et_out* o, int32_t row, float* hidden, int32_t n) {
   return guarded([&] {
     TORCH_CHECK(hidden, "et_out_hidden_row: null argument");
-    const auto& r = checked(o, "et_out_hidden_row");
+    const auto& r = checked_hidden(o, "et_out_hidden_row");
     TORCH_CHECK(row >= 0 && row < r.hidden.size(0), "row ", row, " outside [0, ", r.hidden.size(0), ")");
     TORCH_CHECK(n == r.hidden.size(1), "et_out_hidden_row: buffer holds ", n, " floats, a row has ", r.hidden.size(1));
     copy_out(r.hidden[row].to(torch::kFloat32), hidden);

@@ -103,9 +103,16 @@ torch::Device device_of(int32_t et_device, int32_t index);  // checked: CUDA pre
 torch::Tensor host_to_device(const void* data, int64_t n, torch::ScalarType from, const torch::Device& dev,
                              torch::ScalarType to);
 
-// forward.cpp: `features` (n, hidden) selects the draft-head forward, null the target forward
+// A draft forward's features: row rows[i] of `hidden` (n checked rows) for entry i
+struct Features {
+  const torch::Tensor* hidden;
+  const int32_t* rows;
+};
+
+// forward.cpp: `features` selects the draft-head forward, null the target forward. The features are read
+// before `out` is written, so they may be rows of `out` itself.
 void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
-             const uint8_t* mask, int32_t mask_cols, const torch::Tensor* features, Out& out);
+             const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out);
 
 // cpu_forward.cpp: the float32 CPU forward through cpu_kernels.h (checked inputs; leaves kv.len to the
 // caller); whether the kernels are on (unless ET_CPU_KERNELS=0) and a model takes them (CPU, float32,
@@ -118,7 +125,7 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
 void pack_cpu_weights(Model& m);
 const char* cpu_kernels_isa();
 void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
-                 const uint8_t* mask, int32_t mask_cols, const torch::Tensor* features, Out& out);
+                 const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out);
 
 }  // namespace et
 

@@ -88,7 +88,7 @@ describe("slash commands", () => {
       ["/set max 0", /an integer >= 1/],
       ["/set max", /^usage: \/set temp\|top_p\|top_k\|seed\|max <value>$/],
       ["/set nope 1", /unknown setting/],
-      ["/spec eagle3", /must be none, eagle1 or eagle2/],
+      ["/spec eagle3", /must be none, eagle1, eagle2 or auto/],
       ["/frobnicate", /unknown command \/frobnicate \(try \/help\)/],
     ];
     for (const [text, message] of bad) {
@@ -160,21 +160,22 @@ describe("chat through a pipe", () => {
     expect(r.stderr).toMatch(/last answer: 20 tokens in \d+ ms \([\d.]+ tok\/s\) \| stop: max_tokens \| spec: none/);
   });
 
-  test("a draft head: eagle2 by default, the same greedy text, tau and acceptance in /stats", () => {
+  test("a draft head: auto by default, the same greedy text, tau and acceptance in /stats", () => {
     const shape: RandomModelSpec = { name: "head", hiddenSize: 64, intermediateSize: 172, layers: 1, heads: 8, kvHeads: 4, vocabSize: 512 };
     const head = join(root, "stories-head");
     mkdirSync(head);
     writeRandomDraftHead(head, shape, 4);
-    const lines = "Once upon a time\n/stats\n/spec eagle1\nThe dog\n/stats\n/spec none\n/clear\nOnce upon a time\n";
+    const lines = "Once upon a time\n/stats\n/spec eagle2\nThe dog\n/stats\n/spec eagle1\nThe cat\n/stats\n/spec none\n/clear\nOnce upon a time\n";
     const r = chat(["--temp", "0", "-n", "12", "--draft", head, "--spec-tokens", "10", "--spec-depth", "3"], lines); // a small tree: CPU time
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`spec eagle2, draft head ${head}`);
+    expect(r.stderr).toContain(`spec auto, draft head ${head}`);
+    expect(r.stderr).toMatch(/spec: auto\ntau: [\d.]+ tokens per target forward over \d+ forwards\n/);
     expect(r.stderr).toMatch(/spec: eagle2\ntau: [\d.]+ tokens per target forward over \d+ forwards\nacceptance by depth: [\d. ]+\n/);
     expect(r.stderr).toMatch(/spec: eagle1\ntau: /);
     expect(r.stderr).toContain("spec = none");
     expect(r.stderr).toContain("(history cleared)");
-    const [first, , third] = r.stdout.split("\n");
-    expect(third).toBe(first); // after /clear the same prompt, greedy, plain decoding: the same text
+    const [first, , , fourth] = r.stdout.split("\n");
+    expect(fourth).toBe(first); // after /clear the same prompt, greedy, plain decoding: the same text
   });
 
   test("a template model with a short context drops old turns and refuses a message that cannot fit", () => {

@@ -36,7 +36,8 @@ describe("instruction sets", () => {
   });
 
   // each run is the whole shim reference suite (every random shape against the TypeScript forward)
-  for (const env of [...["generic", "avx2", "avx512"].map((isa) => ({ ET_CPU_ISA: isa })), { ET_CPU_KERNELS: "0" }]) {
+  const settings: Record<string, string>[] = [...["generic", "avx2", "avx512"].map((isa) => ({ ET_CPU_ISA: isa })), { ET_CPU_KERNELS: "0" }];
+  for (const env of settings) {
     const name = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ");
     test(`the shim's reference tests pass under ${name}`, () => {
       if (env.ET_CPU_ISA && !wanted.includes(env.ET_CPU_ISA)) return; // this CPU lacks it

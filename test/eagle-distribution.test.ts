@@ -10,7 +10,8 @@ import { forward, KvCache, StepOutput } from "../src/native/engine.ts";
 import { loadModel, type LoadedModel } from "../src/model/loader.ts";
 import { makeTempDir, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/model/random-model.ts";
 import { type SamplingParams, sampleFrom, targetDistribution } from "../src/decoding/sampling.ts";
-import { makeProposer, type SpecMode, specConfig } from "../src/decoding/spec-mode.ts";
+import { makeProposer, type SpecMode } from "../src/decoding/spec-mode.ts";
+import { testSpec } from "./support/costs.ts";
 import { childrenOf } from "../src/decoding/tree.ts";
 import { chiSquareTest } from "./support/stats.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
@@ -61,7 +62,7 @@ function samplePairs(mode: SpecMode, sampling: SamplingParams, verifier: Verifie
   const counts = new Array<number>(V * V).fill(0);
   for (let i = 0; i < SAMPLES; i++) {
     const gen = decode(target, PROMPT, { maxNewTokens: 2, sampling, seed: seed0 + i, stopIds: [] },
-      makeProposer(specConfig(mode, { specTopk: 3, specDepth: 3, specTokens: 10 }), draft), verifier);
+      makeProposer(testSpec(mode, { specTopk: 3, specDepth: 3, specTokens: 10 }), draft), verifier);
     const [a, b] = [...gen];
     counts[a * V + b]++;
   }
@@ -88,7 +89,7 @@ const SETTINGS: [string, SamplingParams][] = [
 ];
 
 describe.each(SETTINGS)("first two tokens at %s", (_, sampling) => {
-  for (const mode of ["eagle1", "eagle2"] as const) {
+  for (const mode of ["eagle1", "eagle2", "auto"] as const) {
     test(`${mode}: ${SAMPLES} samples fit the exact distribution (chi-square p > 0.001)`, () => {
       const fit = chiSquareTest(samplePairs(mode, sampling, verify, 1000), exactPairs(sampling).map((p) => p * SAMPLES));
       expect(fit.pValue).toBeGreaterThan(0.001);

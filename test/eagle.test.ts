@@ -8,7 +8,8 @@ import { loadDraft, type LoadedDraft } from "../src/model/draft.ts";
 import { loadModel, type LoadedModel } from "../src/model/loader.ts";
 import { DEFAULT_MODEL_DIR } from "../src/util/paths.ts";
 import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/model/random-model.ts";
-import { makeProposer, type SpecMode, specConfig } from "../src/decoding/spec-mode.ts";
+import { makeProposer, type SpecMode } from "../src/decoding/spec-mode.ts";
+import { EAGER_COSTS, STINGY_COSTS, testSpec } from "./support/costs.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
 
 const root = makeTempDir("eagle-e2e-");
@@ -32,8 +33,9 @@ export function openPair(spec: RandomModelSpec, head: { echo?: boolean; fcBias?:
 
 interface Run { tokens: number[]; stats: DecodeStats }
 
-function run(target: LoadedModel, draft: LoadedDraft | null, mode: SpecMode, prompt: number[], opts: DecodeOptions, flags = {}): Run {
-  const gen = decode(target, prompt, opts, makeProposer(specConfig(mode, flags), draft));
+function run(target: LoadedModel, draft: LoadedDraft | null, mode: SpecMode, prompt: number[], opts: DecodeOptions, flags = {},
+  costs = EAGER_COSTS): Run {
+  const gen = decode(target, prompt, opts, makeProposer(testSpec(mode, flags, costs), draft));
   const tokens: number[] = [];
   let step = gen.next();
   for (; !step.done; step = gen.next()) tokens.push(step.value);
@@ -47,7 +49,7 @@ const PROMPT = [1, 17, 300, 42, 9];
 
 function expectIdentical(target: LoadedModel, draft: LoadedDraft, opts: DecodeOptions, prompt = PROMPT): Run[] {
   const plain = run(target, null, "none", prompt, opts);
-  const runs = (["eagle1", "eagle2"] as const).map((mode) => run(target, draft, mode, prompt, opts));
+  const runs = (["eagle1", "eagle2", "auto"] as const).map((mode) => run(target, draft, mode, prompt, opts));
   for (const r of runs) {
     expect(r.tokens).toEqual(plain.tokens);
     expect(r.stats.stopReason).toBe(plain.stats.stopReason);
@@ -91,6 +93,20 @@ describe("a confident head on a nearly-bigram model (many accepts)", () => {
     const [e1] = expectIdentical(target, draft, greedy(100), prompt);
     expect(e1.stats.stopReason).toBe("context");
     expect(prompt.length + e1.tokens.length).toBe(160);
+  });
+
+  test("auto grows accepted trees where verification is cheap, and rests (plain rounds) where nothing pays", () => {
+    const plain = run(target, null, "none", PROMPT, greedy(140));
+    const eager = run(target, draft, "auto", PROMPT, greedy(140));
+    expect(eager.tokens).toEqual(plain.tokens);
+    expect(meanAcceptance(eager.stats)).toBeGreaterThan(2.5);
+    expect(eager.stats.treeNodes.max).toBeGreaterThan(4);
+    expect(eager.stats.predicted!.tokens).toBeGreaterThan(eager.stats.targetForwards);
+    // a perfect draft could not pay under these costs, so it never drafts: one node per round
+    const stingy = run(target, draft, "auto", PROMPT, greedy(140), {}, STINGY_COSTS);
+    expect(stingy.tokens).toEqual(plain.tokens);
+    expect(stingy.stats.treeNodes.max).toBe(1);
+    expect(stingy.stats.targetForwards).toBe(plain.stats.targetForwards);
   });
 
   test("custom EAGLE-1 trees and EAGLE-2 knobs stay identical", () => {

@@ -15,7 +15,7 @@ function run(cmd: string[], cwd: string): { code: number; stdout: string; stderr
   return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
 }
 
-test("dist-style executable generates (EAGLE-2 with the shipped head), benches and reports errors without the source tree", () => {
+test("dist-style executable generates (auto with the shipped head), benches and reports errors without the source tree", () => {
   const exe = join(root, "eagle");
   const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", join(REPO_ROOT, "src/standalone.ts"), "--outfile", exe]);
   expect(build.exitCode).toBe(0);
@@ -25,15 +25,15 @@ test("dist-style executable generates (EAGLE-2 with the shipped head), benches a
   expect(fromExe.stdout.startsWith("Once upon a time, there was a little girl named Lily.")).toBe(true);
   expect(fromExe.stdout).toBe(run([process.execPath, join(REPO_ROOT, "src/cli.ts"), ...args], REPO_ROOT).stdout);
 
-  // the shipped head comes along: EAGLE-2 by default, same greedy text
+  // the shipped head comes along: auto by default, same greedy text
   const withStats = run([exe, "generate", "--temp", "0", "-n", "40"], root);
-  expect(withStats.stderr).toMatch(/eagle2: tau \d/);
+  expect(withStats.stderr).toMatch(/auto: tau \d/);
   expect(withStats.stdout).toBe(fromExe.stdout);
 
   const bench = run([exe, "bench", "-n", "8", "--json"], root);
   expect(bench.code).toBe(0);
   const methods = JSON.parse(bench.stdout).methods.map((m: { name: string }) => m.name);
-  expect(methods).toEqual(["none", "eagle1", "eagle2"]);
+  expect(methods).toEqual(["none", "eagle1", "eagle2", "auto"]);
 
   const bad = run([exe, "generate", "-m", join(root, "missing")], root);
   expect(bad.code).toBe(1);

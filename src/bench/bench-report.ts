@@ -9,7 +9,7 @@ export interface BenchReport {
   dtype: string;
   params: number;
   ffi_crossing_us: number;
-  workload: { prompts: number; new_tokens: number; temperature: number; seed: number; prompt_file: string };
+  workload: { prompts: number; new_tokens: number; temperature: number; seed: number; repeat: number; prompt_file: string };
   identical_outputs: boolean | null;
   divergences: Divergence[];
   methods: Omit<MethodResult, "outputs">[];
@@ -19,15 +19,22 @@ export function formatBench(r: BenchReport): string {
   const w = r.workload;
   const lines = [
     `model ${r.model} (${(r.params / 1e6).toFixed(2)}M params, ${r.device} ${r.dtype})${r.draft ? `, draft ${r.draft}` : ""}`,
-    `${w.prompts} prompts x ${w.new_tokens} new tokens, temperature ${w.temperature}; one FFI crossing ${r.ffi_crossing_us.toFixed(2)} us`,
+    `${w.prompts} prompts x ${w.new_tokens} new tokens x ${w.repeat} repeat(s), methods interleaved, temperature ${w.temperature}; ` +
+      `one FFI crossing ${r.ffi_crossing_us.toFixed(2)} us`,
     "",
-    "method   decode tok/s  speedup    tau  ms/step  libtorch+ffi  ts/step  draft/step  acceptance by depth",
+    "method   decode tok/s  speedup    tau  ms/step  libtorch+ffi  ts/step  draft/step  tree nodes (min-max)  acceptance by depth",
   ];
   for (const m of r.methods) {
+    const t = m.tree_nodes;
     lines.push(`${m.name.padEnd(8)} ${m.tokens_per_s.toFixed(1).padStart(12)} ${m.speedup.toFixed(2).padStart(7)}x ` +
       `${m.tau.toFixed(2).padStart(6)} ${m.ms_per_step.toFixed(3).padStart(8)} ${m.native_ms_per_step.toFixed(3).padStart(13)} ` +
       `${m.ts_ms_per_step.toFixed(3).padStart(8)} ${m.draft_ms_per_step.toFixed(3).padStart(11)}  ` +
-      m.acceptance_by_depth.map((x) => x.toFixed(2)).join(" "));
+      `${`${t.mean.toFixed(1)} (${t.min}-${t.max})`.padEnd(20)}  ` + m.acceptance_by_depth.map((x) => x.toFixed(2)).join(" "));
+  }
+  for (const m of r.methods) {
+    if (m.predicted_tokens_per_s === null) continue;
+    lines.push(`${m.name}: its cost model predicted ${m.predicted_tokens_per_s.toFixed(1)} tok/s for the trees it chose, ` +
+      `measured ${m.tokens_per_s.toFixed(1)} (${((m.tokens_per_s / m.predicted_tokens_per_s) * 100).toFixed(0)}%)`);
   }
   if (r.identical_outputs !== null) lines.push("", `greedy outputs identical across methods: ${r.identical_outputs ? "yes" : "NO"}`);
   for (const d of r.divergences) {

@@ -1,7 +1,8 @@
-// run-method.ts — one method over bench's prompts: its decode tokens/s, τ, acceptance by depth and
-// where each step's time goes; and where a speculative method's greedy output leaves plain decoding's.
+// run-method.ts — bench's methods over its prompts, interleaved: each one's decode tokens/s, τ,
+// acceptance by depth, tree sizes and where each step's time goes; and where a speculative method's
+// greedy output leaves plain decoding's.
 import { decode, type DecodeStats } from "../decoding/decode.ts";
-import { makeProposer, type ResolvedSpec, type SpecMode } from "../decoding/spec-mode.ts";
+import { makeProposer, type ResolvedSpec, type SpecMode, withMode } from "../decoding/spec-mode.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { KvCache } from "../native/engine.ts";
 import { clearStatus, showStatus } from "../util/status-line.ts";
@@ -26,26 +27,37 @@ export interface MethodResult {
   native_ms_per_step: number; // libtorch + FFI crossings
   ts_ms_per_step: number;     // TypeScript: tree building, verification, bookkeeping
   draft_ms_per_step: number;
+  tree_nodes: { mean: number; min: number; max: number }; // verified per round, root included
+  predicted_tokens_per_s: number | null; // auto: what its cost model expected of the rounds it chose
   outputs: number[][];
 }
 
-export function runMethod(m: LoadedModel, name: SpecMode, run: MethodRun, prompts: number[][], spec: ResolvedSpec): MethodResult {
-  const config = { ...spec.config, mode: name };
-  const all: DecodeStats[] = [];
-  const outputs: number[][] = [];
-  prompts.forEach((prompt, i) => {
-    showStatus(`bench: ${name}, prompt ${i + 1}/${prompts.length}`);
-    const sampling = { temperature: run.temperature, topK: 0, topP: 1 };
-    const gen = decode(m, prompt, { maxNewTokens: run.newTokens, sampling, seed: run.seed + i, stopIds: [] },
-      makeProposer(config, spec.head));
-    const tokens: number[] = [];
-    let step = gen.next();
-    for (; !step.done; step = gen.next()) tokens.push(step.value);
-    outputs.push(tokens);
-    all.push(step.value);
-  });
+/**
+ * Every method over every prompt, interleaved (for each repeat and prompt, each method in turn) so that a
+ * busy machine slows them alike; outputs come from the first repeat.
+ */
+export function runMethods(m: LoadedModel, names: SpecMode[], run: MethodRun, prompts: number[][], spec: ResolvedSpec,
+  repeat = 1): MethodResult[] {
+  const configs = names.map((name) => withMode(spec, name, m));
+  const stats: DecodeStats[][] = names.map(() => []);
+  const outputs: number[][][] = names.map(() => []);
+  for (let rep = 0; rep < repeat; rep++) {
+    prompts.forEach((prompt, i) => {
+      showStatus(`bench: repeat ${rep + 1}/${repeat}, prompt ${i + 1}/${prompts.length}`);
+      names.forEach((_, k) => {
+        const sampling = { temperature: run.temperature, topK: 0, topP: 1 };
+        const gen = decode(m, prompt, { maxNewTokens: run.newTokens, sampling, seed: run.seed + i, stopIds: [] },
+          makeProposer(configs[k], spec.head));
+        const tokens: number[] = [];
+        let step = gen.next();
+        for (; !step.done; step = gen.next()) tokens.push(step.value);
+        if (rep === 0) outputs[k].push(tokens);
+        stats[k].push(step.value);
+      });
+    });
+  }
   clearStatus();
-  return summarise(name, all, outputs);
+  return names.map((name, k) => summarise(name, stats[k], outputs[k]));
 }
 
 function summarise(name: SpecMode, all: DecodeStats[], outputs: number[][]): MethodResult {
@@ -60,7 +72,15 @@ function summarise(name: SpecMode, all: DecodeStats[], outputs: number[][]): Met
     tau: sum((s) => s.newTokens - 1) / steps, speedup: 1,
     acceptance_by_depth: acceptance, steps, ms_per_step: sum((s) => s.decodeMs) / steps,
     native_ms_per_step: sum((s) => s.nativeMs) / steps, ts_ms_per_step: sum((s) => s.decodeMs - s.nativeMs) / steps,
-    draft_ms_per_step: sum((s) => s.draftMs) / steps, outputs,
+    draft_ms_per_step: sum((s) => s.draftMs) / steps,
+    tree_nodes: {
+      mean: sum((s) => s.treeNodes.total) / steps,
+      min: Math.min(...all.map((s) => s.treeNodes.min)),
+      max: Math.max(...all.map((s) => s.treeNodes.max)),
+    },
+    predicted_tokens_per_s: all.every((s) => s.predicted)
+      ? (sum((s) => s.predicted!.tokens) * 1e6) / sum((s) => s.predicted!.us) : null,
+    outputs,
   };
 }
 

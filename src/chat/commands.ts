@@ -1,6 +1,6 @@
 // commands.ts — the REPL's slash commands, parsed and checked. A bad command is a one-line message for
 // the user, never an exception: the REPL carries on.
-import type { SpecMode } from "../decoding/spec-mode.ts";
+import { SPEC_MODES, type SpecMode } from "../decoding/spec-mode.ts";
 
 export interface Settings {
   temp: number;
@@ -34,13 +34,12 @@ const SETTINGS: Record<string, SettingRule> = {
   max: { key: "max", ok: (v) => Number.isInteger(v) && v >= 1, want: "an integer >= 1" },
 };
 
-const SPEC_MODES: SpecMode[] = ["none", "eagle1", "eagle2"];
 
 export const HELP = [
   "/help                     this list",
   "/set temp|top_p|top_k|seed|max <value>",
   "                          change sampling (temp 0 = greedy; seed -1 = random) or the answer length",
-  "/spec none|eagle1|eagle2  speculative decoding method (eagle modes need a draft head)",
+  "/spec none|eagle1|eagle2|auto  speculative decoding method (all but none need a draft head)",
   "/stats                    speed and acceptance of the last answer",
   "/clear                    forget the conversation",
   "/bye                      leave (also Ctrl-D, or Ctrl-C twice at an empty prompt)",
@@ -66,10 +65,10 @@ export function parseCommand(text: string): Command {
     case "/quit":
       return { kind: "bye" };
     case "/spec": {
-      const usage = arity(1, "/spec none|eagle1|eagle2");
+      const usage = arity(1, "/spec none|eagle1|eagle2|auto");
       if (usage) return usage;
       const mode = SPEC_MODES.find((m) => m === args[0]);
-      return mode ? { kind: "spec", mode } : { kind: "error", message: `/spec ${args[0]}: must be none, eagle1 or eagle2` };
+      return mode ? { kind: "spec", mode } : { kind: "error", message: `/spec ${args[0]}: must be none, eagle1, eagle2 or auto` };
     }
     case "/set":
       return parseSet(args);

@@ -3,7 +3,7 @@
 import { decode, type DecodeStats, meanAcceptance, type StopReason } from "../decoding/decode.ts";
 import type { LoadedDraft } from "../model/draft.ts";
 import type { LoadedModel } from "../model/loader.ts";
-import { makeProposer, type SpecConfig, type SpecMode } from "../decoding/spec-mode.ts";
+import { makeProposer, type SpecConfig, type SpecMode, withMode } from "../decoding/spec-mode.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import { resolveSeed } from "../util/rng.ts";
 import type { Settings } from "./commands.ts";
@@ -48,7 +48,7 @@ export class ChatSession {
   }
 
   setMode(mode: SpecMode): void {
-    this.spec = { ...this.spec, mode };
+    this.spec = withMode({ config: this.spec, head: this.head }, mode, this.target);
   }
 
   /** Asks the running answer to stop after its current token. */

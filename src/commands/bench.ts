@@ -4,9 +4,9 @@
 // outputs are identical across methods.
 import type { Argv } from "yargs";
 import { formatBench } from "../bench/bench-report.ts";
-import { ffiCrossingUs, findDivergences, runMethod } from "../bench/run-method.ts";
+import { ffiCrossingUs, findDivergences, runMethods } from "../bench/run-method.ts";
 import { benchModelDir, promptIds } from "../bench/workload.ts";
-import { resolveSpec, type SpecMode } from "../decoding/spec-mode.ts";
+import { resolveSpec, SPEC_MODES, type SpecMode } from "../decoding/spec-mode.ts";
 import { DTYPE_BYTES, loadModel, resolvePlacement } from "../model/loader.ts";
 import { EagleError } from "../util/errors.ts";
 import { DEFAULT_PROMPTS } from "../util/paths.ts";
@@ -19,32 +19,35 @@ interface BenchArgs extends RuntimeArgs, SpecArgs {
   n: number;
   temp: number;
   seed: number;
+  repeat: number;
   json: boolean;
 }
 
 export function benchFlags<T>(y: Argv<T>) {
   return specFlags(runtimeFlags(y))
     .option("model", { alias: "m", type: "string", default: "stories260K", describe: "model directory, or stories260K / random-134m (made once, random weights)" })
-    .option("methods", { type: "string", array: true, choices: ["none", "eagle1", "eagle2"] as const, describe: "methods to compare", defaultDescription: "none, plus eagle1 eagle2 when a draft head is found" })
+    .option("methods", { type: "string", array: true, choices: SPEC_MODES, describe: "methods to compare", defaultDescription: "none, plus eagle1 eagle2 auto when a draft head is found" })
     .option("prompts", { type: "string", default: DEFAULT_PROMPTS, defaultDescription: "test/prompts/stories.txt", describe: "prompt file, one per line" })
     .option("n", { type: "number", default: 128, describe: "tokens to decode per prompt (end-of-sequence ignored: a fixed workload)" })
     .option("temp", { type: "number", default: 0, describe: "temperature; 0 = greedy, which also checks outputs are identical" })
     .option("seed", { type: "number", default: 1, describe: "sampling seed (per prompt: seed + index)" })
+    .option("repeat", { type: "number", default: 1, describe: "passes over the prompts (methods interleaved prompt by prompt)" })
     .option("json", { type: "boolean", default: false, describe: "print one JSON object instead of a table" });
 }
 
 export function runBench(a: BenchArgs): void {
   if (!Number.isInteger(a.n) || a.n < 1) throw new EagleError(`--n ${a.n}: must be an integer >= 1`, 2);
+  if (!Number.isInteger(a.repeat) || a.repeat < 1) throw new EagleError(`--repeat ${a.repeat}: must be an integer >= 1`, 2);
   applyThreads(a.threads);
   const dir = benchModelDir(a.model);
   const m = loadModel(dir, resolvePlacement(a.device, a.dtype));
   const spec = resolveSpec({ ...a, spec: a.spec ?? (a.methods?.some((x) => x !== "none") ? "eagle2" : undefined) }, dir, m);
   try {
-    const methods = a.methods ?? (spec.head ? ["none", "eagle1", "eagle2"] as SpecMode[] : ["none"] as SpecMode[]);
+    const methods: SpecMode[] = a.methods ?? (spec.head ? [...SPEC_MODES] : ["none"]);
     const prompts = promptIds(a.prompts, dir, m.config.vocabSize);
     const run = { newTokens: a.n, temperature: a.temp, seed: a.seed };
-    runMethod(m, methods[0], { ...run, newTokens: 8 }, prompts.slice(0, 1), spec); // warm-up
-    const results = methods.map((name) => runMethod(m, name, run, prompts, spec));
+    runMethods(m, methods, { ...run, newTokens: 8 }, prompts.slice(0, 1), spec); // warm-up
+    const results = runMethods(m, methods, run, prompts, spec, a.repeat);
     const base = results.find((r) => r.name === "none");
     for (const r of results) r.speedup = base ? r.tokens_per_s / base.tokens_per_s : NaN;
     const identical = a.temp !== 0 ? null : results.every((r) => JSON.stringify(r.outputs) === JSON.stringify(results[0].outputs));
@@ -52,7 +55,7 @@ export function runBench(a: BenchArgs): void {
     const report = {
       model: dir, draft: spec.head?.dir ?? null, device: m.placement.device, dtype: m.placement.dtype,
       params: m.model.weightBytes() / DTYPE_BYTES[m.placement.dtype], ffi_crossing_us: ffiCrossingUs(m),
-      workload: { prompts: prompts.length, new_tokens: a.n, temperature: a.temp, seed: a.seed, prompt_file: a.prompts },
+      workload: { prompts: prompts.length, new_tokens: a.n, temperature: a.temp, seed: a.seed, repeat: a.repeat, prompt_file: a.prompts },
       identical_outputs: identical,
       divergences,
       methods: results.map(({ outputs, ...r }) => r),

@@ -3,9 +3,10 @@ import { availableParallelism } from "node:os";
 import type { Argv } from "yargs";
 import { setThreads } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
+import { AUTO_DEFAULTS } from "../decoding/auto-tree.ts";
 import { EAGLE2_DEFAULTS } from "../decoding/eagle2.ts";
 import type { DeviceName, DTypeName } from "../model/loader.ts";
-import type { SpecFlags, SpecMode } from "../decoding/spec-mode.ts";
+import { SPEC_MODES, type SpecFlags } from "../decoding/spec-mode.ts";
 
 export interface RuntimeArgs {
   device?: DeviceName;
@@ -37,10 +38,10 @@ export interface SpecArgs extends SpecFlags {
 
 export function specFlags<T>(y: Argv<T>) {
   return y
-    .option("spec", { choices: ["none", "eagle1", "eagle2"] as const, describe: "speculative decoding method", defaultDescription: "eagle2 when a draft head is found, else none" })
+    .option("spec", { choices: SPEC_MODES, describe: "speculative decoding method (auto: EAGLE-2 sized by this machine's measured costs)", defaultDescription: "auto when a draft head is found, else none" })
     .option("draft", { type: "string", describe: "EAGLE draft head directory", defaultDescription: "<model>-eagle if it exists" })
     .option("tree", { type: "string", describe: "EAGLE-1 tree: JSON list of paths of child ranks", defaultDescription: "the official 25-node tree" })
-    .option("spec-depth", { type: "number", describe: "EAGLE-2 expansion passes", defaultDescription: String(EAGLE2_DEFAULTS.depth) })
-    .option("spec-topk", { type: "number", describe: "EAGLE-2 children per expanded node", defaultDescription: String(EAGLE2_DEFAULTS.topK) })
-    .option("spec-tokens", { type: "number", describe: "EAGLE-2 tree size verified per step", defaultDescription: String(EAGLE2_DEFAULTS.totalTokens) });
+    .option("spec-depth", { type: "number", describe: "EAGLE-2 expansion passes (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.depth}; auto ${AUTO_DEFAULTS.maxDepth}` })
+    .option("spec-topk", { type: "number", describe: "EAGLE-2 children per expanded node (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.topK}; auto ${AUTO_DEFAULTS.topK}` })
+    .option("spec-tokens", { type: "number", describe: "EAGLE-2 tree size verified per step (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.totalTokens}; auto ${AUTO_DEFAULTS.maxNodes}` });
 }

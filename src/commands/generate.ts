@@ -87,6 +87,11 @@ export function formatStats(s: DecodeStats, mode: SpecMode): string {
     const byDepth = s.proposedByDepth.map((p, d) => `${((s.acceptedByDepth[d] ?? 0) / p).toFixed(2)}`).join(" ");
     line += `${mode}: tau ${meanAcceptance(s).toFixed(2)} tokens/step over ${s.targetForwards} steps | ` +
       `acceptance by depth ${byDepth} | draft ${s.draftMs.toFixed(1)} ms, verify ${s.verifyMs.toFixed(1)} ms\n`;
+    const t = s.treeNodes;
+    if (s.predicted && s.targetForwards > 0) {
+      line += `${mode}: trees of ${(t.total / s.targetForwards).toFixed(1)} nodes (${t.min}-${t.max}); its cost model expected ` +
+        `${((s.predicted.tokens * 1e6) / s.predicted.us).toFixed(1)} tok/s for them\n`;
+    }
   }
   return line;
 }

@@ -5,7 +5,7 @@
 import { forward, KvCache, nativeMilliseconds, StepOutput } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
-import { PlainProposer, type Proposer } from "./proposer.ts";
+import { type Prediction, PlainProposer, type Proposer } from "./proposer.ts";
 import { Rng } from "../util/rng.ts";
 import { type SamplingParams, sampleFrom, targetDistribution } from "./sampling.ts";
 import { type DraftTree, treeMask } from "./tree.ts";
@@ -32,7 +32,15 @@ export interface DecodeStats {
   draftMs: number;           // decode time the proposer spent drafting and catching up
   acceptedByDepth: number[]; // [d]: rounds whose accepted path reached depth d + 1
   proposedByDepth: number[]; // [d]: rounds whose tree had a node at depth d + 1
+  treeNodes: TreeSizes;      // nodes verified per round, roots included
+  predicted: Prediction | null; // what the proposer expected of its rounds (auto), else null
   stopReason: StopReason;
+}
+
+export interface TreeSizes {
+  total: number;
+  min: number;
+  max: number;
 }
 
 /** τ: mean tokens per verification forward, counting the bonus token (the prefill's token excluded). */
@@ -81,7 +89,8 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
   const vocab = m.config.vocabSize;
   const stats: DecodeStats = {
     promptTokens: prompt.length, newTokens: 0, promptMs: 0, decodeMs: 0, targetForwards: 0, nativeMs: 0, verifyMs: 0, draftMs: 0,
-    acceptedByDepth: [], proposedByDepth: [], stopReason: "max_tokens",
+    acceptedByDepth: [], proposedByDepth: [], treeNodes: { total: 0, min: 0, max: 0 }, predicted: null,
+    stopReason: "max_tokens",
   };
   // true once the run must end after the token just counted
   const finished = (token: number): boolean => {
@@ -138,6 +147,7 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
       stats.nativeMs = nativeMilliseconds() - nativeStart;
     }
     stats.draftMs = proposer.draftMs;
+    stats.predicted = proposer.prediction ?? null;
     proposer.dispose();
     out.dispose();
     kv.dispose();
@@ -145,6 +155,11 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
 }
 
 function countDepths(stats: DecodeStats, tree: DraftTree, verdict: Verdict): void {
+  const n = tree.tokens.length;
+  const sizes = stats.treeNodes;
+  sizes.min = sizes.total === 0 ? n : Math.min(sizes.min, n);
+  sizes.max = Math.max(sizes.max, n);
+  sizes.total += n;
   let deepest = 0;
   for (const d of tree.depth) deepest = Math.max(deepest, d);
   for (let d = 0; d < deepest; d++) stats.proposedByDepth[d] = (stats.proposedByDepth[d] ?? 0) + 1;

@@ -27,6 +27,21 @@ function better(candidates: Candidate[]): (a: number, b: number) => number {
     candidates[b].logp - candidates[a].logp || candidates[a].depth - candidates[b].depth || a - b;
 }
 
+/** The `keep` best candidates by `better`, in ascending index order. Only the tie at the cut is sorted by
+ * the comparator: the cut value comes from a numeric sort of all the values. */
+function bestCandidates(candidates: Candidate[], keep: number): number[] {
+  const n = candidates.length;
+  if (keep >= n) return candidates.map((_, i) => i);
+  if (keep === 0) return [];
+  const values = Float64Array.from(candidates, (c) => c.logp).sort(); // ascending
+  const cut = values[n - keep];
+  const above: number[] = [];
+  const tied: number[] = [];
+  candidates.forEach((c, i) => (c.logp > cut ? above : c.logp === cut ? tied : null)?.push(i));
+  const kept = above.concat(tied.sort(better(candidates)).slice(0, keep - above.length));
+  return kept.sort((a, b) => a - b);
+}
+
 /**
  * The draft tree of the root plus the `keep` best candidates by logp. Value never rises from parent
  * to child, and ties go to the shallower node, so every kept candidate's parent is kept too.
@@ -35,8 +50,7 @@ function better(candidates: Candidate[]): (a: number, b: number) => number {
 export function rerankTree(root: number, candidates: Candidate[], keep: number): DraftTree {
   if (!Number.isInteger(keep) || keep < 0) fail(`rerankTree: keep ${keep} must be an integer >= 0`);
   checkCandidates(candidates);
-  const order = candidates.map((_, i) => i).sort(better(candidates));
-  const kept = order.slice(0, keep).sort((a, b) => a - b);
+  const kept = bestCandidates(candidates, keep);
   const node = new Int32Array(candidates.length).fill(-1); // candidate index -> tree node, -1 if dropped
   kept.forEach((c, j) => (node[c] = j + 1));
   const n = kept.length + 1;

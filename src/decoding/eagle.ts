@@ -1,11 +1,13 @@
 // eagle.ts — the EAGLE drafter: a draft head with its own cache that reads the target's features.
 // Draft entry t pairs the target's feature f_t with token t+1 and sits at draft position t, so the
-// stable draft cache is always as long as the target's, and its last entry (the root's) predicts the
-// root's children. Tree levels are fed on top of it each round and dropped before the next commit.
+// committed draft cache follows the target's, and its last entry (the root's) predicts the root's
+// children. Tree levels are fed on top of it each round and dropped before the next commit. A builder
+// may let the drafter rest (plain rounds); on waking it feeds only the last few entries it missed, at
+// their true positions, and the rest stay a gap in the draft's context.
 import { draftForward, KvCache, StepOutput, type TopK } from "../native/engine.ts";
 import type { LoadedDraft } from "../model/draft.ts";
-import type { Proposer } from "./proposer.ts";
-import type { DraftTree } from "./tree.ts";
+import type { Prediction, Proposer } from "./proposer.ts";
+import { chainTree, type DraftTree } from "./tree.ts";
 
 /** One level of tree nodes fed to the draft in one forward. */
 export interface DraftLevel {
@@ -15,19 +17,51 @@ export interface DraftLevel {
   ancestorSlots: number[][]; // per node: draft cache slots of its ancestors fed earlier this round
 }
 
-/** How a round's tree is grown: EAGLE-1's static plan or EAGLE-2's dynamic expansion. */
+/** What a tree builder asks of the draft within a round (EagleDrafter; calibration times a stand-in). */
+export interface DraftSource {
+  /** Top-k of the root entry: the candidates for depth 1. */
+  rootTopK(k: number): TopK;
+  /** Feeds one tree level; returns each node's top-k children (row after row) and its cache slot. */
+  feed(level: DraftLevel, k: number): { top: TopK; slots: number[] };
+  /** The root entry's row in the draft's latest output. */
+  readonly rootRow: number;
+  /** Cached context of the target (the root's position), for cost estimates. */
+  readonly contextLength: number;
+}
+
+/** How a round's tree is grown: EAGLE-1's static plan, EAGLE-2's dynamic expansion, or auto's costed one. */
 export interface TreeBuilder {
   readonly maxTreeNodes: number;
   readonly maxFedNodes: number;
-  build(draft: EagleDrafter, root: number, maxNodes: number): DraftTree;
+  build(draft: DraftSource, root: number, maxNodes: number): DraftTree;
+  /** After verification of a built tree: which nodes the target accepted. */
+  observe?(tree: DraftTree, path: number[]): void;
+  /** After a built round: true makes the drafter rest (plain rounds, no draft work) until wakes() says so. */
+  rests?(): boolean;
+  /** Before each round while resting, with the cached context length: true to draft again. */
+  wakes?(context: number): boolean;
+  /** While resting: rounds until it wakes (entries older than WAKE_WINDOW rounds need no features). */
+  restLeft?(): number;
+  /** Before the first round, with the prompt's length: true to rest from the start (the prompt not fed). */
+  startsResting?(context: number): boolean;
+  /** A cost-aware builder's expectations of the rounds it built. */
+  readonly stats?: { predictedTokens: number; predictedUs: number };
 }
 
-export class EagleDrafter implements Proposer {
+// entries a resting drafter keeps to catch up on when it wakes: older ones are skipped (a gap in the
+// draft's context, which only weakens its guesses)
+const WAKE_WINDOW = 8;
+
+export class EagleDrafter implements Proposer, DraftSource {
   #kv: KvCache | null = null;
   readonly #out = StepOutput.create();
-  #stable = 0;     // committed draft entries; the last is the root's
+  #stable = 0;     // committed draft entries (cache slots); the last is the root's
+  #lastPos = -1;   // the position of the last committed entry (the root's): slots and positions part at a gap
   #rootRow = 0;    // the root entry's row in #out after a commit
   #draftMs = 0;
+  // while resting: the entries not yet fed (the last WAKE_WINDOW), their features in #store
+  #lag: { tokens: number[]; positions: number[]; next: number } | null = null;
+  #store: StepOutput | null = null;
 
   constructor(readonly head: LoadedDraft, private readonly builder: TreeBuilder) {}
 
@@ -39,20 +73,39 @@ export class EagleDrafter implements Proposer {
   get maxTreeNodes(): number { return this.builder.maxTreeNodes; }
   get extraDraftSlots(): number { return this.builder.maxFedNodes; }
   get draftMs(): number { return this.#draftMs; }
-  /** Slots of the draft cache, for builders: the next fed node lands at this slot. */
+  get prediction(): Prediction | undefined {
+    const s = this.builder.stats;
+    return s ? { tokens: s.predictedTokens, us: s.predictedUs } : undefined;
+  }
+  /** The root entry's row in the draft's latest output, for builders. */
   get rootRow(): number { return this.#rootRow; }
+  /** Cached context of the target when drafting (the root's position), for cost estimates. */
+  get contextLength(): number { return this.#lastPos + 1; }
 
   start(prompt: number[], target: StepOutput, root: number, capacity: number): void {
     this.#kv?.dispose();
     this.#kv = KvCache.create(this.head.model, capacity + this.extraDraftSlots);
     this.#stable = 0;
+    this.#lastPos = -1;
+    this.#lag = null;
     // entries (f_0, t_1) ... (f_{P-1}, root)
     const tokens = [...prompt.slice(1), root];
-    this.#catchUp(tokens, tokens.map((_, i) => i), target);
+    const rows = tokens.map((_, i) => i);
+    if (this.builder.startsResting?.(prompt.length)) {
+      this.#lag = { tokens: [], positions: [], next: 0 };
+      this.#store ??= StepOutput.create();
+      this.#rest(tokens, rows, target);
+      return;
+    }
+    this.#catchUp(tokens, Int32Array.from(rows), target);
   }
 
   propose(root: number, maxNodes: number): DraftTree {
     const t0 = performance.now();
+    if (this.#lag) {
+      if (!this.builder.wakes?.(this.#nextPosition())) return chainTree([root]);
+      this.#wake();
+    }
     const tree = this.builder.build(this, root, maxNodes);
     this.#draftMs += performance.now() - t0;
     return tree;
@@ -61,8 +114,51 @@ export class EagleDrafter implements Proposer {
   commit(tree: DraftTree, path: number[], bonus: number, target: StepOutput): void {
     // entries (f_root, a_1) ... (f_{a_k}, bonus): each accepted node's target feature, paired with the next token
     const tokens = [...path.slice(1).map((n) => tree.tokens[n]), bonus];
-    this.#cache.truncate(this.#stable);
-    this.#catchUp(tokens, path, target);
+    if (!this.#lag) {
+      this.builder.observe?.(tree, path);
+      this.#cache.truncate(this.#stable); // the tree levels fed this round
+      if (!this.builder.rests?.()) {
+        this.#catchUp(tokens, Int32Array.from(path), target);
+        return;
+      }
+      this.#lag = { tokens: [], positions: [], next: this.#lastPos + 1 };
+      this.#store ??= StepOutput.create();
+    }
+    this.#rest(tokens, path, target);
+  }
+
+  /** A resting round: keep the entries (and their features) the draft would have been fed, the last few only. */
+  #rest(tokens: number[], path: number[], target: StepOutput): void {
+    const lag = this.#lag!;
+    const first = this.#nextPosition();
+    lag.next = first + tokens.length;
+    // each round adds an entry at least, so only the last WAKE_WINDOW rounds' entries can be fed
+    if ((this.builder.restLeft?.() ?? 0) > WAKE_WINDOW) return;
+    const keep = Math.min(WAKE_WINDOW, lag.tokens.length + tokens.length);
+    this.#store!.gather(target, Int32Array.from(path), keep);
+    lag.tokens.push(...tokens);
+    lag.positions.push(...tokens.map((_, i) => first + i));
+    lag.tokens.splice(0, lag.tokens.length - keep);
+    lag.positions.splice(0, lag.positions.length - keep);
+  }
+
+  /** The position of the next entry: after the last committed one, or after the last one seen while resting. */
+  #nextPosition(): number {
+    return this.#lag ? this.#lag.next : this.#lastPos + 1;
+  }
+
+  /** Back from resting: feed the kept entries at their true positions (earlier ones stay a gap). */
+  #wake(): void {
+    const lag = this.#lag!;
+    this.#lag = null;
+    const t0 = performance.now();
+    const n = lag.tokens.length;
+    draftForward(this.head.model, this.#cache, { tokens: Int32Array.from(lag.tokens), positions: Int32Array.from(lag.positions) },
+      this.#store!, Int32Array.from({ length: n }, (_, i) => i), this.#out);
+    this.#stable += n;
+    this.#lastPos = lag.positions[n - 1];
+    this.#rootRow = n - 1;
+    this.#draftMs += performance.now() - t0;
   }
 
   /** Top-k of the root entry: the candidates for depth 1. */
@@ -81,25 +177,26 @@ export class EagleDrafter implements Proposer {
       for (const s of level.ancestorSlots[i]) mask[i * cols + s] = 1;
       mask[i * cols + len + i] = 1;
     }
-    const position = this.#stable - 1 + level.depth; // the root entry sits at stable - 1
+    const position = this.#lastPos + level.depth; // the root entry's position plus the node's depth
     draftForward(this.head.model, this.#cache, {
       tokens: Int32Array.from(level.tokens), positions: new Int32Array(n).fill(position), mask, maskCols: cols,
     }, this.#out, Int32Array.from(level.featureRows), this.#out);
     return { top: this.#out.topk(k), slots: Array.from({ length: n }, (_, i) => len + i) };
   }
 
-  #catchUp(tokens: number[], featureRows: number[], target: StepOutput): void {
+  #catchUp(tokens: number[], featureRows: Int32Array, target: StepOutput): void {
     const t0 = performance.now();
-    const positions = Int32Array.from(tokens, (_, i) => this.#stable + i);
-    draftForward(this.head.model, this.#cache, { tokens: Int32Array.from(tokens), positions }, target,
-      Int32Array.from(featureRows), this.#out);
+    const positions = Int32Array.from(tokens, (_, i) => this.#lastPos + 1 + i);
+    draftForward(this.head.model, this.#cache, { tokens: Int32Array.from(tokens), positions }, target, featureRows, this.#out);
     this.#stable += tokens.length;
+    this.#lastPos += tokens.length;
     this.#rootRow = tokens.length - 1;
     this.#draftMs += performance.now() - t0;
   }
 
   dispose(): void {
     this.#out.dispose();
+    this.#store?.dispose();
     this.#kv?.dispose();
   }
 }

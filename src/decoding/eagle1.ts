@@ -1,5 +1,5 @@
 // eagle1.ts — EAGLE-1's tree: a static plan of child ranks, filled each round with the draft's top-k.
-import type { DraftLevel, EagleDrafter, TreeBuilder } from "./eagle.ts";
+import type { DraftLevel, DraftSource, TreeBuilder } from "./eagle.ts";
 import { instantiate, type StaticTreePlan, truncatePlan } from "./static-tree.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
@@ -11,7 +11,7 @@ export class StaticTreeBuilder implements TreeBuilder {
     this.maxFedNodes = plan.expand.slice(1).reduce((n, level) => n + level.length, 0);
   }
 
-  build(draft: EagleDrafter, root: number, maxNodes: number): DraftTree {
+  build(draft: DraftSource, root: number, maxNodes: number): DraftTree {
     if (maxNodes <= 1 || this.plan.nodes.length === 1) return chainTree([root]);
     const plan = maxNodes < this.plan.nodes.length ? truncatePlan(this.plan, maxNodes) : this.plan;
     const k = plan.topK;

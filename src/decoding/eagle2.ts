@@ -3,7 +3,7 @@
 // K children each, and keeps the K best new children as the next frontier; at the end the best
 // totalTokens - 1 candidates of every level are reranked into the tree.
 import { type Candidate, rerankTree, selectFrontier } from "./dynamic-tree.ts";
-import type { EagleDrafter, TreeBuilder } from "./eagle.ts";
+import type { DraftSource, TreeBuilder } from "./eagle.ts";
 import { EagleError } from "../util/errors.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
@@ -37,7 +37,7 @@ export class DynamicTreeBuilder implements TreeBuilder {
     this.maxFedNodes = params.topK * params.depth;
   }
 
-  build(draft: EagleDrafter, root: number, maxNodes: number): DraftTree {
+  build(draft: DraftSource, root: number, maxNodes: number): DraftTree {
     const keep = Math.min(this.params.totalTokens, maxNodes) - 1;
     if (keep <= 0) return chainTree([root]);
     const K = this.params.topK;

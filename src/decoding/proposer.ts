@@ -3,6 +3,12 @@
 import type { StepOutput } from "../native/engine.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
+/** A proposer's own expectation of its rounds: tokens they should yield and microseconds they should take. */
+export interface Prediction {
+  tokens: number;
+  us: number;
+}
+
 export interface Proposer {
   /** Largest tree it will propose, root included. */
   readonly maxTreeNodes: number;
@@ -16,6 +22,8 @@ export interface Proposer {
   commit(tree: DraftTree, path: number[], bonus: number, target: StepOutput): void;
   /** Milliseconds spent drafting so far. */
   readonly draftMs: number;
+  /** What a cost-aware proposer expected of its rounds so far. */
+  readonly prediction?: Prediction;
   dispose(): void;
 }
 

@@ -123,6 +123,11 @@ export function setThreads(n: number): void {
   threadsChosen = true;
 }
 
+/** CPU threads one op uses. */
+export function threadCount(): number {
+  return outI32("get threads", (box) => shim().et_get_threads(box));
+}
+
 /** Unless a count was set: one thread for small models, where every op is too short to split and
  * spinning OpenMP workers only cost time (badly so on a busy machine), else every core. */
 export function autoThreads(parameters: number): void {
@@ -325,6 +330,12 @@ export class StepOutput extends Handle {
     requireArray("hidden buffer", into, Float32Array);
     check(shim().et_out_hidden_row(this.ptr, row, into, into.length), "read hidden state");
     return into;
+  }
+  /** Makes this a feature store: appends the hidden states of `rows` of `src` (a forward's results or a
+   * store) to the rows it holds as a store, then keeps the last `keep` (see et_out_gather). */
+  gather(src: StepOutput, rows: Int32Array, keep: number): void {
+    requireArray("rows", rows, Int32Array);
+    timed(() => shim().et_out_gather(this.ptr, StepOutput.ptrOf(src), rows, rows.length, keep), "gather features");
   }
   protected free(p: Pointer): void {
     shim().et_out_free(p);

@@ -13,6 +13,7 @@ const symbols = {
   et_cuda_available: { args: [], returns: i32 },
   et_cpu_kernels: { args: [], returns: cstring },
   et_set_threads: { args: [i32], returns: i32 },
+  et_get_threads: { args: [ptr], returns: i32 },
   et_live_handles: { args: [ptr, i32], returns: i32 },
   et_cuda_memory: { args: [i32, ptr, ptr], returns: i32 },
   et_mmap_open: { args: [ptr, ptr, ptr], returns: i32 },
@@ -39,6 +40,7 @@ const symbols = {
   et_out_topk: { args: [ptr, ptr, i32, i32, ptr, ptr], returns: i32 },
   et_out_logits_row: { args: [ptr, i32, ptr, i32], returns: i32 },
   et_out_hidden_row: { args: [ptr, i32, ptr, i32], returns: i32 },
+  et_out_gather: { args: [ptr, ptr, ptr, i32, i32], returns: i32 },
   et_device_sync: { args: [i32, i32], returns: i32 },
   et_copy_bandwidth: { args: [i32, i32, u64, i32, ptr], returns: i32 },
   // ---- draft-head training (ffi/et_train.h), wrapped by src/train/trainer.ts

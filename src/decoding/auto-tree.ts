@@ -1,0 +1,297 @@
+// auto-tree.ts — `--spec auto`: EAGLE-2's dynamic tree, grown and trimmed each round by what it is
+// expected to earn on this machine. A candidate's value (the product of draft confidences along its path)
+// estimates the chance that the target accepts it (EAGLE-2's observation), so a tree of candidates with
+// values v is expected to yield 1 + α·Σv tokens, α correcting the draft's calibration from the rounds so
+// far. Its cost comes from the measured cost model: the draft passes, the target's verification of its
+// nodes, the draft's catch-up and the host's own time. Each round:
+//   - after each draft pass, the best tree is the top-m candidates by value for the m that maximises
+//     tokens per microsecond (value never rises from parent to child, so that is a connected tree);
+//   - another pass is fed (its width chosen too) only if its predicted children, the frontier's values
+//     times the typical conditional probability of a child of each rank, would raise that rate;
+//   - when no tree beats a plain step twice in a row, the drafter rests for a while (plain rounds, no
+//     draft work at all), then looks again, resting twice as long each time it finds nothing.
+// The tree depends only on draft scores, costs and the rounds already decided, never on the target's
+// verdict for this round, so verification stays exactly lossless.
+import { type CostModel, stepUs } from "./cost-model.ts";
+import { type Candidate, rerankTree } from "./dynamic-tree.ts";
+import type { DraftSource, TreeBuilder } from "./eagle.ts";
+import { EagleError } from "../util/errors.ts";
+import { chainTree, type DraftTree } from "./tree.ts";
+
+export interface AutoTreeParams {
+  topK: number;     // children ranked per fed node, and the widest pass
+  maxDepth: number; // draft passes per round at most
+  maxNodes: number; // tree size verified at most, root included
+}
+
+export const AUTO_DEFAULTS: AutoTreeParams = { topK: 8, maxDepth: 8, maxNodes: 64 };
+
+export function checkAutoParams(p: AutoTreeParams): void {
+  const bad = (flag: string, v: number, want: string) => {
+    throw new EagleError(`--${flag} ${v}: must be ${want}`, 2);
+  };
+  if (!Number.isInteger(p.topK) || p.topK < 1 || p.topK > 64) bad("spec-topk", p.topK, "an integer in [1, 64]");
+  if (!Number.isInteger(p.maxDepth) || p.maxDepth < 0 || p.maxDepth > 32) bad("spec-depth", p.maxDepth, "an integer in [0, 32]");
+  if (!Number.isInteger(p.maxNodes) || p.maxNodes < 1 || p.maxNodes > 1024) bad("spec-tokens", p.maxNodes, "an integer in [1, 1024]");
+}
+
+/** What the rounds chose and expected, for statistics (bench: predicted vs measured tokens/s). */
+export interface AutoTreeStats {
+  rounds: number;          // rounds proposed (resting ones included)
+  restingRounds: number;   // plain rounds while the drafter rested
+  treeNodes: number;       // nodes verified over all rounds, roots included
+  minNodes: number;
+  maxNodes: number;
+  predictedTokens: number; // sum over rounds of the expected tokens
+  predictedUs: number;     // sum over rounds of the predicted cost
+}
+
+interface Plan {
+  m: number;      // candidates kept (the tree has m + 1 nodes)
+  tokens: number; // expected tokens from the round
+  us: number;     // predicted cost of the round
+}
+
+const rate = (p: Plan) => p.tokens / p.us;
+const PAY_MARGIN = 1.05; // a pass, or drafting at all, must beat the alternative by this much: the model is rough
+const EMA = 0.1;        // weight of the newest round in the running estimates
+const MISSES_TO_REST = 2; // rounds in a row where no tree paid, before the first rest (after a rest: 1)
+const FIRST_REST = 16;    // rounds
+const LONGEST_REST = 1024;
+
+export class CostAwareTreeBuilder implements TreeBuilder {
+  readonly maxTreeNodes: number;
+  readonly maxFedNodes: number;
+  readonly stats: AutoTreeStats = {
+    rounds: 0, restingRounds: 0, treeNodes: 0, minNodes: Infinity, maxNodes: 0, predictedTokens: 0, predictedUs: 0,
+  };
+  #accepted = 1;  // running means of accepted draft tokens and of their predicted count: α = their ratio
+  #expected = 1;
+  #rho: Float64Array | null = null; // running mean conditional probability of a fed node's child, by rank
+  #lastExpected = 0;
+  #most = 0;       // this round's cap on candidates kept, and its prices (#priceRound)
+  #verifyUs = new Float64Array(1);
+  #catchUp: [number, number] = [0, 0];
+  #missed = false;
+  #misses = 0;
+  #rested = false;        // whether the drafter has rested since a round last paid
+  #nextRest = FIRST_REST;
+  #restLeft = 0;
+
+  constructor(readonly params: AutoTreeParams, readonly costs: CostModel) {
+    checkAutoParams(params);
+    this.maxTreeNodes = params.maxNodes;
+    this.maxFedNodes = params.topK * params.maxDepth;
+  }
+
+  get alpha(): number {
+    return Math.min(2, Math.max(0.25, this.#accepted / this.#expected));
+  }
+
+  build(draft: DraftSource, root: number, maxNodes: number): DraftTree {
+    this.stats.rounds++;
+    const most = Math.min(this.params.maxNodes, maxNodes) - 1; // candidates the tree may keep
+    if (most <= 0) return this.#record(chainTree([root]), { m: 0, tokens: 1, us: 1 });
+    const K = this.params.topK;
+    const ctx = draft.contextLength;
+    const first = draft.rootTopK(K);
+    const candidates: Candidate[] = Array.from(first.ids, (token, j) => ({ token, parent: -1, logp: Math.min(first.logp[j], 0), depth: 1 }));
+    const value = candidates.map((c) => Math.exp(c.logp)); // per candidate: its path's draft probability
+    this.#rho ??= Float64Array.from(value);
+    this.#priceRound(ctx, most);
+    let best = topDescending(value, 0, most); // the values a tree can keep, descending
+    let newest = candidates.map((_, j) => j);
+    const rowOf = new Map<number, number>(newest.map((c) => [c, draft.rootRow])); // parent's row in the last output
+    const slot = new Map<number, number>();
+    let sunkUs = 0;
+    let plan = this.#bestPlan(best, null, sunkUs);
+    for (let pass = 1; pass <= this.params.maxDepth; pass++) {
+      const next = this.#nextPass(value, newest, best, sunkUs, ctx, plan);
+      if (!next) break;
+      const frontier = next.frontier;
+      const fed = draft.feed({
+        tokens: frontier.map((c) => candidates[c].token),
+        featureRows: frontier.map((c) => rowOf.get(c)!),
+        depth: pass,
+        ancestorSlots: frontier.map((c) => ancestorsOf(candidates, c).map((a) => slot.get(a)!)),
+      }, K);
+      sunkUs += next.passUs;
+      const base = candidates.length;
+      frontier.forEach((c, j) => {
+        slot.set(c, fed.slots[j]);
+        for (let r = 0; r < K; r++) {
+          const logp = candidates[c].logp + Math.min(fed.top.logp[j * K + r], 0);
+          candidates.push({ token: fed.top.ids[j * K + r], parent: c, logp, depth: pass + 1 });
+          value.push(Math.exp(logp));
+          rowOf.set(base + j * K + r, j); // children read their parent's row of this pass
+        }
+      });
+      this.#learnRanks(fed.top.logp, frontier.length);
+      newest = Array.from({ length: candidates.length - base }, (_, i) => base + i);
+      best = mergeDescending(best, topDescending(value, base, most), most);
+      plan = this.#bestPlan(best, null, sunkUs);
+    }
+    // drafting at all also costs the builder's own round: only a tree that beats that and a plain round pays
+    this.#missed = plan.tokens / (plan.us + this.costs.buildUs) <= PAY_MARGIN * this.#plainRate(ctx);
+    this.#lastExpected = plan.tokens - 1;
+    return this.#record(rerankTree(root, candidates, plan.m), plan);
+  }
+
+  /** The widest-paying next pass over the newest level's best candidates, or null if none pays. */
+  #nextPass(value: number[], newest: number[], best: Float64Array, sunkUs: number, ctx: number,
+    current: Plan): { frontier: number[]; passUs: number } | null {
+    const K = this.params.topK;
+    const rho = this.#rho!;
+    const order = newest.slice().sort((a, b) => value[b] - value[a] || a - b);
+    let choice: { frontier: number[]; passUs: number; rate: number } | null = null;
+    for (let w = 1; w <= Math.min(K, order.length); w *= 2) {
+      const predicted = new Float64Array(w * K);
+      for (let f = 0; f < w; f++) for (let r = 0; r < K; r++) predicted[f * K + r] = value[order[f]] * rho[r];
+      predicted.sort(); // ascending: read from the end
+      const passUs = stepUs(this.costs.draft, w, ctx) + this.costs.passUs;
+      const plan = this.#bestPlan(best, predicted, sunkUs + passUs);
+      if (rate(plan) > PAY_MARGIN * (choice?.rate ?? rate(current))) choice = { frontier: order.slice(0, w), passUs, rate: rate(plan) };
+    }
+    return choice;
+  }
+
+  /**
+   * The best m over the candidate values (`kept` descending, `extra` ascending: merged on the fly, at
+   * most maxNodes - 1 of them), given the draft time already spent this round.
+   */
+  #bestPlan(kept: Float64Array, extra: Float64Array | null, sunkUs: number): Plan {
+    const alpha = this.alpha;
+    const verifyUs = this.#verifyUs;
+    const [catchUpUs, catchUpPerToken] = this.#catchUp;
+    let sum = 0;
+    let bestM = 0;
+    let bestSum = 0;
+    let bestRate = 1 / (sunkUs + verifyUs[0] + catchUpUs + catchUpPerToken);
+    let i = 0;
+    let j = extra ? extra.length - 1 : -1;
+    for (let m = 1; m <= this.#most && (i < kept.length || j >= 0); m++) {
+      sum += j < 0 || (i < kept.length && kept[i] >= extra![j]) ? kept[i++] : extra![j--];
+      const tokens = 1 + alpha * sum;
+      // next round's catch-up feeds the draft the accepted tokens and the bonus
+      const r = tokens / (sunkUs + verifyUs[m] + catchUpUs + catchUpPerToken * tokens);
+      if (r > bestRate) [bestM, bestSum, bestRate] = [m, sum, r];
+    }
+    const tokens = 1 + alpha * bestSum;
+    return { m: bestM, tokens, us: tokens / bestRate };
+  }
+
+  /** This round's costs at its context: verifying m + 1 nodes (host time included), the next catch-up. */
+  #priceRound(ctx: number, most: number): void {
+    const c = this.costs;
+    this.#most = most;
+    this.#verifyUs = Float64Array.from({ length: most + 1 }, (_, m) => c.roundUs + stepUs(c.target, m + 1, ctx));
+    this.#catchUp = [c.draft.fixedUs, c.draft.perTokenUs + c.draft.perTokenSlotUs * ctx];
+  }
+
+  #plainRate(ctx: number): number {
+    return 1 / (this.costs.roundUs + stepUs(this.costs.target, 1, ctx));
+  }
+
+  #learnRanks(logp: Float32Array, fedNodes: number): void {
+    const K = this.params.topK;
+    for (let r = 0; r < K; r++) {
+      let mean = 0;
+      for (let j = 0; j < fedNodes; j++) mean += Math.exp(Math.min(logp[j * K + r], 0)) / fedNodes;
+      this.#rho![r] += EMA * (mean - this.#rho![r]);
+    }
+  }
+
+  #record(tree: DraftTree, plan: Plan): DraftTree {
+    const n = tree.tokens.length;
+    const s = this.stats;
+    s.treeNodes += n;
+    s.minNodes = Math.min(s.minNodes, n);
+    s.maxNodes = Math.max(s.maxNodes, n);
+    s.predictedTokens += plan.tokens;
+    s.predictedUs += plan.us;
+    return tree;
+  }
+
+  /** After verification: the accepted draft tokens against the expected count correct α. */
+  observe(tree: DraftTree, path: number[]): void {
+    if (this.#lastExpected <= 0) return;
+    this.#accepted += EMA * (path.length - 1 - this.#accepted);
+    this.#expected += EMA * (this.#lastExpected - this.#expected);
+  }
+
+  /** Asked after a drafted round: whether the drafter should rest (stop catching up) from now on. */
+  rests(): boolean {
+    if (!this.#missed) {
+      this.#misses = 0;
+      this.#rested = false;
+      this.#nextRest = FIRST_REST;
+      return false;
+    }
+    if (++this.#misses < (this.#rested ? 1 : MISSES_TO_REST)) return false;
+    this.#misses = 0;
+    this.#rested = true;
+    this.#restLeft = this.#nextRest;
+    this.#nextRest = Math.min(2 * this.#nextRest, LONGEST_REST);
+    return true;
+  }
+
+  restLeft(): number {
+    return this.#restLeft;
+  }
+
+  /** Asked before each round while resting (`context`: cached slots): whether to catch up and draft again.
+   * Not while even a perfect draft could not pay at this context: then it rests on without looking. */
+  wakes(context: number): boolean {
+    if (--this.#restLeft > 0 || !this.#couldPay(context)) {
+      if (this.#restLeft <= 0) this.#restLeft = this.#nextRest;
+      this.stats.rounds++;
+      this.stats.restingRounds++;
+      this.#record(chainTree([0]), { m: 0, tokens: 1, us: 1 / this.#plainRate(context) });
+      return false;
+    }
+    return true;
+  }
+
+  /** Before the first round (`context`: the prompt's length): whether to rest from the start, because even
+   * a perfect draft could not pay here (then the prompt is not fed to the draft either). */
+  startsResting(context: number): boolean {
+    if (this.#couldPay(context)) return false;
+    this.#rested = true;
+    this.#restLeft = this.#nextRest;
+    return true;
+  }
+
+  /** Whether a draft that is always right could beat a plain round at this context: the best chain of m
+   * nodes yields m + 1 tokens for m - 1 passes of one node, its verification and its catch-up. */
+  #couldPay(ctx: number): boolean {
+    const c = this.costs;
+    let best = 0;
+    for (let m = 1; m < this.params.maxNodes && m <= this.params.maxDepth + 1; m++) {
+      const us = c.roundUs + c.buildUs + stepUs(c.draft, m + 1, ctx) + stepUs(c.target, m + 1, ctx) +
+        (m - 1) * (stepUs(c.draft, 1, ctx) + c.passUs);
+      best = Math.max(best, (m + 1) / us);
+    }
+    return best > PAY_MARGIN * this.#plainRate(ctx);
+  }
+}
+
+function ancestorsOf(candidates: Candidate[], c: number): number[] {
+  const out: number[] = [];
+  for (let a = candidates[c].parent; a >= 0; a = candidates[a].parent) out.push(a);
+  return out;
+}
+
+/** The `most` largest of values[from..], descending. */
+function topDescending(values: number[], from: number, most: number): Float64Array {
+  const sorted = Float64Array.from(values.slice(from)).sort(); // ascending, numerically
+  return sorted.slice(Math.max(0, sorted.length - most)).reverse();
+}
+
+/** The `most` largest of two descending lists, descending. */
+function mergeDescending(a: Float64Array, b: Float64Array, most: number): Float64Array {
+  const out = new Float64Array(Math.min(most, a.length + b.length));
+  let i = 0;
+  let j = 0;
+  for (let k = 0; k < out.length; k++) out[k] = j >= b.length || (i < a.length && a[i] >= b[j]) ? a[i++] : b[j++];
+  return out;
+}

@@ -1,0 +1,116 @@
+// --spec auto's policy, in pure TypeScript: the cost model's fit, and the cost-aware tree builder against a
+// stand-in draft whose answers are scripted (no engine, no clock).
+import { expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "../src/decoding/auto-tree.ts";
+import { costsFor } from "../src/decoding/calibrate.ts";
+import { type CostModel, fitStepCost, stepUs } from "../src/decoding/cost-model.ts";
+import type { DraftSource } from "../src/decoding/eagle.ts";
+import { checkTree } from "../src/decoding/tree.ts";
+import { makeTempDir } from "../src/model/random-model.ts";
+import { EAGER_COSTS, STINGY_COSTS } from "./support/costs.ts";
+
+test("fitStepCost recovers fixed + per token + per token and slot, and never goes negative", () => {
+  const truth = { fixedUs: 20, perTokenUs: 11.5, perTokenSlotUs: 0.07 };
+  const points = [16, 384].flatMap((context) => [1, 2, 4, 8, 16, 32].map((tokens) => ({ tokens, context, us: stepUs(truth, tokens, context) })));
+  const fit = fitStepCost(points);
+  expect(fit.fixedUs).toBeCloseTo(20, 6);
+  expect(fit.perTokenUs).toBeCloseTo(11.5, 6);
+  expect(fit.perTokenSlotUs).toBeCloseTo(0.07, 8);
+  // costs that fall with the context would need a negative slot term: held at 0 instead
+  const odd = fitStepCost([{ tokens: 1, context: 10, us: 30 }, { tokens: 1, context: 500, us: 20 }, { tokens: 4, context: 10, us: 60 }]);
+  for (const v of Object.values(odd)) expect(v).toBeGreaterThanOrEqual(0);
+  expect(odd.perTokenSlotUs).toBe(0);
+});
+
+/** A draft whose every node's children have these probabilities by rank; counts what was fed. */
+function standIn(probs: number[]): DraftSource & { fed: number[] } {
+  const K = probs.length;
+  let next = 10;
+  const top = (rows: number) => ({
+    ids: Int32Array.from({ length: rows * K }, () => next++),
+    logp: Float32Array.from({ length: rows * K }, (_, i) => Math.log(probs[i % K])),
+  });
+  const fed: number[] = [];
+  return {
+    fed, rootRow: 0, contextLength: 100, rootTopK: () => top(1),
+    feed: (level) => {
+      fed.push(level.tokens.length);
+      return { top: top(level.tokens.length), slots: level.tokens.map((_, i) => 100 + fed.length * 64 + i) };
+    },
+  };
+}
+
+const CONFIDENT = [0.9, 0.04, 0.02, 0.01, 0.01, 0.01, 0.005, 0.005];
+const FLAT = new Array(8).fill(0.01);
+
+test("a confident draft under cheap verification: several passes, a deep tree of the best candidates", () => {
+  const draft = standIn(CONFIDENT);
+  const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, EAGER_COSTS);
+  const tree = builder.build(draft, 1, 64);
+  checkTree(tree);
+  expect(draft.fed.length).toBeGreaterThan(2);
+  expect(Math.max(...tree.depth)).toBeGreaterThan(2);
+  expect(tree.tokens.length).toBeGreaterThan(8);
+  expect(tree.tokens.length).toBeLessThanOrEqual(AUTO_DEFAULTS.maxNodes);
+  expect(builder.stats.predictedTokens).toBeGreaterThan(3);
+});
+
+test("passes that cost more than they can earn are not fed; the root's candidates alone may still pay", () => {
+  const dear: CostModel = { ...EAGER_COSTS, passUs: 1e7 };
+  const draft = standIn(CONFIDENT);
+  const tree = new CostAwareTreeBuilder(AUTO_DEFAULTS, dear).build(draft, 1, 64);
+  expect(draft.fed).toEqual([]);
+  expect(tree.tokens.length).toBeGreaterThan(1);
+  expect(Math.max(...tree.depth)).toBe(1);
+});
+
+test("the tree stays within the context's room", () => {
+  const tree = new CostAwareTreeBuilder(AUTO_DEFAULTS, EAGER_COSTS).build(standIn(CONFIDENT), 1, 5);
+  expect(tree.tokens.length).toBeLessThanOrEqual(5);
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, EAGER_COSTS).build(standIn(CONFIDENT), 1, 1).tokens.length).toBe(1);
+});
+
+test("where no tree pays: two misses, then rests that double, looking again after each", () => {
+  const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...EAGER_COSTS, draft: { fixedUs: 900, perTokenUs: 2, perTokenSlotUs: 0 } });
+  expect(builder.startsResting(100)).toBe(false); // a perfect draft could pay here
+  const draft = standIn(FLAT);
+  builder.build(draft, 1, 64); // the best tree it can make still loses to a plain round plus the catch-up
+  expect(builder.rests()).toBe(false); // the first miss
+  builder.build(draft, 1, 64);
+  expect(builder.rests()).toBe(true); // the second: rest for 16 rounds
+  let resting = 0;
+  while (!builder.wakes(100)) resting++;
+  expect(resting).toBe(15);
+  builder.build(draft, 1, 64);
+  expect(builder.rests()).toBe(true); // after a rest one miss suffices, and the rest doubles
+  resting = 0;
+  while (!builder.wakes(100)) resting++;
+  expect(resting).toBe(31);
+});
+
+test("where even a perfect draft could not pay, it rests from the start and never looks", () => {
+  const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, STINGY_COSTS);
+  expect(builder.startsResting(100)).toBe(true);
+  for (let i = 0; i < 5000; i++) expect(builder.wakes(100)).toBe(false);
+  expect(builder.stats.restingRounds).toBe(5000);
+});
+
+test("EAGLE_COSTS: a cost model from a file, with a one-line error naming a bad field", () => {
+  const dir = makeTempDir("eagle-costs-");
+  const good = join(dir, "good.json");
+  writeFileSync(good, JSON.stringify({ costs: EAGER_COSTS }));
+  const bad = join(dir, "bad.json");
+  writeFileSync(bad, JSON.stringify({ ...EAGER_COSTS, passUs: -1 }));
+  const saved = process.env.EAGLE_COSTS;
+  try {
+    process.env.EAGLE_COSTS = good;
+    expect(costsFor(null as never, null as never)).toEqual(EAGER_COSTS);
+    process.env.EAGLE_COSTS = bad;
+    expect(() => costsFor(null as never, null as never)).toThrow(/bad\.json: cost model field passUs must be a number >= 0/);
+  } finally {
+    if (saved === undefined) delete process.env.EAGLE_COSTS;
+    else process.env.EAGLE_COSTS = saved;
+  }
+});
