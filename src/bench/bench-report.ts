@@ -1,5 +1,6 @@
 // bench-report.ts — the bench table for people.
 import type { Divergence } from "./divergence.ts";
+import type { PeerResult } from "./peer.ts";
 import type { MethodResult } from "./run-method.ts";
 
 export interface BenchReport {
@@ -11,6 +12,7 @@ export interface BenchReport {
   ffi_crossing_us: number;
   workload: { prompts: number; new_tokens: number; temperature: number; seed: number; repeat: number; prompt_file: string };
   identical_outputs: boolean | null;
+  peer: PeerResult | null;
   divergences: Divergence[];
   methods: Omit<MethodResult, "outputs">[];
 }
@@ -37,9 +39,23 @@ export function formatBench(r: BenchReport): string {
       `measured ${m.tokens_per_s.toFixed(1)} (${((m.tokens_per_s / m.predicted_tokens_per_s) * 100).toFixed(0)}%)`);
   }
   if (r.identical_outputs !== null) lines.push("", `greedy outputs identical across methods: ${r.identical_outputs ? "yes" : "NO"}`);
+  if (r.peer) lines.push("", ...formatPeer(r.peer));
   for (const d of r.divergences) {
     const why = Number.isNaN(d.gap) ? "one run stopped first" : `gap ${d.gap.toFixed(4)} nats: ${d.near_tie ? "a near tie" : "NOT a near tie"}`;
     lines.push(`  ${d.method} prompt ${d.prompt}: first differs at new token ${d.at} (${d.plain_token} plain, ${d.method_token} ${d.method}; ${why})`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+function formatPeer(p: PeerResult): string[] {
+  const lines = [
+    `${p.name} ${p.release} (node-llama-cpp ${p.version}, ${p.threads} thread${p.threads === 1 ? "" : "s"}, F32, flash attention off): ` +
+      `${p.tokens_per_s.toFixed(1)} tok/s from JavaScript, ${p.engine_tokens_per_s.toFixed(1)} tok/s by its own counters`,
+  ];
+  if (Number.isFinite(p.plain_over_peer)) lines.push(`eagle plain decoding: ${p.plain_over_peer.toFixed(2)}x ${p.name}'s tok/s (both from JavaScript)`);
+  if (p.identical_to_plain !== null) {
+    const d = p.first_difference;
+    lines.push(`greedy tokens identical to eagle's plain decoding: ${p.identical_to_plain ? "yes" : `NO (prompt ${d!.prompt}, new token ${d!.at})`}`);
+  }
+  return lines;
 }

@@ -34,10 +34,10 @@ export interface MethodResult {
 
 /**
  * Every method over every prompt, interleaved (for each repeat and prompt, each method in turn) so that a
- * busy machine slows them alike; outputs come from the first repeat.
+ * busy machine slows them alike, with `afterPass` after each repeat; outputs come from the first repeat.
  */
 export function runMethods(m: LoadedModel, names: SpecMode[], run: MethodRun, prompts: number[][], spec: ResolvedSpec,
-  repeat = 1): MethodResult[] {
+  repeat = 1, afterPass: () => void = () => {}): MethodResult[] {
   const configs = names.map((name) => withMode(spec, name, m));
   const stats: DecodeStats[][] = names.map(() => []);
   const outputs: number[][][] = names.map(() => []);
@@ -55,6 +55,7 @@ export function runMethods(m: LoadedModel, names: SpecMode[], run: MethodRun, pr
         stats[k].push(step.value);
       });
     });
+    afterPass(); // a peer's pass, between eagle's
   }
   clearStatus();
   return names.map((name, k) => summarise(name, stats[k], outputs[k]));

@@ -5,6 +5,7 @@
 import type { Argv } from "yargs";
 import { formatBench } from "../bench/bench-report.ts";
 import { ffiCrossingUs, findDivergences, runMethods } from "../bench/run-method.ts";
+import { LlamaPeer, type PeerName, PEERS } from "../bench/peer.ts";
 import { benchModelDir, promptIds } from "../bench/workload.ts";
 import { resolveSpec, SPEC_MODES, type SpecMode } from "../decoding/spec-mode.ts";
 import { DTYPE_BYTES, loadModel, resolvePlacement } from "../model/loader.ts";
@@ -20,6 +21,7 @@ interface BenchArgs extends RuntimeArgs, SpecArgs {
   temp: number;
   seed: number;
   repeat: number;
+  peer?: PeerName;
   json: boolean;
 }
 
@@ -31,6 +33,7 @@ export function benchFlags<T>(y: Argv<T>) {
     .option("n", { type: "number", default: 128, describe: "tokens to decode per prompt (end-of-sequence ignored: a fixed workload)" })
     .option("temp", { type: "number", default: 0, describe: "temperature; 0 = greedy, which also checks outputs are identical" })
     .option("seed", { type: "number", default: 1, describe: "sampling seed (per prompt: seed + index)" })
+    .option("peer", { choices: PEERS, describe: "also run this engine on the same prompts (installed on demand into build/; greedy; flash attention off)" })
     .option("repeat", { type: "number", default: 1, describe: "passes over the prompts (methods interleaved prompt by prompt)" })
     .option("json", { type: "boolean", default: false, describe: "print one JSON object instead of a table" });
 }
@@ -47,8 +50,10 @@ export function runBench(a: BenchArgs): void {
     const prompts = promptIds(a.prompts, dir, m.config.vocabSize);
     const run = { newTokens: a.n, temperature: a.temp, seed: a.seed };
     runMethods(m, methods, { ...run, newTokens: 8 }, prompts.slice(0, 1), spec); // warm-up
-    const results = runMethods(m, methods, run, prompts, spec, a.repeat);
+    const peer = a.peer ? new LlamaPeer(dir, prompts, a.n) : null;
+    const results = runMethods(m, methods, run, prompts, spec, a.repeat, () => peer?.run());
     const base = results.find((r) => r.name === "none");
+    const peerResult = peer?.result(base ?? null, a.temp === 0) ?? null;
     for (const r of results) r.speedup = base ? r.tokens_per_s / base.tokens_per_s : NaN;
     const identical = a.temp !== 0 ? null : results.every((r) => JSON.stringify(r.outputs) === JSON.stringify(results[0].outputs));
     const divergences = identical === false && base ? findDivergences(m, prompts, base, results) : [];
@@ -57,6 +62,7 @@ export function runBench(a: BenchArgs): void {
       params: m.model.weightBytes() / DTYPE_BYTES[m.placement.dtype], ffi_crossing_us: ffiCrossingUs(m),
       workload: { prompts: prompts.length, new_tokens: a.n, temperature: a.temp, seed: a.seed, repeat: a.repeat, prompt_file: a.prompts },
       identical_outputs: identical,
+      peer: peerResult,
       divergences,
       methods: results.map(({ outputs, ...r }) => r),
     };

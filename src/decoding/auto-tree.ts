@@ -243,13 +243,22 @@ export class CostAwareTreeBuilder implements TreeBuilder {
    * Not while even a perfect draft could not pay at this context: then it rests on without looking. */
   wakes(context: number): boolean {
     if (--this.#restLeft > 0 || !this.#couldPay(context)) {
-      if (this.#restLeft <= 0) this.#restLeft = this.#nextRest;
-      this.stats.rounds++;
-      this.stats.restingRounds++;
-      this.#record(chainTree([0]), { m: 0, tokens: 1, us: 1 / this.#plainRate(context) });
+      if (this.#restLeft <= 0) this.#restLeft = LONGEST_REST; // looked again: still hopeless at this context
+      this.#recordResting(context);
       return false;
     }
     return true;
+  }
+
+  #recordResting(context: number): void {
+    const s = this.stats;
+    s.rounds++;
+    s.restingRounds++;
+    s.treeNodes++;
+    s.minNodes = Math.min(s.minNodes, 1);
+    s.maxNodes = Math.max(s.maxNodes, 1);
+    s.predictedTokens++;
+    s.predictedUs += 1 / this.#plainRate(context);
   }
 
   /** Before the first round (`context`: the prompt's length): whether to rest from the start, because even
@@ -257,7 +266,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   startsResting(context: number): boolean {
     if (this.#couldPay(context)) return false;
     this.#rested = true;
-    this.#restLeft = this.#nextRest;
+    this.#restLeft = LONGEST_REST;
     return true;
   }
 
