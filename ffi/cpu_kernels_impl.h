@@ -96,6 +96,8 @@ inline v8 exp8(v8 x) {
 
 // ---- products: y = x w^T + b, with w packed in panels of 32 outputs (see cpu_kernels.h)
 
+constexpr int64_t PREFETCH_ROWS = 32;  // 4 KiB ahead
+
 // C input rows against one panel: two 16-lane accumulators per row, one fused multiply-add chain per output
 // over k from 0 (so an output's bits depend on neither C nor the panel's position)
 template <int C>
@@ -104,6 +106,10 @@ inline void panel_tile(const float* x, int64_t ldx, int64_t in, const float* pan
   v16 acc[C][2];
   for (int c = 0; c < C; c++) acc[c][0] = acc[c][1] = v16{};
   for (int64_t k = 0; k < in; k++) {
+    // a panel streams from memory: ask for its bytes a few rows ahead, as the wider tiles leave the hardware
+    // prefetcher behind (reading past the panel's end only prefetches)
+    __builtin_prefetch(panel + (k + PREFETCH_ROWS) * PANEL);
+    __builtin_prefetch(panel + (k + PREFETCH_ROWS) * PANEL + 16);
     const v16 w0 = load16(panel + k * PANEL), w1 = load16(panel + k * PANEL + 16);
     for (int c = 0; c < C; c++) {
       const float xk = x[c * ldx + k];

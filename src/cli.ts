@@ -9,6 +9,7 @@ import { benchDeviceFlags, runBenchDevice } from "./commands/bench-device.ts";
 import { batchFlags, runBatch } from "./commands/batch.ts";
 import { chatFlags, runChat } from "./commands/chat.ts";
 import { convertFlags, runConvert } from "./commands/convert.ts";
+import { growFlags, runGrow } from "./commands/grow.ts";
 import { generateFlags, runGenerate } from "./commands/generate.ts";
 import { runTrainDraft, trainDraftFlags } from "./commands/train-draft.ts";
 import { infoFlags, runInfo } from "./commands/info.ts";
@@ -38,6 +39,8 @@ async function main(argv: string[]): Promise<void> {
       (y) => generateFlags(y), (a) => runGenerate(a))
     .command("convert-llama2c", "convert a llama2.c checkpoint + tokenizer into a Hugging Face model directory",
       (y) => convertFlags(y), (a) => runConvert(a))
+    .command("grow", "make a model (and its EAGLE head) larger without changing what it computes",
+      (y) => growFlags(y), (a) => runGrow(a))
     .command("chat", "chat with a model in the terminal (its chat template, or continuation for base models)",
       (y) => chatFlags(y), (a) => runChat(a))
     .command("info", "what a model directory holds: shape, weights, tokenizer, chat template, draft head",

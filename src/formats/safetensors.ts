@@ -3,7 +3,7 @@
 import { closeSync, existsSync, fstatSync, readSync } from "node:fs";
 import { openRegularFile, readTextFile } from "../util/files.ts";
 import { join } from "node:path";
-import { writeFileAtomic } from "../util/atomic-write.ts";
+import { writeFileStreamed } from "../util/atomic-stream.ts";
 import { shortJson } from "../util/short-json.ts";
 import { EagleError } from "../util/errors.ts";
 import { bf16ToF32, f16ToF32 } from "./half.ts";
@@ -195,17 +195,31 @@ export function readTensorF32(info: TensorInfo): Float32Array {
   }
 }
 
-// tensors are laid out widest dtype first so every tensor starts aligned to its element size
+/** A tensor whose bytes are made only when the writer reaches it (one in memory at a time). */
+export interface LazyTensorData {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  data: () => Float32Array | Uint16Array;
+}
+
 export function writeSafetensors(path: string, tensors: TensorData[], metadata?: Record<string, string>): void {
+  writeSafetensorsLazy(path, tensors.map((t) => ({ ...t, data: () => t.data })), metadata);
+}
+
+// tensors are laid out widest dtype first so every tensor starts aligned to its element size; the header
+// comes from the shapes, then each tensor's bytes are made and written in turn
+export function writeSafetensorsLazy(path: string, tensors: LazyTensorData[], metadata?: Record<string, string>): void {
   const ordered = [...tensors].sort((a, b) => ELEMENT_BYTES[b.dtype] - ELEMENT_BYTES[a.dtype]);
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   const names = new Set<string>();
   let offset = 0;
   for (const t of ordered) {
-    checkTensorData(t, path, names);
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
+    checkTensorShape(t, path, names);
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[t.dtype];
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   const json = Buffer.from(JSON.stringify(header), "utf8");
   // pad with spaces so the data section starts 8-byte aligned
@@ -213,20 +227,31 @@ export function writeSafetensors(path: string, tensors: TensorData[], metadata?:
   json.copy(padded);
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(padded.length));
-  const data = ordered.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  writeFileAtomic(path, [length, padded, ...data]);
+  writeFileStreamed(path, (out) => {
+    out.write(length);
+    out.write(padded);
+    for (const t of ordered) {
+      const data = t.data();
+      checkTensorData({ ...t, data }, path);
+      out.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+  });
 }
 
-function checkTensorData(t: TensorData, path: string, names: Set<string>): void {
+function checkTensorShape(t: { name: string; dtype: DType; shape: number[] }, path: string, names: Set<string>): void {
   const where = `${path}: tensor "${t.name}"`;
   if (t.name === "__metadata__" || names.has(t.name)) throw new EagleError(`${where}: name is reserved or repeated`);
   names.add(t.name);
   if (!(t.dtype in ELEMENT_BYTES)) throw new EagleError(`${where}: unsupported dtype ${t.dtype}`);
+  if (!Array.isArray(t.shape) || !t.shape.every(isCount)) throw new EagleError(`${where}: bad shape ${shortJson(t.shape)}`);
+}
+
+function checkTensorData(t: TensorData, path: string): void {
+  const where = `${path}: tensor "${t.name}"`;
   const wantF32 = t.dtype === "F32";
   if (wantF32 !== t.data instanceof Float32Array || (!wantF32 && !(t.data instanceof Uint16Array))) {
     throw new EagleError(`${where}: ${t.dtype} data must be a ${wantF32 ? "Float32Array" : "Uint16Array"}`);
   }
-  if (!t.shape.every(isCount)) throw new EagleError(`${where}: bad shape ${shortJson(t.shape)}`);
   const count = t.shape.reduce((a, b) => a * b, 1);
   if (count !== t.data.length) {
     throw new EagleError(`${where}: shape ${JSON.stringify(t.shape)} needs ${count} elements, data has ${t.data.length}`);

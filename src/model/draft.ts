@@ -26,7 +26,8 @@ function draftTarget(name: string): WeightTarget | null {
   return null;
 }
 
-function headTensors(dir: string): Map<string, TensorInfo> {
+/** A head's tensors by name, from model.safetensors or else pytorch_model.bin. */
+export function headTensors(dir: string): Map<string, TensorInfo> {
   if (existsSync(join(dir, "model.safetensors"))) return listModelTensors(dir);
   const bin = join(dir, "pytorch_model.bin");
   if (existsSync(bin)) return new Map(readTorchZip(bin).map((t) => [t.name, t]));
