@@ -3,8 +3,6 @@
 // order per output element. The math is forward.cpp's, which still serves CUDA, half precision and
 // ET_CPU_KERNELS=0. Shapes: n new tokens, L = len + n slots, H heads, Hkv key/value heads, G = H / Hkv,
 // D head_dim, h hidden, I intermediate.
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -71,7 +69,7 @@ void linear(const float* x, int64_t ldx, int64_t n, const Tensor& packed, int64_
   const float* wp = f32(packed);
   const float* bp = f32(b);
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, n * in * cpu::PANEL));
-  at::parallel_for(0, np, grain, [&](int64_t p0, int64_t p1) { K.linear(x, ldx, n, in, out, wp, bp, y, ldy, p0, p1); });
+  cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { K.linear(x, ldx, n, in, out, wp, bp, y, ldy, p0, p1); });
 }
 
 Tensor pack(const Tensor& w) {
@@ -80,7 +78,7 @@ Tensor pack(const Tensor& w) {
   auto packed = torch::empty({cpu::panels(out), in, cpu::PANEL}, src.options());
   const float* s = f32(src);
   float* d = packed.data_ptr<float>();
-  at::parallel_for(0, cpu::panels(out), 1, [&](int64_t p0, int64_t p1) {
+  cpu::parallel_for(cpu::panels(out), 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++)
       for (int64_t k = 0; k < in; k++)
         for (int64_t l = 0; l < cpu::PANEL; l++) {
@@ -189,7 +187,7 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, K
   const float scale = c.attention_scale;
   const int64_t work = int64_t(keys.widest) * D * G;
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, work));
-  at::parallel_for(0, n * Hkv, grain, [&](int64_t a, int64_t b) {
+  cpu::parallel_for(n * Hkv, grain, [&](int64_t a, int64_t b) {
     float* scores = scratch_scores(size_t(G) * keys.widest);
     for (int64_t t = a; t < b; t++) {
       const int64_t i = t / Hkv, g = t % Hkv;

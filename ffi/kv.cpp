@@ -1,7 +1,38 @@
 // kv.cpp — cache length, rollback and compaction of accepted tree slots.
+#include <cstring>
+
 #include "shim.h"
 
 using et::guarded;
+
+namespace {
+
+// On the CPU in float32: slot i's keys and values are copied down to base + i in ascending order, which is
+// safe in place because slots rise at least as fast as their destinations (slots[i] >= base + i).
+bool keep_in_place(et::KvCache& c, int32_t base, const int32_t* slots, int32_t n) {
+  const auto& k0 = c.k[0];
+  if (!k0.device().is_cpu() || k0.scalar_type() != torch::kFloat32) return false;
+  const int64_t cap = c.capacity, H = k0.size(0), D = c.k_transposed ? k0.size(1) : k0.size(2);
+  for (size_t l = 0; l < c.k.size(); l++) {
+    float* k = c.k[l].data_ptr<float>();
+    float* v = c.v[l].data_ptr<float>();
+    for (int64_t h = 0; h < H; h++) {
+      for (int32_t i = 0; i < n; i++) {
+        const int64_t from = slots[i], to = base + i;
+        if (from == to) continue;
+        std::memcpy(v + (h * cap + to) * D, v + (h * cap + from) * D, D * sizeof(float));
+        if (c.k_transposed) {
+          for (int64_t d = 0; d < D; d++) k[(h * D + d) * cap + to] = k[(h * D + d) * cap + from];
+        } else {
+          std::memcpy(k + (h * cap + to) * D, k + (h * cap + from) * D, D * sizeof(float));
+        }
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -43,6 +74,10 @@ int et_kv_keep(et_kv* kv, int32_t base, const int32_t* slots, int32_t n) {
     bool in_place = true;  // slots already where they should be: nothing to move
     for (int32_t i = 0; i < n; i++) in_place = in_place && slots[i] == base + i;
     c10::InferenceMode guard;
+    if (n > 0 && !in_place && keep_in_place(c, base, slots, n)) {
+      c.len = base + n;
+      return;
+    }
     if (n > 0 && !in_place) {
       auto idx = et::host_to_device(slots, n, torch::kInt32, c.k[0].device(), torch::kLong);
       for (size_t l = 0; l < c.k.size(); l++) {

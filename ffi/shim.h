@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -117,6 +118,12 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
 // cpu_forward.cpp: the float32 CPU forward through cpu_kernels.h (checked inputs; leaves kv.len to the
 // caller); whether the kernels are on (unless ET_CPU_KERNELS=0) and a model takes them (CPU, float32,
 // head_dim <= 256); their instruction set ("off" when disabled)
+namespace cpu {
+// cpu_pool.cpp: f over [0, n) split into contiguous chunks of at least `grain`, on up to as many threads as
+// libtorch is set to use (the caller runs the first chunk); returns when every chunk is done
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
+}  // namespace cpu
+
 bool cpu_kernels_enabled();
 bool use_cpu_kernels(const Model& m);
 // empty storage for `capacity` slots in the layout the model's forward reads (see KvCache)

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { cpuKernels, forward, KvCache, StepOutput } from "../src/native/engine.ts";
+import { cpuKernels, forward, KvCache, setThreads, StepOutput, threadCount } from "../src/native/engine.ts";
 import { type LoadedModel, loadModel } from "../src/model/loader.ts";
 import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/model/random-model.ts";
 import { REPO_ROOT } from "../src/util/paths.ts";
@@ -101,5 +101,32 @@ describe("batch invariance", () => {
       out.dispose();
       kv.dispose();
     });
+  }
+});
+
+test("products and attention split over the kernels' threads give the same bits as one thread", () => {
+  if (!onCpu || cpuKernels() === "off") return;
+  const root = makeTempDir("eagle-cpu-threads-");
+  const spec = { name: "wide", hiddenSize: 512, intermediateSize: 1024, layers: 2, heads: 8, kvHeads: 4, vocabSize: 2048 };
+  writeRandomModel(root, spec, 3);
+  const m = loadModel(root, TEST_PLACEMENT);
+  const before = threadCount();
+  const logits = (threads: number, n: number) => {
+    setThreads(threads);
+    const kv = KvCache.create(m.model, 64);
+    const out = StepOutput.create();
+    const tokens = Int32Array.from({ length: n }, (_, i) => 5 + i * 3);
+    forward(m.model, kv, { tokens, positions: Int32Array.from(tokens, (_, i) => i) }, out);
+    const rows = Array.from({ length: n }, (_, r) => Array.from(out.logitsRow(r, new Float32Array(spec.vocabSize))));
+    out.dispose();
+    kv.dispose();
+    return rows;
+  };
+  try {
+    for (const n of [1, 5, 24]) expect(logits(2, n)).toEqual(logits(1, n));
+  } finally {
+    setThreads(before);
+    m.model.dispose();
+    rmSync(root, { recursive: true, force: true });
   }
 });

@@ -1,7 +1,8 @@
 // calibrate.ts — the cost model of `--spec auto` (cost-model.ts) measured on this machine for one target
 // and head at one device, dtype and thread count: target forwards of 1..64 tokens and draft passes of
 // 1..16 at a short and a long context, fitted; the host's time per round from a short plain run. Done
-// once, in a second or two, and cached under the cache folder, keyed by everything that changes it.
+// once (a fraction of a second on stories260K, a few seconds on a 140M-parameter model on a CPU) and
+// cached under the cache folder, keyed by everything that changes it.
 // EAGLE_COSTS=FILE uses a cost model from a file instead (tests, reproducible runs).
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -9,6 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import type { LoadedDraft } from "../model/draft.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { cpuKernels, draftForward, forward, KvCache, StepOutput, threadCount, type TopK, torchVersion } from "../native/engine.ts";
+import { shimPath } from "../native/ffi.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { cacheDir } from "../util/cache-dir.ts";
 import { EagleError } from "../util/errors.ts";
@@ -22,7 +24,7 @@ import type { DraftSource } from "./eagle.ts";
 const FORMAT = 3;
 const TARGET_SIZES = [1, 2, 4, 8, 16, 32, 64];
 const DRAFT_SIZES = [1, 2, 4, 8, 16];
-const SLOW_US = 150_000; // a size this slow ends its series: larger ones will not be chosen anyway
+const SLOW_US = 100_000; // a size this slow ends its series: larger ones will not be chosen anyway
 
 /** The cost model for this target and head: from EAGLE_COSTS, the cache, or measured now (and cached). */
 export function costsFor(target: LoadedModel, head: LoadedDraft): CostModel {
@@ -87,7 +89,12 @@ function checkCosts(raw: unknown, where: string): CostModel {
   return { target, draft: step(c.draft, "draft"), roundUs: Number(c.roundUs), buildUs: Number(c.buildUs), passUs: Number(c.passUs) };
 }
 
-// the files and settings a measurement depends on
+function fileStamp(path: string): string {
+  const st = statSync(path);
+  return `${st.size}:${st.mtimeMs}`;
+}
+
+// the files and settings a measurement depends on (the shim's build too: a new one may be faster)
 function cacheKey(target: LoadedModel, head: LoadedDraft): string {
   const files = (dir: string) => readdirSync(dir).filter((f) => /\.(json|safetensors|bin)$/.test(f)).sort().map((f) => {
     const st = statSync(join(dir, f));
@@ -96,15 +103,18 @@ function cacheKey(target: LoadedModel, head: LoadedDraft): string {
   return JSON.stringify({
     format: FORMAT, target: resolve(target.dir), targetFiles: files(target.dir), head: resolve(head.dir),
     headFiles: files(head.dir), placement: target.placement, threads: threadCount(), kernels: cpuKernels(),
-    torch: torchVersion(),
+    torch: torchVersion(), shim: fileStamp(shimPath()),
   });
 }
 
-/** The best of a few timed runs, in microseconds, after one to warm up (fewer when a run is slow). */
+/** The best of a few timed runs, in microseconds, after one to warm up; a slow run (a large model) is
+ * its own warm-up and is repeated once. */
 function timeUs(run: () => void): number {
+  const t = performance.now();
   run();
-  let best = Infinity;
-  for (let rep = 0, spent = 0; rep < 7 && (rep < 2 || spent < 40_000); rep++) {
+  const first = (performance.now() - t) * 1000;
+  let best = first > 20_000 ? first : Infinity;
+  for (let rep = 0, spent = 0; rep < (first > 20_000 ? 1 : 7) && (rep < 2 || spent < 40_000); rep++) {
     const t0 = performance.now();
     run();
     const us = (performance.now() - t0) * 1000;
@@ -119,7 +129,7 @@ const ids = (n: number, vocab: number, salt: number) => Int32Array.from({ length
 /** Measures the target's and the draft's step costs and the host's time per round (see the file comment). */
 export function measureCosts(target: LoadedModel, head: LoadedDraft): CostModel {
   const maxPos = target.config.maxPositions;
-  const contexts = [...new Set([Math.min(32, maxPos >> 2), Math.min(384, maxPos >> 1)])];
+  const contexts = [...new Set([Math.min(32, maxPos >> 2), Math.min(256, maxPos >> 1)])];
   const capacity = Math.max(...contexts) + 64;
   const vocab = target.config.vocabSize;
   const kv = KvCache.create(target.model, capacity);
@@ -135,7 +145,9 @@ export function measureCosts(target: LoadedModel, head: LoadedDraft): CostModel 
       const positions = Int32Array.from(prompt, (_, i) => i);
       forward(target.model, kv, { tokens: prompt, positions }, feats);
       draftForward(head.model, dkv, { tokens: prompt, positions }, feats, positions, dout);
-      for (const n of TARGET_SIZES.filter((s) => ctx + s <= capacity)) {
+      // the long context only has to show the slot term: fewer sizes there
+      const sizes = ctx === contexts[0] ? TARGET_SIZES : TARGET_SIZES.filter((s) => s === 1 || s === 8 || s === 32);
+      for (const n of sizes.filter((s) => ctx + s <= capacity)) {
         const us = timeUs(() => {
           forward(target.model, kv, { tokens: ids(n, vocab, n), positions: Int32Array.from({ length: n }, (_, i) => ctx + i),
             mask: chainMask(n) }, out);
@@ -214,18 +226,20 @@ function chainMask(n: number): Uint8Array {
   return mask;
 }
 
-/** A short plain run's time per token beyond its forwards: what the loop itself costs a round. */
+/** A short plain run's time per round outside the shim (its decode time less its native time): what the
+ * loop itself costs a round. A slow model gets a shorter run: this time does not grow with the model. */
 function hostUsPerRound(target: LoadedModel, costs: CostModel): number {
   const prompt = Array.from(ids(16, target.config.vocabSize, 1));
-  const tokens = Math.min(48, target.config.maxPositions - prompt.length - 1);
-  if (tokens < 8) return 0;
+  const slow = stepUs(costs.target, 1, prompt.length) > 2000;
+  const tokens = Math.min(slow ? 5 : 48, target.config.maxPositions - prompt.length - 1);
+  if (tokens < 4) return 0;
   let best = Infinity;
-  for (let rep = 0; rep < 6; rep++) { // the first runs warm the JIT up
+  for (let rep = 0; rep < (slow ? 1 : 6); rep++) { // the first runs warm the JIT up
     const run = decode(target, prompt, { maxNewTokens: tokens, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 1, stopIds: [] });
     let step = run.next();
     while (!step.done) step = run.next();
-    const perRound = (step.value.decodeMs * 1000) / Math.max(1, step.value.targetForwards);
-    best = Math.min(best, perRound - stepUs(costs.target, 1, prompt.length + tokens / 2));
+    const s = step.value;
+    best = Math.min(best, ((s.decodeMs - s.nativeMs) * 1000) / Math.max(1, s.targetForwards));
   }
   return Math.max(0, best);
 }

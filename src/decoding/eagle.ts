@@ -101,17 +101,20 @@ export class EagleDrafter implements Proposer, DraftSource {
   }
 
   propose(root: number, maxNodes: number): DraftTree {
+    if (this.#lag && !this.builder.wakes?.(this.#nextPosition())) return chainTree([root]);
     const t0 = performance.now();
-    if (this.#lag) {
-      if (!this.builder.wakes?.(this.#nextPosition())) return chainTree([root]);
-      this.#wake();
-    }
+    if (this.#lag) this.#wake();
     const tree = this.builder.build(this, root, maxNodes);
     this.#draftMs += performance.now() - t0;
     return tree;
   }
 
   commit(tree: DraftTree, path: number[], bonus: number, target: StepOutput): void {
+    // resting and far from waking: only the position moves on (one entry per accepted node)
+    if (this.#lag && (this.builder.restLeft?.() ?? 0) > WAKE_WINDOW) {
+      this.#lag.next += path.length;
+      return;
+    }
     // entries (f_root, a_1) ... (f_{a_k}, bonus): each accepted node's target feature, paired with the next token
     const tokens = [...path.slice(1).map((n) => tree.tokens[n]), bonus];
     if (!this.#lag) {
