@@ -49,6 +49,18 @@ export class TextTokenizer {
   }
 
   // special tokens are dropped; no "clean up" of spaces, which would rewrite text across token boundaries
+  readonly #pieces = new Map<number, string>();
+
+  /** decode([anchor, id]) less the anchor's letter, remembered per id. */
+  pieceText(id: number, anchor: number): string {
+    let text = this.#pieces.get(id);
+    if (text === undefined) {
+      text = this.decode([anchor, id]).slice(1);
+      this.#pieces.set(id, text);
+    }
+    return text;
+  }
+
   decode(ids: number[]): string {
     for (const id of ids) {
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
@@ -112,7 +124,9 @@ export class StreamDecoder {
     const anchor = this.tokenizer.anchorId;
     // until some text has shown, decode from the start: the leading-space strip depends on it
     if (this.shown === "" || anchor === null) return this.tokenizer.decode(this.ids).slice(this.shown.length);
-    // otherwise decode just the new tokens behind a one-letter anchor, which keeps their leading space
+    // otherwise decode just the new tokens behind a one-letter anchor, which keeps their leading space; one
+    // new token (the usual case) is looked up once per id
+    if (this.done === this.ids.length - 1) return this.tokenizer.pieceText(this.ids[this.done], anchor);
     return this.tokenizer.decode([anchor, ...this.ids.slice(this.done)]).slice(1);
   }
 
