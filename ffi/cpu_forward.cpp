@@ -89,6 +89,8 @@ Tensor pack(const Tensor& w) {
   return packed;
 }
 
+}  // namespace
+
 // cos/sin of every (position, frequency) up to the largest position seen, made once per model
 const float* rope_rows(const Model& m, int32_t max_pos, bool want_sin) {
   auto& t = *m.cpu_rope;
@@ -110,6 +112,8 @@ const float* rope_rows(const Model& m, int32_t max_pos, bool want_sin) {
   }
   return want_sin ? t.sin.data() : t.cos.data();
 }
+
+namespace {
 
 // The cache slots each new token attends to, in increasing order (row i: keys[first[i] .. first[i+1])).
 // No mask: causal. mask_cols == n: every cached slot, then the mask over the new tokens.

@@ -1,5 +1,6 @@
 // forward.cpp — the Llama forward: embeddings, decoder blocks under an explicit mask, final norm, LM head.
 // Shapes: n new tokens, L = len + n visible slots, H heads, Hkv key/value heads, G = H / Hkv, D head_dim.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -22,11 +23,28 @@ struct Rope {
   Tensor cos, sin;  // (1, n, D) in compute dtype
 };
 
-Rope make_rope(const Model& m, const Tensor& pos) {
-  auto freqs = pos.to(torch::kFloat32).unsqueeze(1) * m.inv_freq.unsqueeze(0);  // (n, D/2)
-  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(0);                         // (1, n, D)
-  auto dt = m.opts.dtype().toScalarType();
-  return {emb.cos().to(dt), emb.sin().to(dt)};
+// the device tables of cos/sin by position (both halves of a head alike), grown from the host rows
+void grow_rope_tables(const Model& m, int32_t max_pos) {
+  auto& t = *m.cpu_rope;
+  const int64_t half = m.cfg.head_dim / 2;
+  const float* cos = rope_rows(m, max_pos, false);  // grows the host rows first
+  const float* sin = rope_rows(m, max_pos, true);
+  std::lock_guard<std::mutex> lock(t.mu);
+  if (max_pos < t.device_rows) return;
+  const int32_t rows = t.rows;
+  auto table = [&](const float* src) {
+    auto host = torch::from_blob(const_cast<float*>(src), {rows, half}, torch::kFloat32);
+    return torch::cat({host, host}, -1).to(m.opts.device(), m.opts.dtype().toScalarType());
+  };
+  t.device_cos = table(cos);
+  t.device_sin = table(sin);
+  t.device_rows = rows;
+}
+
+Rope make_rope(const Model& m, const Tensor& pos, int32_t max_pos) {
+  if (max_pos >= m.cpu_rope->device_rows) grow_rope_tables(m, max_pos);
+  const auto& t = *m.cpu_rope;
+  return {t.device_cos.index_select(0, pos).unsqueeze(0), t.device_sin.index_select(0, pos).unsqueeze(0)};
 }
 
 // rotate-half RoPE (the Hugging Face layout) on (heads, n, D)
@@ -109,9 +127,10 @@ Tensor attention(const Model& m, const Layer& ly, const Tensor& x, const Rope& r
   const auto& c = m.cfg;
   const int64_t n = x.size(0), H = c.n_heads, Hkv = c.n_kv_heads, G = H / Hkv, D = c.head_dim;
   const int64_t L = kv.len + n;
-  auto q = torch::linear(x, ly.w[ET_W_Q], ly.w[ET_W_Q_BIAS]).view({n, H, D}).transpose(0, 1);    // (H, n, D)
-  auto k = torch::linear(x, ly.w[ET_W_K], ly.w[ET_W_K_BIAS]).view({n, Hkv, D}).transpose(0, 1);  // (Hkv, n, D)
-  auto v = torch::linear(x, ly.w[ET_W_V], ly.w[ET_W_V_BIAS]).view({n, Hkv, D}).transpose(0, 1);
+  auto qkv = torch::linear(x, ly.qkv, ly.qkv_bias);  // (n, (H + 2 Hkv) D): one product
+  auto q = qkv.narrow(1, 0, H * D).view({n, H, D}).transpose(0, 1);                // (H, n, D)
+  auto k = qkv.narrow(1, H * D, Hkv * D).view({n, Hkv, D}).transpose(0, 1);        // (Hkv, n, D)
+  auto v = qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({n, Hkv, D}).transpose(0, 1);
   q = apply_rope(q, rope);
   k = apply_rope(k, rope);
   kv.k[l].narrow(1, kv.len, n).copy_(k);
@@ -125,8 +144,9 @@ Tensor attention(const Model& m, const Layer& ly, const Tensor& x, const Rope& r
 }
 
 Tensor mlp(const Layer& ly, const Tensor& x) {
-  auto gate = torch::silu(torch::linear(x, ly.w[ET_W_GATE]));
-  return torch::linear(gate * torch::linear(x, ly.w[ET_W_UP]), ly.w[ET_W_DOWN]);
+  auto gu = torch::linear(x, ly.gate_up);  // (n, 2 I): one product
+  const int64_t I = gu.size(1) / 2;
+  return torch::linear(torch::silu(gu.narrow(1, 0, I)) * gu.narrow(1, I, I), ly.w[ET_W_DOWN]);
 }
 
 // h = x + attn(norm(x)); out = h + mlp(norm(h)). A draft head's layer has no input norm.
@@ -152,6 +172,27 @@ void check_inputs(const Model& m, const KvCache& kv, const int32_t* tokens, cons
 
 }  // namespace
 
+void fuse_weights(Model& m) {
+  for (auto& ly : m.layers) {
+    auto& w = ly.w;
+    const int64_t qw = w[ET_W_Q].size(0), kw = w[ET_W_K].size(0);
+    ly.qkv = torch::cat({w[ET_W_Q], w[ET_W_K], w[ET_W_V]});
+    w[ET_W_Q] = ly.qkv.narrow(0, 0, qw);  // views: the fused copy is the only one kept
+    w[ET_W_K] = ly.qkv.narrow(0, qw, kw);
+    w[ET_W_V] = ly.qkv.narrow(0, qw + kw, kw);
+    if (w[ET_W_Q_BIAS].defined()) {
+      ly.qkv_bias = torch::cat({w[ET_W_Q_BIAS], w[ET_W_K_BIAS], w[ET_W_V_BIAS]});
+      w[ET_W_Q_BIAS] = ly.qkv_bias.narrow(0, 0, qw);
+      w[ET_W_K_BIAS] = ly.qkv_bias.narrow(0, qw, kw);
+      w[ET_W_V_BIAS] = ly.qkv_bias.narrow(0, qw + kw, kw);
+    }
+    const int64_t I = w[ET_W_GATE].size(0);
+    ly.gate_up = torch::cat({w[ET_W_GATE], w[ET_W_UP]});
+    w[ET_W_GATE] = ly.gate_up.narrow(0, 0, I);
+    w[ET_W_UP] = ly.gate_up.narrow(0, I, I);
+  }
+}
+
 void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
              const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out) {
   check_inputs(m, kv, tokens, positions, n);
@@ -164,9 +205,11 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
   }
   auto dev = m.opts.device();
   auto ids = host_to_device(tokens, n, torch::kInt32, dev, torch::kLong);
-  auto pos = host_to_device(positions, n, torch::kInt32, dev, torch::kInt32);
+  auto pos = host_to_device(positions, n, torch::kInt32, dev, torch::kLong);
   auto bias = make_mask_bias(m, kv.len, n, mask, mask_cols);
-  auto rope = make_rope(m, pos);
+  int32_t max_pos = 0;
+  for (int32_t i = 0; i < n; i++) max_pos = std::max(max_pos, positions[i]);
+  auto rope = make_rope(m, pos, max_pos);
   auto x = torch::embedding(m.global[ET_W_EMBED], ids);  // (n, hidden)
   if (features) {
     // EAGLE: the draft reads concat(embedding, feature), embedding first

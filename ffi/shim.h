@@ -53,13 +53,19 @@ struct Layer {
   std::array<torch::Tensor, ET_W_COUNT> w;  // indexed by et_weight; global kinds unused
   // the CPU kernels' products, packed at et_model_finish (cpu_kernels.h); their w entry is then released
   std::array<torch::Tensor, ET_W_COUNT> packed;
+  // libtorch's path: q/k/v (and their biases) and gate/up fused at et_model_finish, one product each; the w
+  // entries become views into them
+  torch::Tensor qkv, qkv_bias, gate_up;
 };
 
-// cos/sin of each RoPE frequency at positions [0, rows), float32 on the host, for cpu_forward.cpp
+// cos/sin of each RoPE frequency at positions [0, rows), float32 on the host, for cpu_forward.cpp; and
+// for libtorch's path the same as (rows, head_dim) tables (both halves) on the device in compute dtype
 struct CpuRope {
   std::mutex mu;
   int32_t rows = 0;
   std::vector<float> cos, sin;  // (rows, head_dim / 2)
+  torch::Tensor device_cos, device_sin;  // (device_rows, head_dim)
+  int32_t device_rows = 0;
 };
 
 struct Model {
@@ -130,6 +136,10 @@ bool use_cpu_kernels(const Model& m);
 void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capacity);
 // at et_model_finish: packs every product weight the CPU kernels read and releases the per-layer originals
 void pack_cpu_weights(Model& m);
+// the host cos (want_sin false) or sin rows of cpu_rope, grown to cover max_pos; stable while m lives
+const float* rope_rows(const Model& m, int32_t max_pos, bool want_sin);
+// forward.cpp, at et_model_finish for libtorch's path: fuses q/k/v and gate/up (see Layer)
+void fuse_weights(Model& m);
 const char* cpu_kernels_isa();
 void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
                  const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out);

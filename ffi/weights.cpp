@@ -135,10 +135,9 @@ int et_model_finish(et_model* model) {
         if (et::layer_needs(m.cfg, k)) need(ly.w[k].defined() ? ly.w[k] : ly.packed[k], k, l);
       }
     }
-    if (et::use_cpu_kernels(m)) {
-      c10::InferenceMode guard;
-      et::pack_cpu_weights(m);
-    }
+    c10::InferenceMode guard;
+    if (et::use_cpu_kernels(m)) et::pack_cpu_weights(m);
+    else et::fuse_weights(m);
     m.finished = true;
   });
 }
