@@ -5,6 +5,9 @@
 # shipped model in f32 and bf16; transformers as the peer), then runs the test suite on cuda in float32.
 #   bash scripts/gpu-run.sh [OUTDIR]        OUTDIR defaults to $OUT
 #   STEPS="build bench-device" bash scripts/gpu-run.sh OUTDIR    a subset, in the order given
+#   STEPS="grown" ...   (not in the default list) stories260K and its head grown to Llama-2-7B's shapes in bf16
+#                       (eagle grow --shape llama2-7b: ~13.5 GB written to /tmp, a few minutes on the CPU), then
+#                       bench on cuda bf16: plain, eagle1, eagle2 and auto end to end with a real tau; into bench.json
 # Each step has its own time limit; where one call may run 10 minutes at most, split the run in two on
 # the same warm machine (build/ is kept): STEPS="build bench-device peer", then STEPS="bench tests".
 # Writes at most 8 files to OUTDIR: summary.txt (environment, each step's exit status and time, the
@@ -66,13 +69,25 @@ def load(p):
     except Exception: return None
 json.dump({"f32": load(sys.argv[1]), "bf16": load(sys.argv[2])}, open(sys.argv[3], "w"), indent=1)' \
         /tmp/eagle-bench-f32.json /tmp/eagle-bench-bf16.json "$out/bench.json" ;;
+    grown)
+      step grow 420 /dev/null bun src/cli.ts grow -m models/stories260K --shape llama2-7b --dtype bf16 \
+        --out /tmp/stories-7b --force || failed=1
+      step bench-grown 420 /tmp/eagle-bench-grown.json bun src/cli.ts bench -m /tmp/stories-7b --device cuda \
+        --dtype bf16 -n 128 --json || failed=1
+      python3 -c 'import json,sys
+p = sys.argv[2]
+try: doc = json.load(open(p))
+except Exception: doc = {}
+try: doc["grown_7b_bf16"] = json.load(open(sys.argv[1]))
+except Exception as e: doc["grown_7b_bf16"] = {"error": str(e)}
+json.dump(doc, open(p, "w"), indent=1)' /tmp/eagle-bench-grown.json "$out/bench.json" ;;
     tests)
       # every test file but the typecheck, which needs the TypeScript compiler (not carried)
       # on the GPU in float32: EAGLE_DEVICE makes the CLI and the in-process tests (test/support/device.ts) use cuda
       step tests 420 "$out/tests.log" env EAGLE_DEVICE=cuda EAGLE_DTYPE=f32 \
         sh -c 'exec bun test --timeout 120000 $(ls test/*.test.ts | grep -v typecheck) 2>&1' ||
         failed=1 ;;
-    *) echo "gpu-run: unknown step $s (build bench-device peer bench tests)" >&2; exit 2 ;;
+    *) echo "gpu-run: unknown step $s (build bench-device peer bench tests grown)" >&2; exit 2 ;;
   esac
 done
 

@@ -1,8 +1,7 @@
 #!/usr/bin/env bun
 // cli.ts — the `eagle` command line. The only place that catches: an EagleError becomes one line on
-// stderr and a non-zero exit; a usage error also prints the command's help.
-import chalk from "chalk";
-import yargs from "yargs";
+// stderr and a non-zero exit; a usage error (exit 2) adds a second line pointing at the command's help.
+import yargs, { type Argv } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { runBench, benchFlags } from "./commands/bench.ts";
 import { benchDeviceFlags, runBenchDevice } from "./commands/bench-device.ts";
@@ -13,58 +12,89 @@ import { growFlags, runGrow } from "./commands/grow.ts";
 import { generateFlags, runGenerate } from "./commands/generate.ts";
 import { runTrainDraft, trainDraftFlags } from "./commands/train-draft.ts";
 import { infoFlags, runInfo } from "./commands/info.ts";
-import { EagleError } from "./util/errors.ts";
+import { checkFlags, type OptionTable, scanFlags, type TypedFlags, typedMessage, unknownAsTyped } from "./commands/typed-flags.ts";
+import { paintFor } from "./util/color.ts";
+import { EagleError, FlagError } from "./util/errors.ts";
 
-function report(e: unknown): never {
+/** What a failure report needs of the run: the command and its flags as typed (known once parsed). */
+interface Invocation {
+  argv: string[];
+  command: string | null;
+  flags: TypedFlags | null;
+}
+
+/** `eagle: <message>`, and for a usage error a pointer to the help that lists the flags. */
+function printError(inv: Invocation, message: string, usage: boolean): void {
+  const red = paintFor("stderr").red;
+  const help = usage ? `see eagle ${inv.command ? `${inv.command} ` : ""}--help\n` : "";
+  process.stderr.write(`${red("eagle:")} ${message}\n${help}`);
+}
+
+function report(inv: Invocation, e: unknown): never {
+  const red = paintFor("stderr").red;
   if (e instanceof EagleError) {
-    process.stderr.write(`${chalk.red("eagle:")} ${e.message}\n`);
+    printError(inv, e instanceof FlagError && inv.flags ? typedMessage(e, inv.flags) : e.message, e.exitCode === 2);
     process.exit(e.exitCode);
   }
   const sys = e as NodeJS.ErrnoException;
   if (typeof sys?.code === "string" && typeof sys.syscall === "string") {
     // an operating-system error no reader turned into an EagleError (a file that vanished, a full disk)
-    process.stderr.write(`${chalk.red("eagle:")} ${sys.path && !sys.message.includes(sys.path) ? `${sys.path}: ` : ""}${sys.message}\n`);
+    process.stderr.write(`${red("eagle:")} ${sys.path && !sys.message.includes(sys.path) ? `${sys.path}: ` : ""}${sys.message}\n`);
     process.exit(1);
   }
   const err = e as Error;
-  process.stderr.write(`${chalk.red("eagle: internal error:")} ${err?.stack ?? String(e)}\n`);
+  process.stderr.write(`${red("eagle: internal error:")} ${err?.stack ?? String(e)}\n`);
   process.exit(70);
 }
 
-async function main(argv: string[]): Promise<void> {
-  await yargs(argv)
+async function main(inv: Invocation): Promise<void> {
+  const cli = yargs(inv.argv);
+  // a command's builder runs only when that command is chosen: it notes the name for error reports
+  const chosen = <T>(name: string, flags: (y: Argv) => Argv<T>) => (y: Argv) => {
+    inv.command = name;
+    return flags(y);
+  };
+  await cli
     .scriptName("eagle")
     .usage("$0 <command> [options]\n\nLossless speculative decoding (EAGLE) for Llama-family models.")
     .command("generate", "generate text from a prompt (stdout), with timing stats (stderr)",
-      (y) => generateFlags(y), (a) => runGenerate(a))
+      chosen("generate", generateFlags), (a) => runGenerate(a))
     .command("convert-llama2c", "convert a llama2.c checkpoint + tokenizer into a Hugging Face model directory",
-      (y) => convertFlags(y), (a) => runConvert(a))
+      chosen("convert-llama2c", convertFlags), (a) => runConvert(a))
     .command("grow", "make a model (and its EAGLE head) larger without changing what it computes",
-      (y) => growFlags(y), (a) => runGrow(a))
+      chosen("grow", growFlags), (a) => runGrow(a))
     .command("chat", "chat with a model in the terminal (its chat template, or continuation for base models)",
-      (y) => chatFlags(y), (a) => runChat(a))
+      chosen("chat", chatFlags), (a) => runChat(a))
     .command("info", "what a model directory holds: shape, weights, tokenizer, chat template, draft head",
-      (y) => infoFlags(y), (a) => runInfo(a))
+      chosen("info", infoFlags), (a) => runInfo(a))
     .command("bench", "measure prompt and decode speed on a fixed workload",
-      (y) => benchFlags(y), (a) => runBench(a))
+      chosen("bench", benchFlags), (a) => runBench(a))
     .command("bench-device", "plain decoding against the memory-bandwidth limit and EAGLE's step-time ratios, on random models of real shapes",
-      (y) => benchDeviceFlags(y), (a) => runBenchDevice(a))
-    .command("batch", "generate for many prompts (stdin or --input, plain or JSONL), one JSON result per line", (y) => batchFlags(y), (a) => runBatch(a))
+      chosen("bench-device", benchDeviceFlags), (a) => runBenchDevice(a))
+    .command("batch", "generate for many prompts (stdin or --input, plain or JSONL), one JSON result per line", chosen("batch", batchFlags), (a) => runBatch(a))
     .command("train-draft", "train an EAGLE draft head for a target model (on text the target generates, or --data)",
-      (y) => trainDraftFlags(y), (a) => runTrainDraft(a, argv))
+      chosen("train-draft", trainDraftFlags), (a) => runTrainDraft(a, inv.argv))
+    // before yargs' own checks: the flags as typed, a value for each, the last of a repeated one
+    .middleware((parsed) => {
+      // the option table of the command being run (yargs' getOptions, not in its types)
+      const table = (cli as unknown as { getOptions(): OptionTable }).getOptions();
+      inv.flags = scanFlags(inv.argv, table);
+      checkFlags(inv.flags, table, parsed);
+    }, true)
     .demandCommand(1, "name a command")
     .strict()
     .help()
     .alias("h", "help")
     .version(false)
     .wrap(Math.min(110, process.stdout.columns ?? 110))
-    .fail((msg, err, y) => {
+    .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`${chalk.red("eagle:")} ${msg}\n\n`);
-      y.showHelp((s: string) => process.stderr.write(`${s}\n`));
+      const oneLine = msg.split("\n").map((l) => l.trim()).filter((l) => l !== "").join(" ");
+      printError(inv, unknownAsTyped(oneLine, inv.argv), true);
       process.exit(2);
     })
     .parseAsync();
 }
 
-main(hideBin(process.argv)).catch(report);
+const invocation: Invocation = { argv: hideBin(process.argv), command: null, flags: null };
+main(invocation).catch((e) => report(invocation, e));

@@ -2,8 +2,12 @@
 // and a non-zero exit, never a stack trace or a crash.
 import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
+import { cpuHalfCompute } from "../src/model/loader.ts";
+import { torchVersion } from "../src/native/engine.ts";
+import { parseCommand } from "../src/chat/commands.ts";
 import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/model/random-model.ts";
 
 const root = makeTempDir("eagle-cli-");
@@ -11,11 +15,18 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 interface Run { code: number; stdout: string; stderr: string }
 
-function eagle(args: string[], stdin?: string): Run {
+function eagle(args: string[], stdin?: string, opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Run {
   const p = Bun.spawnSync([process.execPath, join(REPO_ROOT, "src/cli.ts"), ...args], {
-    stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), env: { ...process.env, NO_COLOR: "1" },
+    stdin: stdin === undefined ? "ignore" : Buffer.from(stdin), env: withEnv({ ...process.env, NO_COLOR: "1" }, opts.env ?? {}), cwd: opts.cwd,
   });
   return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
+}
+
+/** `base` with `changes` applied; an undefined value removes the variable. */
+function withEnv(base: Record<string, string | undefined>, changes: Record<string, string | undefined>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...base, ...changes })) if (v !== undefined) env[k] = v;
+  return env;
 }
 
 function expectCleanError(r: Run, pattern: RegExp, code?: number): void {
@@ -109,7 +120,7 @@ describe("bad input", () => {
     expectCleanError(eagle(["generate", "--top-p", "0"]), /--top-p 0/, 2);
     expectCleanError(eagle(["generate", "--bogus"]), /Unknown argument/, 2);
     expectCleanError(eagle(["generate", "--threads", "100000"]), /--threads 100000: must be an integer in \[1, \d+\]/, 2);
-    expectCleanError(eagle(["generate", "--n", "nan"]), /--n NaN/, 2);
+    expectCleanError(eagle(["generate", "--n", "nan"]), /--n nan: must be a number/, 2);
     expectCleanError(eagle([]), /name a command/, 2);
   });
 });
@@ -171,5 +182,133 @@ describe("a folder where a file should be", () => {
     for (const name of ["tokenizer.json", "tokenizer_config.json", "model.safetensors", "config.json"]) {
       expectCleanError(eagle(["generate", "-m", withFolder(name), "--spec", "none", "-n", "2"]), new RegExp(`${name.replace(".", "\\.")}: cannot open .*not a regular file`));
     }
+  });
+});
+
+// the first runs of a new user (issue 17): each of these once went wrong
+describe("a new user's first runs", () => {
+  const HEAD_DIR = `${DEFAULT_MODEL_DIR}-eagle`;
+  /** stderr as lines, without the final newline */
+  const lines = (r: Run) => r.stderr.replace(/\n$/, "").split("\n");
+
+  test("-m . inside the model folder finds the head beside it (generate, info, grow)", () => {
+    for (const m of [".", "./", "../stories260K/."]) {
+      const r = eagle(["generate", "-m", m, "--spec", "eagle2", "--temp", "0", "-n", "8"], undefined, { cwd: DEFAULT_MODEL_DIR });
+      expect(r.stderr).toMatch(/eagle2: tau \d/);
+      expect(r.code).toBe(0);
+    }
+    const info = JSON.parse(eagle(["info", "-m", ".", "--json"], undefined, { cwd: DEFAULT_MODEL_DIR }).stdout);
+    expect(info.draft?.dir).toBe(HEAD_DIR);
+    const out = join(root, "grown-from-dot");
+    const g = eagle(["grow", "-m", ".", "--out", out, "--layers", "6"], undefined, { cwd: DEFAULT_MODEL_DIR });
+    expect(g.code).toBe(0);
+    expect(existsSync(join(`${out}-eagle`, "config.json"))).toBe(true);
+  });
+
+  test("a draft head given as -m is named as one", () => {
+    const r = eagle(["generate", "-m", HEAD_DIR, "-n", "2"]);
+    expectCleanError(r, /stories260K-eagle: this is an EAGLE draft head, not a model; pass it with --draft$/, 2);
+  });
+
+  test("--tree takes inline JSON as well as a file", () => {
+    const r = eagle(["generate", "--spec", "eagle1", "--tree", "[[0],[1],[0,0]]", "--temp", "0", "-n", "12"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/eagle1: tau \d/);
+    expect(r.stdout).toBe(eagle(["generate", "--spec", "none", "--temp", "0", "-n", "12"]).stdout);
+    expectCleanError(eagle(["generate", "--spec", "eagle1", "--tree", "[[0],[1,0]]"]), /^eagle: --tree \[\[0\],\[1,0\]\]: tree choices: path \[1,0\] lacks its prefix \[1\]$/, 2);
+    expectCleanError(eagle(["generate", "--spec", "eagle1", "--tree", "[[0],"]), /^eagle: --tree \[\[0\],: not valid JSON/, 2);
+  });
+
+  test("a bad flag is one line and a pointer to the command's help, exit 2", () => {
+    const cases: [string[], RegExp][] = [
+      [["generate", "--bogus"], /^eagle: Unknown argument: --bogus$/],
+      [["generate", "--spec", "bogus"], /^eagle: --spec bogus: must be one of none, eagle1, eagle2, auto$/],
+      [["bench", "--methods", "none", "fast"], /^eagle: --methods fast: must be one of none, eagle1, eagle2, auto$/],
+      [["generate", "--temp", "-1"], /^eagle: --temp -1: must be a number >= 0$/],
+      [["chat", "--top-p", "2"], /^eagle: --top-p 2: must be in \(0, 1\]$/],
+    ];
+    for (const [args, first] of cases) {
+      const r = eagle(args);
+      expect(r.code).toBe(2);
+      expect(lines(r)).toEqual([expect.stringMatching(first), `see eagle ${args[0]} --help`]);
+    }
+    expect(lines(eagle([]))).toEqual(["eagle: name a command", "see eagle --help"]);
+  });
+
+  test("a repeated flag takes its last value (as llama.cpp does)", () => {
+    expect(eagle(["generate", "--spec", "none", "-n", "5", "-n", "7", "--temp", "0"]).stderr).toMatch(/decode: 7 tokens/);
+    expect(eagle(["generate", "--spec", "none", "-n", "5", "--max-tokens", "6", "--temp", "0"]).stderr).toMatch(/decode: 6 tokens/);
+    const last = eagle(["generate", "--spec", "none", "-p", "Tom had", "-p", "Lily", "--temp", "0", "-n", "10", "--no-stats"]);
+    expect(last.code).toBe(0);
+    expect(last.stdout).toBe(eagle(["generate", "--spec", "none", "-p", "Lily", "--temp", "0", "-n", "10", "--no-stats"]).stdout);
+  });
+
+  test("a flag without its value is refused, named as typed", () => {
+    const cases: [string[], string][] = [
+      [["generate", "-p"], "-p"],
+      [["generate", "-n"], "-n"],
+      [["generate", "-p", "-n", "3"], "-p"],
+      [["generate", "--prompt"], "--prompt"],
+      [["chat", "-m"], "-m"],
+      [["generate", "--tree"], "--tree"],
+    ];
+    for (const [args, flag] of cases) {
+      const r = eagle(args);
+      expect(r.code).toBe(2);
+      expect(lines(r)).toEqual([`eagle: ${flag}: needs a value`, `see eagle ${args[0]} --help`]);
+    }
+    // an empty value is a value, and a negative number is one too
+    expect(eagle(["generate", "-p", "", "--spec", "none", "-n", "3", "--no-stats"]).code).toBe(0);
+    expect(eagle(["generate", "--seed", "-1", "--spec", "none", "-n", "3", "--no-stats"]).code).toBe(0);
+  });
+
+  test("messages name the flag and value as typed", () => {
+    expectCleanError(eagle(["generate", "-n", "abc"]), /^eagle: -n abc: must be a number$/, 2);
+    expectCleanError(eagle(["generate", "--max-tokens", "1.5"]), /^eagle: --max-tokens 1\.5: must be an integer >= 1$/, 2);
+    expectCleanError(eagle(["generate", "-t", "0"]), /^eagle: -t 0: must be an integer in \[1, \d+\]/, 2);
+    expectCleanError(eagle(["generate", "--top-k=-2"]), /^eagle: --top-k -2: must be an integer >= 0$/, 2);
+  });
+
+  test("NO_COLOR (any non-empty value) turns the red prefix off", () => {
+    const bad = ["generate", "--temp", "-1"];
+    expect(eagle(bad, undefined, { env: { NO_COLOR: undefined, FORCE_COLOR: "1" } }).stderr).toStartWith("\x1b[31meagle:");
+    expect(eagle(bad, undefined, { env: { NO_COLOR: "", FORCE_COLOR: "1" } }).stderr).toStartWith("\x1b[31meagle:");
+    for (const v of ["1", "true", "0"]) {
+      expect(eagle(bad, undefined, { env: { NO_COLOR: v, FORCE_COLOR: "1" } }).stderr).toStartWith("eagle: --temp -1");
+    }
+  });
+
+  test("--dtype f16 on the CPU is refused up front where libtorch cannot compute in f16 there", () => {
+    expect(cpuHalfCompute("1.13.0")).toBe(false);
+    expect(cpuHalfCompute("2.0.1")).toBe(false);
+    expect(cpuHalfCompute("2.1.0")).toBe(true);
+    expect(cpuHalfCompute("2.13.0+cpu")).toBe(true);
+    const version = torchVersion();
+    if (cpuHalfCompute(version)) return; // this libtorch computes f16 on the CPU: nothing to refuse
+    const why = "f16 compute is not available on the CPU with this libtorch";
+    expectCleanError(eagle(["generate", "--device", "cpu", "--dtype", "f16", "-n", "2"]), new RegExp(`^eagle: --dtype f16: ${why} \\(${version.replaceAll(".", "\\.")}\\); use --dtype f32 or bf16$`), 2);
+    expectCleanError(eagle(["generate", "--device", "cpu", "-n", "2"], undefined, { env: { EAGLE_DTYPE: "f16" } }), new RegExp(`^eagle: EAGLE_DTYPE=f16: ${why}`), 2);
+  });
+
+  test("config.json: what the forward does not compute is refused, naming the field", () => {
+    const dir = modelCopy("gelu");
+    const config = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, "config.json"), "utf8"));
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ ...config, hidden_act: "gelu" }));
+    expectCleanError(eagle(["generate", "-m", dir]), /config\.json: field "hidden_act" must be "silu" \(the MLP is SiLU-gated\), got "gelu"$/);
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ ...config, model_type: "gpt2" }));
+    expectCleanError(eagle(["generate", "-m", dir]), /config\.json: field "model_type" is "gpt2" but architecture "LlamaForCausalLM" is "llama"$/);
+    const { architectures: _, ...noArch } = config;
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ ...noArch, model_type: "gpt2" }));
+    expectCleanError(eagle(["generate", "-m", dir]), /config\.json: field "model_type" "gpt2" is not supported \(llama, mistral, qwen2\)$/);
+    const { hidden_act: __, ...noAct } = config;
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ ...noAct, model_type: "llama" }));
+    expect(eagle(["generate", "-m", dir, "--spec", "none", "-n", "2"]).code).toBe(0);
+  });
+
+  test("-n 0 is refused by generate and chat as /set max 0 is", () => {
+    const want = "must be an integer >= 1";
+    expectCleanError(eagle(["generate", "-n", "0"]), new RegExp(`^eagle: -n 0: ${want}$`), 2);
+    expectCleanError(eagle(["chat", "-n", "0"]), new RegExp(`^eagle: -n 0: ${want}$`), 2);
+    expect(parseCommand("/set max 0")).toEqual({ kind: "error", message: `/set max 0: ${want}` });
   });
 });

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { convertLlama2c, readLlama2cCheckpoint } from "../src/convert/llama2c.ts";
+import { readLlama2cTokenizer } from "../src/convert/llama2c-tokenizer.ts";
 import { EagleError } from "../src/util/errors.ts";
 import { listModelTensors, readTensorF32 } from "../src/formats/safetensors.ts";
 
@@ -120,9 +121,31 @@ describe("RoPE row permutation", () => {
 describe("refusals and errors", () => {
   test("an existing non-empty directory is refused without force, overwritten with it", () => {
     expect(() => convertLlama2c({ checkpoint, tokenizer, out })).toThrow(EagleError);
-    expect(() => convertLlama2c({ checkpoint, tokenizer, out })).toThrow(out);
+    expect(() => convertLlama2c({ checkpoint, tokenizer, out })).toThrow(`${out}: output directory is not empty (pass --force to overwrite)`);
     convertLlama2c({ checkpoint, tokenizer, out, force: true });
     expect(existsSync(join(out, "model.safetensors"))).toBe(true);
+  });
+
+  test("a SentencePiece .model given as --tokenizer is named as the wrong format", () => {
+    const want = "is a SentencePiece model file; convert-llama2c needs llama2.c's tokenizer .bin (such as tok512.bin)";
+    const real = join(stories, "tok512.model");
+    expect(() => convertLlama2c({ checkpoint, tokenizer: real, out: join(tmp, "spm") })).toThrow(`${real} ${want}`);
+    expect(existsSync(join(tmp, "spm"))).toBe(false);
+    // a hand-made ModelProto: repeated SentencePiece pieces = 1 { string piece = 1; float score = 2; Type type = 3 }
+    const str = (field: number, text: string) => [(field << 3) | 2, Buffer.byteLength(text), ...Buffer.from(text)];
+    const piece = (text: string, type: number) => [...str(1, text), (2 << 3) | 5, 0, 0, 0x80, 0xbf, (3 << 3) | 0, type];
+    const model = Buffer.from([...["<unk>", "\u2581the"].flatMap((t, i) => {
+      const p = piece(t, i === 0 ? 2 : 1);
+      return [(1 << 3) | 2, p.length, ...p];
+    })]);
+    const made = join(tmp, "made.model");
+    writeFileSync(made, model);
+    expect(() => readLlama2cTokenizer(made)).toThrow(`${made} ${want}`);
+    // a llama2.c tokenizer whose first byte happens to be the same tag (max_token_length 10) still reads
+    const tok = (text: string) => [...new Uint8Array(new Float32Array([-1]).buffer), Buffer.byteLength(text), 0, 0, 0, ...Buffer.from(text)];
+    const ten = join(tmp, "ten.bin");
+    writeFileSync(ten, Buffer.from([10, 0, 0, 0, ...tok("<unk>"), ...tok("\n<s>\n"), ...tok("ab")]));
+    expect(readLlama2cTokenizer(ten).pieces).toEqual(["<unk>", "\n<s>\n", "ab"]);
   });
 
   test("an --out that is a file is refused, even with force, and the file is kept", () => {

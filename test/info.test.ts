@@ -137,6 +137,6 @@ describe("errors", () => {
   test("a missing --draft directory", () => {
     const r = eagle(["info", "--draft", join(root, "nope")]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^eagle: --draft .*nope: directory not found\n$/);
+    expect(r.stderr).toMatch(/^eagle: --draft .*nope: directory not found\nsee eagle info --help\n$/);
   });
 });

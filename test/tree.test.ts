@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { EagleError } from "../src/util/errors.ts";
 import { rerankTree, selectFrontier, type Candidate } from "../src/decoding/dynamic-tree.ts";
 import {
   EAGLE1_DEFAULT_CHOICES, instantiate, planStaticTree, readTreeFile, truncatePlan, type StaticTreePlan,
@@ -117,6 +118,23 @@ describe("static tree", () => {
     expect(() => readTreeFile(file("bad.json", "[[0],"))).toThrow(`${join(dir, "bad.json")}: not valid JSON`);
     expect(() => readTreeFile(file("obj.json", '{"a":1}'))).toThrow(`${join(dir, "obj.json")}: expected a JSON array`);
     expect(() => readTreeFile(file("gap.json", "[[0],[1,0]]"))).toThrow(`${join(dir, "gap.json")}: tree choices: path [1,0] lacks`);
+  });
+
+  test("a tree given inline: a value starting with [ is JSON, anything else a file", () => {
+    expect(readTreeFile("[[0],[1],[0,0]]")).toEqual([[0], [1], [0, 0]]);
+    expect(readTreeFile("  [[0], [1]]\n")).toEqual([[0], [1]]);
+    expect(() => readTreeFile("[[0],[1,0]]")).toThrow("--tree [[0],[1,0]]: tree choices: path [1,0] lacks its prefix [1]");
+    expect(() => readTreeFile("[[0],")).toThrow("--tree [[0],: not valid JSON");
+    expect(() => readTreeFile("[]")).toThrow("--tree []: tree choices: the list of paths is empty");
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as EagleError).exitCode;
+      }
+      return 0;
+    };
+    expect(code(() => readTreeFile("[[0],"))).toBe(2); // a bad flag value
   });
 
   test("instantiate takes each node's token from its parent's ranked candidates", () => {

@@ -3,7 +3,7 @@
 // no checkpoint is needed). From those ratios and a τ of a real model it derives EAGLE-2's speedup.
 import type { Argv } from "yargs";
 import { autoThreads, DeviceCode, torchVersion } from "../native/engine.ts";
-import { EagleError } from "../util/errors.ts";
+import { EagleError, FlagError } from "../util/errors.ts";
 import { DTYPE_BYTES, type Placement, resolvePlacement } from "../model/loader.ts";
 import { kvBytes, memoryNeeds } from "../bench/device-memory.ts";
 import { checkFits } from "../native/memory.ts";
@@ -48,13 +48,13 @@ export function benchDeviceFlags<T>(y: Argv<T>) {
 
 function checkArgs(a: BenchDeviceArgs): void {
   const int = (flag: string, v: number, lo: number, hi: number) => {
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new EagleError(`--${flag} ${v}: must be an integer in [${lo}, ${hi}]`, 2);
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new FlagError(flag, v, `an integer in [${lo}, ${hi}]`);
   };
   int("context", a.context, 16, 8192 - 64);
   int("iters", a.iters, 1, 10000);
   int("warmup", a.warmup, 0, 1000);
   int("seed", a.seed, 0, 2 ** 31);
-  if (a.tau !== undefined && !(a.tau >= 1 && a.tau <= 64)) throw new EagleError(`--tau ${a.tau}: must be in [1, 64]`, 2);
+  if (a.tau !== undefined && !(a.tau >= 1 && a.tau <= 64)) throw new FlagError("tau", a.tau, "in [1, 64]");
 }
 
 export function runBenchDevice(a: BenchDeviceArgs): void {

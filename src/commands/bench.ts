@@ -9,7 +9,7 @@ import { LlamaPeer, type PeerName, PEERS } from "../bench/peer.ts";
 import { benchModelDir, promptIds } from "../bench/workload.ts";
 import { resolveSpec, SPEC_MODES, type SpecMode } from "../decoding/spec-mode.ts";
 import { DTYPE_BYTES, loadModel, resolvePlacement } from "../model/loader.ts";
-import { EagleError } from "../util/errors.ts";
+import { EagleError, FlagError } from "../util/errors.ts";
 import { DEFAULT_PROMPTS } from "../util/paths.ts";
 import { applyThreads, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
 
@@ -39,8 +39,8 @@ export function benchFlags<T>(y: Argv<T>) {
 }
 
 export function runBench(a: BenchArgs): void {
-  if (!Number.isInteger(a.n) || a.n < 1) throw new EagleError(`--n ${a.n}: must be an integer >= 1`, 2);
-  if (!Number.isInteger(a.repeat) || a.repeat < 1) throw new EagleError(`--repeat ${a.repeat}: must be an integer >= 1`, 2);
+  if (!Number.isInteger(a.n) || a.n < 1) throw new FlagError("n", a.n, "an integer >= 1");
+  if (!Number.isInteger(a.repeat) || a.repeat < 1) throw new FlagError("repeat", a.repeat, "an integer >= 1");
   applyThreads(a.threads);
   const dir = benchModelDir(a.model);
   const m = loadModel(dir, resolvePlacement(a.device, a.dtype));

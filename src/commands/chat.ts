@@ -6,7 +6,6 @@ import { Conversation } from "../chat/conversation.ts";
 import { runRepl } from "../chat/repl.ts";
 import { type ChatOutput, ChatSession } from "../chat/session.ts";
 import { loadPromptFormat, tokenizerConfig, tokenText } from "../chat/template.ts";
-import { EagleError } from "../util/errors.ts";
 import { loadModel, resolvePlacement } from "../model/loader.ts";
 import { DEFAULT_MODEL_DIR } from "../util/paths.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
@@ -46,7 +45,6 @@ function paint(stream: NodeJS.WriteStream) {
 
 export async function runChat(a: ChatArgs): Promise<void> {
   checkSamplingFlags(a);
-  if (a.n < 1) throw new EagleError(`--n ${a.n}: must be an integer >= 1 (an answer needs a token)`, 2);
   applyThreads(a.threads);
   const format = loadPromptFormat(a.model, a.chatTemplate);
   const tokenizer = TextTokenizer.load(a.model);

@@ -2,7 +2,7 @@
 import { availableParallelism } from "node:os";
 import type { Argv } from "yargs";
 import { setThreads } from "../native/engine.ts";
-import { EagleError } from "../util/errors.ts";
+import { FlagError } from "../util/errors.ts";
 import { AUTO_DEFAULTS } from "../decoding/auto-tree.ts";
 import { EAGLE2_DEFAULTS } from "../decoding/eagle2.ts";
 import type { DeviceName, DTypeName } from "../model/loader.ts";
@@ -27,7 +27,7 @@ export function applyThreads(threads: number | undefined): void {
   // more than a few threads a core only thrashes, and a huge count makes OpenMP try to start them all
   const most = 4 * availableParallelism();
   if (!Number.isInteger(threads) || threads < 1 || threads > most) {
-    throw new EagleError(`--threads ${threads}: must be an integer in [1, ${most}] (4 x the ${availableParallelism()} cores)`, 2);
+    throw new FlagError("threads", threads, `an integer in [1, ${most}] (4 x the ${availableParallelism()} cores)`);
   }
   setThreads(threads);
 }
@@ -40,7 +40,7 @@ export function specFlags<T>(y: Argv<T>) {
   return y
     .option("spec", { choices: SPEC_MODES, describe: "speculative decoding method (auto: EAGLE-2 sized by this machine's measured costs)", defaultDescription: "auto when a draft head is found, else none" })
     .option("draft", { type: "string", describe: "EAGLE draft head directory", defaultDescription: "<model>-eagle if it exists" })
-    .option("tree", { type: "string", describe: "EAGLE-1 tree: JSON list of paths of child ranks", defaultDescription: "the official 25-node tree" })
+    .option("tree", { type: "string", describe: "EAGLE-1 tree: a JSON list of paths of child ranks, inline ([[0],[1],[0,0]]) or a file holding one", defaultDescription: "the official 25-node tree" })
     .option("spec-depth", { type: "number", describe: "EAGLE-2 expansion passes (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.depth}; auto ${AUTO_DEFAULTS.maxDepth}` })
     .option("spec-topk", { type: "number", describe: "EAGLE-2 children per expanded node (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.topK}; auto ${AUTO_DEFAULTS.topK}` })
     .option("spec-tokens", { type: "number", describe: "EAGLE-2 tree size verified per step (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.totalTokens}; auto ${AUTO_DEFAULTS.maxNodes}` });

@@ -1,7 +1,7 @@
 // generate — one prompt in, streamed text out on stdout, timing stats on stderr.
 import type { Argv } from "yargs";
 import { decode, type DecodeStats, meanAcceptance } from "../decoding/decode.ts";
-import { EagleError } from "../util/errors.ts";
+import { FlagError } from "../util/errors.ts";
 import { loadModel, resolvePlacement } from "../model/loader.ts";
 import { makeProposer, type ResolvedSpec, resolveSpec, type SpecMode } from "../decoding/spec-mode.ts";
 import { applyThreads, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
@@ -34,11 +34,12 @@ export function generateFlags<T>(y: Argv<T>) {
     .option("stats", { type: "boolean", default: true, describe: "print timing statistics to stderr" });
 }
 
+/** Every command that samples checks these the same way; -n 0 is refused, as chat's /set max 0 is. */
 export function checkSamplingFlags(a: { n: number; temp: number; topK: number; topP: number; seed: number }): void {
   const bad = (flag: string, v: number, want: string) => {
-    throw new EagleError(`--${flag} ${v}: must be ${want}`, 2);
+    throw new FlagError(flag, v, want);
   };
-  if (!Number.isInteger(a.n) || a.n < 0) bad("n", a.n, "an integer >= 0");
+  if (!Number.isInteger(a.n) || a.n < 1) bad("n", a.n, "an integer >= 1");
   if (!(a.temp >= 0) || !Number.isFinite(a.temp)) bad("temp", a.temp, "a number >= 0");
   if (!Number.isInteger(a.topK) || a.topK < 0) bad("top-k", a.topK, "an integer >= 0");
   if (!(a.topP > 0 && a.topP <= 1)) bad("top-p", a.topP, "in (0, 1]");

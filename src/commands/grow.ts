@@ -6,6 +6,7 @@ import { loadConfig } from "../model/config.ts";
 import { EagleError } from "../util/errors.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { siblingHeadDir } from "../util/paths.ts";
 
 interface GrowArgs {
   model: string;
@@ -55,7 +56,7 @@ function factorsOf(a: GrowArgs): GrowFactors {
 }
 
 export function runGrow(a: GrowArgs): void {
-  const sibling = `${a.model.replace(/\/+$/, "")}-eagle`;
+  const sibling = siblingHeadDir(a.model);
   const draft = a.draft ?? (existsSync(join(sibling, "config.json")) ? sibling : null);
   const t0 = performance.now();
   const out = growModel({ model: a.model, draft, out: a.out, factors: factorsOf(a), shapeName: a.shape ?? null,

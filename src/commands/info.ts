@@ -8,7 +8,7 @@ import { loadConfig, type ModelConfig, type RopeScaling, readJsonFile } from "..
 import { loadDraftConfig } from "../model/draft.ts";
 import { EagleError } from "../util/errors.ts";
 import { checkModelDir } from "../model/loader.ts";
-import { DEFAULT_MODEL_DIR } from "../util/paths.ts";
+import { DEFAULT_MODEL_DIR, siblingHeadDir } from "../util/paths.ts";
 import { listModelTensors, type TensorInfo } from "../formats/safetensors.ts";
 import { readTorchZip } from "../formats/torch-zip.ts";
 
@@ -77,7 +77,7 @@ export function modelInfo(dir: string, draftDir?: string): ModelInfo {
   checkModelDir(dir);
   const config = loadConfig(dir);
   const tensors = [...listModelTensors(dir).values()];
-  const sibling = `${dir.replace(/\/+$/, "")}-eagle`;
+  const sibling = siblingHeadDir(dir);
   if (draftDir !== undefined && !existsSync(draftDir)) throw new EagleError(`--draft ${draftDir}: directory not found`, 2);
   const draft = draftDir ?? (existsSync(join(sibling, "config.json")) ? sibling : undefined);
   return {

@@ -1,7 +1,7 @@
 // train-draft — trains an EAGLE-1/2 draft head for a target model: features and gradients in the shim
 // (CPU or CUDA), data, schedule and files here. See src/train/.
 import type { Argv } from "yargs";
-import { EagleError } from "../util/errors.ts";
+import { FlagError } from "../util/errors.ts";
 import { resolvePlacement } from "../model/loader.ts";
 import { trainDraft } from "../train/run.ts";
 import { applyThreads, type RuntimeArgs, runtimeFlags } from "./common.ts";
@@ -57,7 +57,7 @@ export function trainDraftFlags<T>(y: Argv<T>) {
 
 function checkArgs(a: TrainDraftArgs): void {
   const bad = (flag: string, v: unknown, want: string) => {
-    throw new EagleError(`--${flag} ${v}: must be ${want}`, 2);
+    throw new FlagError(flag, v, want);
   };
   const int = (flag: string, v: number, min: number) => {
     if (!Number.isSafeInteger(v) || v < min) bad(flag, v, `an integer >= ${min}`);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type DType, listModelTensors, readTensorF32, type TensorInfo, writeSafetensorsLazy } from "../formats/safetensors.ts";
 import { f32ToBf16, f32ToF16 } from "../formats/half.ts";
 import { loadConfig, readJsonFile } from "../model/config.ts";
-import { headTensors } from "../model/draft.ts";
+import { headTensors } from "../model/loader.ts";
 import { checkFactors, type GrowFactors, type GrowShape, grownShape, growTensor, Growth, IDENTITY_ZEROED, RULES } from "../model/grow.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { EagleError } from "../util/errors.ts";

@@ -13,6 +13,9 @@ export interface Llama2cTokenizer {
 
 export function readLlama2cTokenizer(path: string): Llama2cTokenizer {
   const bytes = readInput(path);
+  if (isSentencePieceModel(bytes)) {
+    throw new EagleError(`${path} is a SentencePiece model file; convert-llama2c needs llama2.c's tokenizer .bin (such as tok512.bin)`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const utf8 = new TextDecoder("utf-8", { fatal: true });
   const need = (at: number, n: number, field: string) => {
@@ -38,6 +41,52 @@ export function readLlama2cTokenizer(path: string): Llama2cTokenizer {
     at += 8 + len;
   }
   return { pieces, scores, maxTokenLength };
+}
+
+/**
+ * Whether `bytes` start as a SentencePiece .model does: a protobuf ModelProto, whose first field is its
+ * first vocabulary entry, `repeated SentencePiece pieces = 1` (tag 0x0a, a length), and that entry is
+ * itself a message of only `string piece = 1` (utf-8), `float score = 2` and `Type type = 3`, ending exactly
+ * at its length. A llama2.c tokenizer.bin starts with max_token_length as an int32, so its first byte can be
+ * 0x0a too (a length of 10), but what follows does not parse as such an entry.
+ */
+export function isSentencePieceModel(bytes: Uint8Array): boolean {
+  let at = 0;
+  const varint = (): number => {
+    let v = 0;
+    for (let shift = 0; shift < 35 && at < bytes.length; shift += 7) {
+      const b = bytes[at++];
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+    }
+    return -1; // truncated or too long
+  };
+  if (bytes[at++] !== 0x0a) return false;
+  const length = varint();
+  const end = at + length;
+  if (length < 3 || end > bytes.length) return false;
+  let sawPiece = false;
+  while (at < end) {
+    const tag = varint();
+    if (tag === 0x0a) { // piece: a length-prefixed utf-8 string
+      const n = varint();
+      if (n < 0 || at + n > end) return false;
+      try {
+        new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(at, at + n));
+      } catch {
+        return false; // not text: not a piece
+      }
+      at += n;
+      sawPiece = true;
+    } else if (tag === 0x15) { // score: a 4-byte float
+      at += 4;
+    } else if (tag === 0x18) { // type: a varint
+      if (varint() < 0) return false;
+    } else {
+      return false;
+    }
+  }
+  return sawPiece && at === end;
 }
 
 export function readInput(path: string): Buffer {

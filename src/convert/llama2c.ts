@@ -195,7 +195,7 @@ export interface ConvertOptions {
 export function convertLlama2c(opts: ConvertOptions): void {
   if (existsSync(opts.out) && !statSync(opts.out).isDirectory()) throw new EagleError(`--out ${opts.out}: exists and is not a directory`, 2);
   if (existsSync(opts.out) && readdirSync(opts.out).length > 0 && !opts.force) {
-    throw new EagleError(`${opts.out}: output directory is not empty (pass force to overwrite)`);
+    throw new EagleError(`${opts.out}: output directory is not empty (pass --force to overwrite)`);
   }
   const ckpt = readLlama2cCheckpoint(opts.checkpoint);
   const c = ckpt.config;

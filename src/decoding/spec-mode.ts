@@ -11,6 +11,7 @@ import { type DynamicTreeParams, DynamicTreeBuilder, EAGLE2_DEFAULTS } from "./e
 import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { PlainProposer, type Proposer } from "./proposer.ts";
+import { siblingHeadDir } from "../util/paths.ts";
 import { EAGLE1_DEFAULT_CHOICES, planStaticTree, readTreeFile, type StaticTreePlan } from "./static-tree.ts";
 
 export type SpecMode = "none" | "eagle1" | "eagle2" | "auto";
@@ -74,7 +75,7 @@ export interface ResolvedSpec {
 /** The method and head a run uses: an explicit draft directory, else `<model>-eagle` beside the model;
  * with a head and no --spec, auto. Auto's cost model is measured (or read from the cache) here. */
 export function resolveSpec(f: SpecFlags & { draft?: string }, modelDir: string, target: LoadedModel): ResolvedSpec {
-  const sibling = `${modelDir.replace(/\/+$/, "")}-eagle`;
+  const sibling = siblingHeadDir(modelDir);
   const draftDir = f.draft ?? (existsSync(join(sibling, "config.json")) ? sibling : undefined);
   const mode: SpecMode = f.spec ?? (draftDir ? "auto" : "none");
   const config = specConfig(mode, f);

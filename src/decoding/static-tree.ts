@@ -91,24 +91,33 @@ function layout(nodes: StaticNode[]): StaticTreePlan {
   return { nodes, levels, expand, topK, maxDepth };
 }
 
-/** Reads a JSON file holding an array of paths; checks it as planStaticTree does. */
-export function readTreeFile(path: string): TreeChoices {
-  if (!existsSync(path)) fail(`${path}: tree file not found`);
-  const text = readTextFile(path, "tree file");
-  let value: unknown;
+/**
+ * A --tree value: the JSON array of paths itself when it starts with "[" (after blanks), else the path of
+ * a JSON file holding one; checked as planStaticTree does. Errors name the file, or `--tree <value>`
+ * (a usage error) for inline JSON.
+ */
+export function readTreeFile(value: string): TreeChoices {
+  const inline = value.trimStart().startsWith("[");
+  const where = inline ? `--tree ${value.trim()}` : value;
+  const refuse = (message: string): never => {
+    throw new EagleError(`${where}: ${message}`, inline ? 2 : 1);
+  };
+  if (!inline && !existsSync(value)) refuse("tree file not found");
+  const text = inline ? value : readTextFile(value, "tree file");
+  let parsed: unknown;
   try {
-    value = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (e) {
-    fail(`${path}: not valid JSON (${(e as Error).message})`);
+    refuse(`not valid JSON (${(e as Error).message})`);
   }
-  if (!Array.isArray(value)) fail(`${path}: expected a JSON array of paths such as [[0],[1],[0,0]]`);
+  if (!Array.isArray(parsed)) refuse("expected a JSON array of paths such as [[0],[1],[0,0]]");
   try {
-    planStaticTree(value as TreeChoices);
+    planStaticTree(parsed as TreeChoices);
   } catch (e) {
-    if (e instanceof EagleError) fail(`${path}: ${e.message}`);
+    if (e instanceof EagleError) refuse(e.message);
     throw e;
   }
-  return value as TreeChoices;
+  return parsed as TreeChoices;
 }
 
 /**

@@ -30,6 +30,7 @@ export interface ModelConfig {
   torchDtype: string | null;
 }
 
+// what the forward computes: Llama's block (SiLU-gated MLP), with q/k/v biases for qwen2
 const SUPPORTED: Record<string, string> = {
   LlamaForCausalLM: "llama",
   MistralForCausalLM: "mistral",
@@ -95,14 +96,33 @@ function readRopeScaling(path: string, raw: unknown): RopeScaling | null {
   throw new EagleError(`${path}: rope_scaling type ${shortJson(type)} is not supported (linear, llama3)`);
 }
 
-export function parseConfig(path: string, raw: Json): ModelConfig {
-  const f = fields(path, raw);
+/** The architecture and model type, which must agree; either may be missing (Llama when both are). */
+function readArchitecture(path: string, raw: Json, f: ReturnType<typeof fields>): { architecture: string; modelType: string } {
   const archs = raw.architectures;
-  const architecture = Array.isArray(archs) && typeof archs[0] === "string" ? archs[0] : "LlamaForCausalLM";
+  const named = Array.isArray(archs) && typeof archs[0] === "string" ? archs[0] : undefined;
+  const type = raw.model_type;
+  if (type !== undefined && typeof type !== "string") f.bad("model_type", "a string");
+  const types = [...new Set(Object.values(SUPPORTED))];
+  if (named === undefined && type !== undefined && !types.includes(type as string)) {
+    throw new EagleError(`${path}: field "model_type" ${shortJson(type)} is not supported (${types.join(", ")})`);
+  }
+  const architecture = named ?? Object.keys(SUPPORTED).find((a) => SUPPORTED[a] === type) ?? "LlamaForCausalLM";
   const modelType = SUPPORTED[architecture];
   if (!modelType) {
     throw new EagleError(`${path}: architecture "${architecture}" is not supported (${Object.keys(SUPPORTED).join(", ")})`);
   }
+  if (type !== undefined && type !== modelType) {
+    throw new EagleError(`${path}: field "model_type" is ${shortJson(type)} but architecture "${architecture}" is "${modelType}"`);
+  }
+  return { architecture, modelType };
+}
+
+export function parseConfig(path: string, raw: Json): ModelConfig {
+  const f = fields(path, raw);
+  const { architecture, modelType } = readArchitecture(path, raw, f);
+  // the MLP is down(silu(gate(x)) * up(x)); "swish" is the same function under its other name
+  const act = raw.hidden_act ?? "silu";
+  if (act !== "silu" && act !== "swish") f.bad("hidden_act", '"silu" (the MLP is SiLU-gated)');
   const hiddenSize = f.int("hidden_size");
   const nHeads = f.int("num_attention_heads");
   const nKvHeads = f.int("num_key_value_heads", nHeads);

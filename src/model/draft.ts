@@ -1,14 +1,11 @@
 // draft.ts — EAGLE-1/EAGLE-2 draft heads as published: a Llama config.json with one layer (optional
 // `bias` for fc, default true) and pytorch_model.bin or model.safetensors holding fc.*, layers.0.* and
 // optionally embed_tokens.weight. The target's LM head (and embedding, when the head has none) is shared.
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type ModelConfig, parseConfig, readJsonFile } from "./config.ts";
 import { type Model, WeightKind } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
-import { type LoadedModel, PER_LAYER, type WeightTarget, buildModel, checkModelDir } from "./loader.ts";
-import { type TensorInfo, listModelTensors } from "../formats/safetensors.ts";
-import { readTorchZip } from "../formats/torch-zip.ts";
+import { type LoadedModel, PER_LAYER, type WeightTarget, buildModel, checkModelDir, headTensors } from "./loader.ts";
 
 export interface LoadedDraft {
   dir: string;
@@ -26,20 +23,12 @@ function draftTarget(name: string): WeightTarget | null {
   return null;
 }
 
-/** A head's tensors by name, from model.safetensors or else pytorch_model.bin. */
-export function headTensors(dir: string): Map<string, TensorInfo> {
-  if (existsSync(join(dir, "model.safetensors"))) return listModelTensors(dir);
-  const bin = join(dir, "pytorch_model.bin");
-  if (existsSync(bin)) return new Map(readTorchZip(bin).map((t) => [t.name, t]));
-  throw new EagleError(`${dir}: no draft weights (model.safetensors or pytorch_model.bin)`);
-}
-
 /** Reads and checks a head's config against its target: one layer, same width and vocabulary. */
 export function loadDraftConfig(dir: string, target: ModelConfig): { config: ModelConfig; fcBias: boolean } {
   const path = join(dir, "config.json");
   const raw = readJsonFile(path);
   // heads are Llama layers whatever the target's architecture; the config may name the target's
-  const config = parseConfig(path, { ...raw, architectures: ["LlamaForCausalLM"] });
+  const config = parseConfig(path, { ...raw, architectures: ["LlamaForCausalLM"], model_type: "llama" });
   if (config.nLayers !== 1) throw new EagleError(`${path}: num_hidden_layers is ${config.nLayers}; an EAGLE head has 1`);
   if (config.hiddenSize !== target.hiddenSize) {
     throw new EagleError(`${path}: hidden_size ${config.hiddenSize} does not match the target's ${target.hiddenSize}: this head is for another model`);

@@ -144,14 +144,20 @@ export class Growth {
   matrix(w: Float32Array, rows: number, cols: number, rowImages: Images, colImages: Images, toRows: number, toCols: number): Float32Array {
     if (w.length !== rows * cols) throw new EagleError(`grow: a ${rows} x ${cols} weight has ${w.length} values`);
     const out = new Float32Array(toRows * toCols);
-    const colMaps = Array.from({ length: cols }, (_, c) => colImages(c));
+    // the column images flattened once: column c's images are at [start[c], start[c + 1])
+    const maps = Array.from({ length: cols }, (_, c) => colImages(c));
+    const start = new Int32Array(cols + 1);
+    maps.forEach((m, c) => (start[c + 1] = start[c] + m.length));
+    const to = new Int32Array(start[cols]);
+    const scale = new Float64Array(start[cols]);
+    maps.forEach((m, c) => m.forEach(([c2, cs], j) => ([to[start[c] + j], scale[start[c] + j]] = [c2, cs])));
     for (let r = 0; r < rows; r++) {
       for (const [r2, rs] of rowImages(r)) {
         const base = r2 * toCols;
         for (let c = 0; c < cols; c++) {
           const v = w[r * cols + c] * rs;
           if (v === 0) continue;
-          for (const [c2, cs] of colMaps[c]) out[base + c2] += v * cs;
+          for (let j = start[c]; j < start[c + 1]; j++) out[base + to[j]] += v * scale[j];
         }
       }
     }

@@ -1,12 +1,14 @@
 // loader.ts — a Hugging Face model directory into a shim Model: config, memory-mapped safetensors weights.
 import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { type ModelConfig, loadConfig } from "./config.ts";
-import { autoThreads, DTypeCode, DeviceCode, MappedFile, Model, WeightKind, cudaAvailable } from "../native/engine.ts";
+import { autoThreads, DTypeCode, DeviceCode, MappedFile, Model, WeightKind, cudaAvailable, torchVersion } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
 import { ropeInvFreq } from "./rope.ts";
 import { clearStatus, showStatus } from "../util/status-line.ts";
 import { checkFits, type DeviceName } from "../native/memory.ts";
 import { type DType, type TensorInfo, listModelTensors } from "../formats/safetensors.ts";
+import { readTorchZip } from "../formats/torch-zip.ts";
 
 export type { DeviceName };
 export type DTypeName = "f32" | "f16" | "bf16";
@@ -58,12 +60,24 @@ function envChoice<T extends string>(name: string, choices: readonly T[]): T | u
   return v as T;
 }
 
-/** The flags, else $EAGLE_DEVICE / $EAGLE_DTYPE, else cuda + bf16 when CUDA is there and cpu + f32 otherwise. */
+/** Whether libtorch `version` computes in f16 on the CPU: 1.12 removed its half-precision CPU matmul
+ * ("addmm_impl_cpu_" not implemented for 'Half'), 2.1 brought one back. */
+export function cpuHalfCompute(version: string): boolean {
+  const [major, minor] = version.split(".").map((p) => Number.parseInt(p, 10));
+  return major > 2 || (major === 2 && minor >= 1);
+}
+
+/** The flags, else $EAGLE_DEVICE / $EAGLE_DTYPE, else cuda + bf16 when CUDA is there and cpu + f32 otherwise.
+ * f16 on the CPU is refused here, before any weight is read, where libtorch has no f16 CPU matmul. */
 export function resolvePlacement(device?: DeviceName, dtype?: DTypeName): Placement {
+  const dtypeFrom = dtype !== undefined ? "--dtype " : "EAGLE_DTYPE=";
   device ??= envChoice("EAGLE_DEVICE", ["cpu", "cuda"] as const);
   dtype ??= envChoice("EAGLE_DTYPE", ["f32", "f16", "bf16"] as const);
   const dev = device ?? (cudaAvailable() ? "cuda" : "cpu");
   if (dev === "cuda" && !cudaAvailable()) throw new EagleError("--device cuda: CUDA is not available to this libtorch");
+  if (dev === "cpu" && dtype === "f16" && !cpuHalfCompute(torchVersion())) {
+    throw new EagleError(`${dtypeFrom}f16: f16 compute is not available on the CPU with this libtorch (${torchVersion()}); use --dtype f32 or bf16`, 2);
+  }
   return { device: dev, dtype: dtype ?? (dev === "cuda" ? "bf16" : "f32") };
 }
 
@@ -117,9 +131,27 @@ function checkWeightsFit(tensors: Map<string, TensorInfo>, placement: Placement)
   checkFits("", placement.device, [{ what: `weights in ${placement.dtype}`, bytes: elements * DTYPE_BYTES[placement.dtype] }], hint);
 }
 
+/** A head's tensors by name, from model.safetensors or else pytorch_model.bin. */
+export function headTensors(dir: string): Map<string, TensorInfo> {
+  if (existsSync(join(dir, "model.safetensors"))) return listModelTensors(dir);
+  const bin = join(dir, "pytorch_model.bin");
+  if (existsSync(bin)) return new Map(readTorchZip(bin).map((t) => [t.name, t]));
+  throw new EagleError(`${dir}: no draft weights (model.safetensors or pytorch_model.bin)`);
+}
+
+/** An EAGLE head's folder (one layer; fc.weight and no model.embed_tokens.weight) where a model should be. */
+function isDraftHead(dir: string, config: ModelConfig): boolean {
+  if (config.nLayers !== 1) return false;
+  const hasWeights = ["model.safetensors", "pytorch_model.bin"].some((f) => existsSync(join(dir, f)));
+  if (!hasWeights) return false;
+  const names = headTensors(dir);
+  return names.has("fc.weight") && !names.has("model.embed_tokens.weight");
+}
+
 export function loadModel(dir: string, placement: Placement): LoadedModel {
   checkModelDir(dir);
   const config = loadConfig(dir);
+  if (isDraftHead(dir, config)) throw new EagleError(`${dir}: this is an EAGLE draft head, not a model; pass it with --draft`, 2);
   const tensors = listModelTensors(dir);
   try {
     const model = buildModel(config, placement, null, tensors, (name) => targetOf(name, config.nLayers));

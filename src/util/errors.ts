@@ -10,3 +10,12 @@ export class EagleError extends Error {
 export function fail(message: string): never {
   throw new EagleError(message);
 }
+
+/** A flag's value out of range: a usage error (exit 2). `flag` is the option's name (`n`, `top-k`);
+ * cli.ts prints the flag and value as the user typed them (`-n abc`, `--max-tokens 1.5`). */
+export class FlagError extends EagleError {
+  constructor(readonly flag: string, readonly value: unknown, readonly want: string) {
+    super(`--${flag} ${value}: must be ${want}`, 2);
+    this.name = "FlagError";
+  }
+}
