@@ -15,6 +15,10 @@ import { infoFlags, runInfo } from "./commands/info.ts";
 import { checkFlags, type OptionTable, scanFlags, type TypedFlags, typedMessage, unknownAsTyped } from "./commands/typed-flags.ts";
 import { paintFor } from "./util/color.ts";
 import { EagleError, FlagError } from "./util/errors.ts";
+import pkg from "../package.json";
+
+const VERSION = pkg.version;
+const COMMANDS = ["generate", "chat", "batch", "bench", "bench-device", "info", "train-draft", "grow", "convert-llama2c", "help"];
 
 /** What a failure report needs of the run: the command and its flags as typed (known once parsed). */
 interface Invocation {
@@ -81,19 +85,34 @@ async function main(inv: Invocation): Promise<void> {
       inv.flags = scanFlags(inv.argv, table);
       checkFlags(inv.flags, table, parsed);
     }, true)
+    .command("help [command]", "help for a command (or for all of them)", (y) => y.positional("command", { type: "string" }),
+      (a) => showHelp(a.command as string | undefined))
     .demandCommand(1, "name a command")
     .strict()
     .help()
     .alias("h", "help")
-    .version(false)
+    .version("version", "print eagle's version", VERSION)
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .fail((msg, err) => {
       if (err) throw err;
-      const oneLine = msg.split("\n").map((l) => l.trim()).filter((l) => l !== "").join(" ");
+      let oneLine = msg.split("\n").map((l) => l.trim()).filter((l) => l !== "").join(" ");
+      // a first word that is no command: say so, rather than yargs' "Unknown argument"
+      const first = inv.argv.find((t) => !t.startsWith("-"));
+      if (inv.command === null && first !== undefined && !COMMANDS.includes(first)) {
+        oneLine = `unknown command ${first} (commands: ${COMMANDS.join(", ")})`;
+      }
       printError(inv, unknownAsTyped(oneLine, inv.argv), true);
       process.exit(2);
     })
     .parseAsync();
+}
+
+/** `eagle help CMD`: the same text as `eagle CMD --help` (yargs prints it and exits). */
+async function showHelp(command: string | undefined): Promise<void> {
+  if (command !== undefined && !COMMANDS.includes(command)) {
+    throw new EagleError(`unknown command ${command} (commands: ${COMMANDS.join(", ")})`, 2);
+  }
+  await main({ argv: command && command !== "help" ? [command, "--help"] : ["--help"], command: null, flags: null });
 }
 
 const invocation: Invocation = { argv: hideBin(process.argv), command: null, flags: null };

@@ -3,8 +3,8 @@
 // (dlopen needs a real file), points the CLI at them, and runs it. libtorch itself must be installed.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
+import { cacheDir } from "./util/cache-dir.ts";
 import shim from "../build/libet.so" with { type: "file" };
 import modelConfig from "../models/stories260K/config.json" with { type: "file" };
 import modelGeneration from "../models/stories260K/generation_config.json" with { type: "file" };
@@ -15,7 +15,14 @@ import headConfig from "../models/stories260K-eagle/config.json" with { type: "f
 import headWeights from "../models/stories260K-eagle/model.safetensors" with { type: "file" };
 import prompts from "../test/prompts/stories.txt" with { type: "file" };
 
-const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "eagle");
+// the first writable of $XDG_CACHE_HOME/eagle, ~/.cache/eagle and a private folder under the temp dir
+const found = cacheDir();
+if (!found) {
+  process.stderr.write("eagle: no writable folder for the files this executable unpacks: set XDG_CACHE_HOME " +
+    "to a writable directory (tried $XDG_CACHE_HOME/eagle, ~/.cache/eagle and the temp dir)\n");
+  process.exit(1);
+}
+const cacheRoot: string = found;
 
 /** Copies embedded files (file name -> embedded path) into cache/<name>-<hash of their bytes>/ once. */
 async function extract(name: string, files: Record<string, string>, at?: string): Promise<string> {

@@ -27,6 +27,16 @@ describe("bench's greedy identity check", () => {
     expect(r.report.divergences).toEqual([]);
   });
 
+  test("one method: no speedup without plain decoding and no identity claim", () => {
+    const p = Bun.spawnSync([process.execPath, CLI, "bench", "-n", "8", "--methods", "eagle2"], { stdout: "pipe", stderr: "pipe" });
+    expect(p.exitCode).toBe(0);
+    const text = p.stdout.toString();
+    expect(text).toMatch(/^eagle2 +[\d.]+ +- +[\d.]+/m);
+    expect(text).not.toContain("NaN");
+    expect(text).not.toContain("identical");
+    expect(bench(["-n", "8", "--methods", "none"]).report.identical_outputs).toBeNull();
+  });
+
   test("bf16: every first difference is located and is a near tie", () => {
     const r = bench(["-n", "64", "--dtype", "bf16", "--methods", "none", "eagle2"]);
     expect(r.code).toBe(0);

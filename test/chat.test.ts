@@ -285,7 +285,7 @@ describe.skipIf(!TMUX)("chat at a terminal", () => {
     tmux("send-keys", "-t", s, "-l", "/bye");
     tmux("send-keys", "-t", s, "Enter");
     await waitFor(s, "the exit", (t) => t.includes("[exit 0]"));
-  }, 60000);
+  });
 
   test("Ctrl-C twice at an empty prompt leaves; Ctrl-C on a typed line only clears it; so does Ctrl-D", async () => {
     startChat("ctrl-c", ["--temp", "0", "-n", "5"]);

@@ -187,6 +187,18 @@ describe("a folder where a file should be", () => {
 
 // the first runs of a new user (issue 17): each of these once went wrong
 describe("a new user's first runs", () => {
+  test("--version, help CMD, and an unknown command named as one", () => {
+    const v = eagle(["--version"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).version);
+    const help = eagle(["help", "generate"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toBe(eagle(["generate", "--help"]).stdout);
+    expect(help.stdout).toContain("--prompt");
+    expectCleanError(eagle(["frobnicate"]), /^eagle: unknown command frobnicate \(commands: generate, /, 2);
+    expectCleanError(eagle(["help", "frobnicate"]), /^eagle: unknown command frobnicate/, 2);
+  });
+
   const HEAD_DIR = `${DEFAULT_MODEL_DIR}-eagle`;
   /** stderr as lines, without the final newline */
   const lines = (r: Run) => r.stderr.replace(/\n$/, "").split("\n");

@@ -9,9 +9,8 @@ import { makeTempDir } from "../src/model/random-model.ts";
 const root = makeTempDir("eagle-exe-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function run(cmd: string[], cwd: string): { code: number; stdout: string; stderr: string } {
-  const env = { PATH: "/usr/bin:/bin", HOME: join(root, "home"), NO_COLOR: "1" };
-  const p = Bun.spawnSync(cmd, { cwd, env });
+function run(cmd: string[], cwd: string, env: Record<string, string> = { HOME: join(root, "home") }): { code: number; stdout: string; stderr: string } {
+  const p = Bun.spawnSync(cmd, { cwd, env: { PATH: "/usr/bin:/bin", NO_COLOR: "1", TMPDIR: join(root, "tmp"), ...env } });
   return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
 }
 
@@ -34,6 +33,13 @@ test("dist-style executable generates (auto with the shipped head), benches and 
   expect(bench.code).toBe(0);
   const methods = JSON.parse(bench.stdout).methods.map((m: { name: string }) => m.name);
   expect(methods).toEqual(["none", "eagle1", "eagle2", "auto"]);
+
+  // no usable home: the files unpack under the temp dir instead, with or without HOME set
+  for (const env of [{ HOME: "/nonexistent" }, {}] as Record<string, string>[]) {
+    const homeless = run([exe, "generate", "--temp", "0", "-n", "40", "--no-stats"], root, env);
+    expect(homeless.stderr).toBe("");
+    expect(homeless.stdout).toBe(fromExe.stdout);
+  }
 
   const bad = run([exe, "generate", "-m", join(root, "missing")], root);
   expect(bad.code).toBe(1);

@@ -28,7 +28,8 @@ export function formatBench(r: BenchReport): string {
   ];
   for (const m of r.methods) {
     const t = m.tree_nodes;
-    lines.push(`${m.name.padEnd(8)} ${m.tokens_per_s.toFixed(1).padStart(12)} ${m.speedup.toFixed(2).padStart(7)}x ` +
+    const speedup = Number.isFinite(m.speedup) ? `${m.speedup.toFixed(2)}x` : "-";
+    lines.push(`${m.name.padEnd(8)} ${m.tokens_per_s.toFixed(1).padStart(12)} ${speedup.padStart(8)} ` +
       `${m.tau.toFixed(2).padStart(6)} ${m.ms_per_step.toFixed(3).padStart(8)} ${m.native_ms_per_step.toFixed(3).padStart(13)} ` +
       `${m.ts_ms_per_step.toFixed(3).padStart(8)} ${m.draft_ms_per_step.toFixed(3).padStart(11)}  ` +
       `${`${t.mean.toFixed(1)} (${t.min}-${t.max})`.padEnd(20)}  ` + m.acceptance_by_depth.map((x) => x.toFixed(2)).join(" "));

@@ -55,7 +55,9 @@ export function runBench(a: BenchArgs): void {
     const base = results.find((r) => r.name === "none");
     const peerResult = peer?.result(base ?? null, a.temp === 0) ?? null;
     for (const r of results) r.speedup = base ? r.tokens_per_s / base.tokens_per_s : NaN;
-    const identical = a.temp !== 0 ? null : results.every((r) => JSON.stringify(r.outputs) === JSON.stringify(results[0].outputs));
+    // with one method there is nothing to compare (and no speedup without plain decoding)
+    const identical = a.temp !== 0 || results.length < 2 ? null
+      : results.every((r) => JSON.stringify(r.outputs) === JSON.stringify(results[0].outputs));
     const divergences = identical === false && base ? findDivergences(m, prompts, base, results) : [];
     const report = {
       model: dir, draft: spec.head?.dir ?? null, device: m.placement.device, dtype: m.placement.dtype,
