@@ -58,7 +58,7 @@ def main(folder):
             continue
         lines.append(f"bench {bench['model']} ({bench['device']} {bench['dtype']}):")
         for m in bench["methods"]:
-            lines.append(f"  {m['name']}: {m['tokens_per_s']:.1f} tok/s, {m['speedup']:.2f}x, tau {m['tau']:.2f}")
+            lines.append(f"  {m['name']}: {m['tokens_per_s']:.1f} tok/s, {m['speedup']:.2f}x, tau {m['mean_acceptance_length']:.2f}")
         lines.append(f"  greedy outputs identical: {bench['identical_outputs']}")
         for d in bench.get("divergences", []):
             lines.append(f"  {d['method']} prompt {d['prompt']}: first differs at token {d['at']}, gap {d['gap']:.4f} nats, "

@@ -18,7 +18,7 @@ import { EagleError, FlagError } from "./util/errors.ts";
 import pkg from "../package.json";
 
 const VERSION = pkg.version;
-const COMMANDS = ["generate", "chat", "batch", "bench", "bench-device", "info", "train-draft", "grow", "convert-llama2c", "help"];
+const COMMANDS = ["generate", "chat", "batch", "bench", "bench-device", "info", "train-draft", "grow", "convert-llama2c", "completion", "help"];
 
 /** What a failure report needs of the run: the command and its flags as typed (known once parsed). */
 interface Invocation {
@@ -87,6 +87,8 @@ async function main(inv: Invocation): Promise<void> {
     }, true)
     .command("help [command]", "help for a command (or for all of them)", (y) => y.positional("command", { type: "string" }),
       (a) => showHelp(a.command as string | undefined))
+    // `eagle completion >> ~/.bashrc`: tab completion of commands and flags (yargs' own script)
+    .completion("completion", "print a bash completion script (add it to ~/.bashrc; zsh: to ~/.zshrc)")
     .demandCommand(1, "name a command")
     .strict()
     .help()

@@ -3,10 +3,10 @@
 // a closed pipe ends the run quietly; speculation does not change greedy text.
 import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { type ItemOptions, parseItems } from "../src/batch/items.ts";
+import { basename, join } from "node:path";
+import { type ItemContext, parseItems } from "../src/batch/items.ts";
 import { Progress } from "../src/batch/progress.ts";
-import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
+import { DEFAULT_MODEL_DIR, modelName, REPO_ROOT } from "../src/util/paths.ts";
 import { makeTempDir, writeRandomDraftHead } from "../src/model/random-model.ts";
 
 const root = makeTempDir("eagle-batch-");
@@ -28,10 +28,11 @@ function batch(args: string[], stdin: string): Run {
 const jsonl = (...lines: unknown[]) => lines.map((l) => (typeof l === "string" ? l : JSON.stringify(l))).join("\n") + "\n";
 
 describe("parsing input lines", () => {
-  const defaults: ItemOptions = { maxTokens: 10, temperature: 0.8, topK: 40, topP: 0.95, seed: -1 };
+  const defaults = { maxTokens: 10, temperature: 0.8, topK: 40, topP: 0.95, seed: -1, stop: [] };
+  const context: ItemContext = { defaults, model: "stories260K" };
 
   test("plain and JSON lines, blank lines skipped, ids default to the line number", () => {
-    const items = parseItems('Once upon a time\r\n\n  \n{"prompt": "x", "id": "a", "max_tokens": 3, "top_k": 0}\n{"messages": [{"role": "user", "content": "hi"}]}\n', defaults);
+    const items = parseItems('Once upon a time\r\n\n  \n{"prompt": "x", "id": "a", "max_tokens": 3, "top_k": 0}\n{"messages": [{"role": "user", "content": "hi"}]}\n', context);
     expect(items.map((i) => i.id)).toEqual([1, "a", 5]);
     expect(items[0]).toMatchObject({ kind: "item", input: { prompt: "Once upon a time" }, options: defaults });
     expect(items[1]).toMatchObject({ kind: "item", options: { ...defaults, maxTokens: 3, topK: 0 } });
@@ -52,13 +53,42 @@ describe("parsing input lines", () => {
       ['{"prompt": "x", "max_token": 5}', /unknown field "max_token"/],
       ['{"prompt": "x", "id": [1]}', /"id" must be/],
     ] as const;
-    const items = parseItems(bad.map(([line]) => line).join("\n"), defaults);
+    const items = parseItems(bad.map(([line]) => line).join("\n"), context);
     items.forEach((item, i) => {
       expect(item.kind).toBe("bad");
       if (item.kind === "bad") expect(item.error).toMatch(bad[i][1]);
     });
     expect(items[1].id).toBe(9);
     expect(items[10].id).toBe(11);
+  });
+
+  test("OpenAI's model field: absent or the model folder's name is fine, anything else is an error naming it", () => {
+    const lines = [
+      { prompt: "a" }, { prompt: "b", model: "stories260K" }, { prompt: "c", model: "gpt-4o" }, { prompt: "d", model: 3 },
+    ].map((o) => JSON.stringify(o)).join("\n");
+    const items = parseItems(lines, context);
+    expect(items.map((i) => i.kind)).toEqual(["item", "item", "bad", "bad"]);
+    if (items[2].kind === "bad") expect(items[2].error).toBe('"model" "gpt-4o": this run serves "stories260K" (-m); name it or leave the field out');
+    if (items[3].kind === "bad") expect(items[3].error).toBe('"model" must be a string');
+  });
+
+  test("the name a model field may give: the folder's, and stories260K for the shipped model wherever it is", () => {
+    expect(modelName(DEFAULT_MODEL_DIR)).toBe("stories260K");
+    expect(modelName("/some/where/tiny-llama/")).toBe("tiny-llama");
+    expect(modelName(".")).toBe(basename(process.cwd()));
+  });
+
+  test("OpenAI's stop field: a string or a list of them, replacing --stop's", () => {
+    const withStop = { ...context, defaults: { ...defaults, stop: ["from the flag"] } };
+    const items = parseItems([
+      '{"prompt": "a", "stop": "\\n"}', '{"prompt": "b", "stop": [".", "!"]}', '{"prompt": "c"}', '{"prompt": "d", "stop": null}',
+      '{"prompt": "e", "stop": ""}', '{"prompt": "f", "stop": [1]}', '{"prompt": "g", "stop": {"x": 1}}',
+    ].join("\n"), withStop);
+    expect(items.slice(0, 4).map((i) => (i.kind === "item" ? i.options.stop : i.error))).toEqual([["\n"], [".", "!"], ["from the flag"], []]);
+    for (const item of items.slice(4)) {
+      expect(item.kind).toBe("bad");
+      if (item.kind === "bad") expect(item.error).toMatch(/^"stop" .*: must be a non-empty string or an array of them$/);
+    }
   });
 });
 
@@ -103,7 +133,7 @@ describe("eagle batch", () => {
     expect(r.code).toBe(0);
     expect(r.results.map((x) => x.id)).toEqual([1, "short", 3, 4.5, 6]);
     const [greedy, short, seeded, reseeded, chat] = r.results;
-    expect(greedy).toMatchObject({ prompt_tokens: 5, completion_tokens: 20, finish_reason: "max_tokens", tau: null });
+    expect(greedy).toMatchObject({ prompt_tokens: 5, completion_tokens: 20, finish_reason: "length", tau: null });
     expect(greedy.text).toStartWith(", there was a little girl named Lily.");
     for (const k of ["decode_tokens_per_s", "prompt_ms", "decode_ms"]) expect(typeof greedy[k]).toBe("number");
     expect(short.completion_tokens).toBe(5);
@@ -114,6 +144,30 @@ describe("eagle batch", () => {
     // temperature 0 and a fixed seed give the same text in another run
     const again = batch(["-n", "20", "--temp", "0", "--spec", "none"], jsonl("Once upon a time", { prompt: "The cat", temperature: 1, seed: 7 }));
     expect(again.results.map((x) => x.text)).toEqual([greedy.text, seeded.text]);
+  });
+
+  test("finish_reason is OpenAI's: length at the token limit, stop at a stop string or an end-of-sequence token", () => {
+    const r = batch(["-n", "20", "--temp", "0", "--spec", "none", "--stop", "zzz"], jsonl(
+      "Once upon a time",
+      { prompt: "Once upon a time", stop: ["girl", "Lily"], model: "stories260K" },
+      { prompt: "Once upon a time", stop: "named Li" }, // a stop string over several tokens
+      { prompt: "", temperature: 0.8, seed: 7, max_tokens: 256 }, // this story ends (with BOS) at its 248th token
+    ));
+    expect(r.code).toBe(0);
+    const [limit, listed, spanning, ended] = r.results;
+    expect(limit).toMatchObject({ completion_tokens: 20, finish_reason: "length" });
+    expect(limit.text).toStartWith(", there was a little girl named Lily.");
+    expect(listed).toMatchObject({ text: ", there was a little ", finish_reason: "stop" });
+    expect(spanning).toMatchObject({ text: ", there was a little girl ", finish_reason: "stop" });
+    expect(ended).toMatchObject({ completion_tokens: 248, finish_reason: "stop" });
+  });
+
+  test("--output in a folder that does not exist: one line naming the folder, before any work", () => {
+    const out = join(root, "no-such-folder", "results.jsonl");
+    const r = batch(["--output", out], "Once upon a time\n");
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n")[0]).toBe(`eagle: --output ${out}: the folder ${join(root, "no-such-folder")} does not exist`);
+    expect(r.stderr).not.toContain("batch:");
   });
 
   test("bad lines in the middle become error records; the rest succeed; exit 1", () => {

@@ -75,7 +75,22 @@ describe("slash commands", () => {
     expect(parseCommand("/set seed -1")).toEqual({ kind: "set", key: "seed", value: -1 });
     expect(parseCommand("/set max 400")).toEqual({ kind: "set", key: "max", value: 400 });
     expect(parseCommand("/spec eagle1")).toEqual({ kind: "spec", mode: "eagle1" });
-    for (const kind of ["help", "stats", "clear", "bye"]) expect(parseCommand(`/${kind}`)).toEqual({ kind } as never);
+    for (const kind of ["help", "stats", "show", "clear", "bye"]) expect(parseCommand(`/${kind}`)).toEqual({ kind } as never);
+  });
+
+  test("/set takes the command line's flag names too, with or without their dashes", () => {
+    const set = parseCommand;
+    expect(set("/set top-p 0.5")).toEqual({ kind: "set", key: "topP", value: 0.5 });
+    expect(set("/set --top-p 0.5")).toEqual({ kind: "set", key: "topP", value: 0.5 });
+    expect(set("/set top-k 3")).toEqual({ kind: "set", key: "topK", value: 3 });
+    expect(set("/set --temp 0.2")).toEqual({ kind: "set", key: "temp", value: 0.2 });
+    for (const n of ["-n", "n", "--n-predict", "max-tokens"]) expect(set(`/set ${n} 64`)).toEqual({ kind: "set", key: "max", value: 64 });
+    expect(parseCommand("/set -n 0")).toEqual({ kind: "error", message: "/set -n 0: must be an integer >= 1" });
+    // names from Object's prototype are no settings (this once crashed the REPL)
+    for (const name of ["constructor", "toString", "__proto__"]) {
+      expect(parseCommand(`/set ${name} 1`)).toEqual({ kind: "error", message: `/set ${name}: unknown setting (temp|top_p|top_k|seed|max)` });
+    }
+    expect(parseCommand("/show all")).toEqual({ kind: "error", message: "usage: /show" });
   });
 
   test("bad ones are one-line messages", () => {
@@ -160,6 +175,46 @@ describe("chat through a pipe", () => {
     expect(r.stderr).toMatch(/last answer: 20 tokens in \d+ ms \([\d.]+ tok\/s\) \| stop: max_tokens \| spec: none/);
   });
 
+  test("an answer cut at the token limit says so; one that ends by itself does not; --stop ends one before the string", () => {
+    const r = chat(["--temp", "0", "-n", "20"], "Once upon a time\n");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toEndWith("\n(stopped at the token limit of 20: /set max N for longer answers)\n");
+    const ended = chat(["-n", "400", "--seed", "1"], "Lily\n/stats\n"); // a story that ends (with BOS) at its 346th token
+    expect(ended.stderr).toMatch(/last answer: 346 tokens .* \| stop: eos \| spec: none/); // the story ended: no marker
+    expect(ended.stderr).not.toContain("(stopped");
+    const stopped = chat(["--temp", "0", "-n", "60", "--stop", "Lily", "--stop", "girl"], "Once upon a time\n/stats\n/show\n");
+    expect(stopped.stdout).toBe(", there was a little \n");
+    expect(stopped.stderr).toMatch(/\| stop: stop \| spec: none/);
+    expect(stopped.stderr).not.toContain("(stopped");
+    expect(stopped.stderr).toContain('max 60, spec none, stop "Lily" "girl"\n');
+    expect(stopped.stderr).toContain("prompt so far (1 turn):\nOnce upon a time, there was a little \n"); // the history keeps what was shown
+  });
+
+  test("/show: the settings, the template (or continuation mode) and the prompt so far", () => {
+    const r = chat(["--temp", "0", "-n", "8", "--system", "A story."], "/show\nOnce upon a time\n/set top-k 5\n/show\n");
+    expect(r.code).toBe(0);
+    const answer = r.stdout.split("\n")[0];
+    const shows = r.stderr.split("settings: ").slice(1).map((s) => `settings: ${s}`);
+    expect(shows[0]).toStartWith([
+      "settings: temp 0, top_p 0.95, top_k 40, seed -1, max 8, spec none",
+      "chat template: none (continuation mode: the conversation is one running text)",
+      "prompt so far (0 turns and the system message):",
+      "A story.",
+      "",
+    ].join("\n"));
+    expect(shows[1]).toStartWith("settings: temp 0, top_p 0.95, top_k 5, seed -1, max 8, spec none\n");
+    expect(shows[1]).toContain(`prompt so far (1 turn and the system message):\nA story. Once upon a time${answer}\n`);
+
+    const dir = join(root, "show-template");
+    mkdirSync(dir);
+    for (const f of ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"]) copyFileSync(join(DEFAULT_MODEL_DIR, f), join(dir, f));
+    const config = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, "tokenizer_config.json"), "utf8"));
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...config, chat_template: TEMPLATE }));
+    const t = chat(["-m", dir, "--temp", "0", "-n", "4"], "hi\n/show\n");
+    const said = t.stdout.split("\n")[0];
+    expect(t.stderr).toContain(`chat template:\n${TEMPLATE}\nprompt so far (1 turn):\n<s>[user] hi[assistant] ${said}</s>[assistant]`);
+  });
+
   test("a draft head: auto by default, the same greedy text, tau and acceptance in /stats", () => {
     const shape: RandomModelSpec = { name: "head", hiddenSize: 64, intermediateSize: 172, layers: 1, heads: 8, kvHeads: 4, vocabSize: 512 };
     const head = join(root, "stories-head");
@@ -169,8 +224,9 @@ describe("chat through a pipe", () => {
     const r = chat(["--temp", "0", "-n", "12", "--draft", head, "--spec-tokens", "10", "--spec-depth", "3"], lines); // a small tree: CPU time
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`spec auto, draft head ${head}`);
-    expect(r.stderr).toMatch(/spec: auto\ntau: [\d.]+ tokens per target forward over \d+ forwards\n/);
-    expect(r.stderr).toMatch(/spec: eagle2\ntau: [\d.]+ tokens per target forward over \d+ forwards\nacceptance by depth: [\d. ]+\n/);
+    expect(r.stderr).toMatch(/spec: auto\ntau: [\d.]+ tokens per target forward over \d+ forwards \(mean acceptance length\)\n/);
+    expect(r.stderr).toMatch(/spec: eagle2\ntau: [\d.]+ tokens per target forward over \d+ forwards \(mean acceptance length\)\nacceptance per position: [\d. ]+ \(/);
+    expect(r.stderr).toMatch(/draft acceptance rate: [\d.]+ \(/);
     expect(r.stderr).toMatch(/spec: eagle1\ntau: /);
     expect(r.stderr).toContain("spec = none");
     expect(r.stderr).toContain("(history cleared)");
@@ -245,13 +301,13 @@ describe.skipIf(!TMUX)("chat at a terminal", () => {
   if (!TMUX) console.warn("chat.test.ts: tmux is not installed, skipping the terminal tests (scripts/setup.sh installs it)");
 
   test("streams answers, takes commands, Ctrl-C stops an answer, /bye leaves", async () => {
-    // stories260K with room for a 60000-token answer (it never emits its end token), so the answer that
-    // Ctrl-C stops runs for seconds on any machine rather than racing the keystroke
+    // stories260K with room for a 60000-token answer that stops only at EOS, which it never emits (not at the
+    // BOS that ends each story), so the answer that Ctrl-C stops runs for seconds on any machine rather than
+    // racing the keystroke
     const long = join(root, "stories-long-context");
     mkdirSync(long);
-    for (const f of ["model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]) {
-      copyFileSync(join(DEFAULT_MODEL_DIR, f), join(long, f));
-    }
+    for (const f of ["model.safetensors", "tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(DEFAULT_MODEL_DIR, f), join(long, f));
+    writeFileSync(join(long, "generation_config.json"), JSON.stringify({ bos_token_id: 1, eos_token_id: 2 }));
     const config = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, "config.json"), "utf8"));
     writeFileSync(join(long, "config.json"), JSON.stringify({ ...config, max_position_embeddings: 65536 }));
     const s = "repl";
@@ -259,7 +315,7 @@ describe.skipIf(!TMUX)("chat at a terminal", () => {
     await waitFor(s, "the first prompt", (t) => t.includes("(no chat template: continuation mode)") && atPrompt(t));
 
     const golden = generate(["-m", long, "--temp", "0", "-n", "30", "-p", "Once upon a time"]).trim();
-    await type(s, "Once upon a time", `> Once upon a time\n${golden}\n>`);
+    await type(s, "Once upon a time", `> Once upon a time\n${golden}\n(stopped at the token limit of 30: /set max N for longer answers)\n>`);
     await type(s, "/set temp 0.5", "temp = 0.5\n>");
     await type(s, "/stats", /last answer: 30 tokens in \d+ ms \([\d.]+ tok\/s\) \| stop: max_tokens \| spec: none\n>/);
     await type(s, "/set temp hot", "/set temp hot: must be a number >= 0\n>");
@@ -280,14 +336,14 @@ describe.skipIf(!TMUX)("chat at a terminal", () => {
 
     // the stopped answer stays in the history: a following line continues after it
     await type(s, "/set max 5", "max = 5\n>");
-    await type(s, "Then", /> Then\n.+\n>/);
+    await type(s, "Then", /> Then\n.+\n\(stopped at the token limit of 5: \/set max N for longer answers\)\n>/);
 
     tmux("send-keys", "-t", s, "-l", "/bye");
     tmux("send-keys", "-t", s, "Enter");
     await waitFor(s, "the exit", (t) => t.includes("[exit 0]"));
   });
 
-  test("Ctrl-C twice at an empty prompt leaves; Ctrl-C on a typed line only clears it; so does Ctrl-D", async () => {
+  test("Ctrl-C twice at an empty prompt leaves; Ctrl-C on a typed line only clears it; so does Ctrl-D, ending its line", async () => {
     startChat("ctrl-c", ["--temp", "0", "-n", "5"]);
     startChat("ctrl-d", ["--temp", "0", "-n", "5"]);
     await waitFor("ctrl-c", "the first prompt", atPrompt);
@@ -301,6 +357,7 @@ describe.skipIf(!TMUX)("chat at a terminal", () => {
 
     await waitFor("ctrl-d", "the first prompt", atPrompt);
     tmux("send-keys", "-t", "ctrl-d", "C-d");
-    await waitFor("ctrl-d", "the exit", (t) => t.includes("[exit 0]"));
+    const left = await waitFor("ctrl-d", "the exit", (t) => t.includes("[exit 0]"));
+    expect(left).toMatch(/^>\s*\n\[exit 0\]/m); // the shell's next line starts on a line of its own, not after "> "
   }, 30000);
 });

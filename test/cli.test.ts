@@ -324,3 +324,133 @@ describe("a new user's first runs", () => {
     expect(parseCommand("/set max 0")).toEqual({ kind: "error", message: `/set max 0: ${want}` });
   });
 });
+
+// what llama.cpp / ollama / llm users expect (issue 17)
+describe("conventions of other tools", () => {
+  const stat = (r: Run) => /decode: (\d+) tokens .* \| stop: (\w+)$/m.exec(r.stderr);
+
+  test("the shipped model ends its story: default settings, a fixed seed, stop: eos before the limit", () => {
+    const r = eagle(["generate", "--seed", "7", "--spec", "none"]); // none: auto's trees (and so its samples) follow this machine's costs
+    expect(r.code).toBe(0);
+    const [, tokens, stop] = stat(r)!;
+    expect(stop).toBe("eos");
+    expect(Number(tokens)).toBeLessThan(256);
+    expect(r.stdout.match(/Once upon a time/g)).toHaveLength(1); // one story, not the start of the next
+  });
+
+  test("--ignore-eos keeps generating past end-of-sequence tokens", () => {
+    const ended = eagle(["generate", "--seed", "7", "--spec", "none", "-n", "400"]);
+    const past = eagle(["generate", "--seed", "7", "--spec", "none", "-n", "400", "--ignore-eos"]);
+    expect(stat(ended)!.slice(1)).toEqual(["248", "eos"]);
+    expect(stat(past)!.slice(1)).toEqual(["400", "max_tokens"]);
+    expect(past.stdout.startsWith(ended.stdout.replace(/\n$/, ""))).toBe(true); // the same story, then the next one
+    expect(past.stdout.length).toBeGreaterThan(ended.stdout.length + 100);
+  });
+
+  test("-f FILE reads the prompt; a prompt from a file or stdin loses its one trailing newline", () => {
+    const args = ["generate", "--temp", "0", "-n", "12", "--spec", "none", "--no-stats"];
+    const want = eagle([...args, "-p", "Once upon a"]).stdout;
+    const file = join(root, "prompt.txt");
+    writeFileSync(file, "Once upon a\n");
+    expect(eagle([...args, "-f", file]).stdout).toBe(want);
+    expect(eagle([...args, "--file", file]).stdout).toBe(want);
+    expect(eagle(args, "Once upon a\n").stdout).toBe(want);
+    expect(eagle(args, "Once upon a\r\n").stdout).toBe(want);
+    writeFileSync(file, "Once upon a\n\n"); // only one goes
+    expect(eagle([...args, "-f", file]).stdout).toBe(eagle([...args, "-p", "Once upon a\n"]).stdout);
+    expectCleanError(eagle([...args, "-f", file, "-p", "x"]), /^eagle: -p and -f: give the prompt one way, not both$/, 2);
+    expectCleanError(eagle([...args, "-f", join(root, "no-prompt.txt")]), /no-prompt\.txt: cannot open prompt file: no such file$/);
+  });
+
+  test("--stop ends the text before the stop string (stop: stop); every --stop counts", () => {
+    const args = ["generate", "-p", "Once upon a time", "--temp", "0", "-n", "60", "--spec", "none"];
+    const plain = eagle(args).stdout;
+    expect(plain).toStartWith(", there was a little girl named Lily. She loved to play outside in the park.");
+    const r = eagle([...args, "--stop", "Lily", "--stop", "girl", "--stop", "zzz"]); // the earliest of them, not the last flag's
+    expect(r.stdout).toBe(", there was a little \n");
+    expect(stat(r)![2]).toBe("stop");
+    expect(eagle([...args, "--stop", "named Li", "--no-stats"]).stdout).toBe(", there was a little girl \n"); // across tokens
+    expect(eagle([...args, "--stop=park", "--no-stats"]).stdout).toBe(", there was a little girl named Lily. She loved to play outside in the \n");
+    expect(eagle([...args, "--stop", "\\n", "-n", "200", "--no-stats"]).stdout).toBe(`${plain.split("\n")[0]}\n`); // \n is an escape
+    expect(eagle([...args, "--spec", "eagle2", "--stop", "park", "--no-stats"]).stdout).toBe(eagle([...args, "--stop", "park", "--no-stats"]).stdout);
+    expectCleanError(eagle([...args, "--stop", ""]), /^eagle: --stop "": must be a non-empty string$/, 2);
+    expectCleanError(eagle([...args, "--stop"]), /^eagle: --stop: needs a value$/, 2);
+  });
+
+  test("--seed -1 prints the seed it picked, which repeats the run", () => {
+    const args = ["generate", "--temp", "1", "-n", "20", "--spec", "none"];
+    const r = eagle(args);
+    const seed = /^seed (\d+)$/m.exec(r.stderr)?.[1];
+    expect(seed).toBeDefined();
+    const again = eagle([...args, "--seed", seed!]);
+    expect(again.stdout).toBe(r.stdout);
+    expect(again.stderr).not.toMatch(/^seed /m); // a seed given is not repeated back
+    expect(eagle([...args, "--no-stats"]).stderr).toBe("");
+  });
+
+  test("--help lists -m and -p first (generate), -m first (chat, batch)", () => {
+    const options = (cmd: string) => {
+      const help = eagle([cmd, "--help"]).stdout.split("\n");
+      return help.slice(help.indexOf("Options:") + 1).map((l) => l.trim());
+    };
+    const gen = options("generate");
+    expect(gen[0]).toStartWith("-m, --model");
+    expect(gen[1]).toStartWith("-p, --prompt");
+    expect(gen[2]).toStartWith("-f, --file");
+    expect(options("chat")[0]).toStartWith("-m, --model");
+    expect(options("batch")[0]).toStartWith("-m, --model");
+  });
+
+  test("eagle completion prints a bash completion script; it completes commands, flags and choices", () => {
+    const script = eagle(["completion"], undefined, { env: { SHELL: "/bin/bash" } });
+    expect(script.code).toBe(0);
+    expect(script.stdout).toContain("complete -o bashdefault -o default -F _eagle_yargs_completions eagle");
+    const complete = (...words: string[]) => eagle(["--get-yargs-completions", "eagle", ...words]).stdout.split("\n");
+    expect(complete("gen")).toContain("generate");
+    expect(complete("generate", "--")).toEqual(expect.arrayContaining(["--model", "--prompt", "--stop", "--ignore-eos", "--file"]));
+    expect(complete("generate", "--spec", "")).toEqual(expect.arrayContaining(["none", "eagle1", "eagle2", "auto"]));
+  });
+
+  test("info --template prints the chat template's text, or says there is none", () => {
+    const none = eagle(["info", "--template"]);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toBe("");
+    expect(none.stderr).toMatch(/stories260K: no chat template .*: chat uses continuation mode\n$/);
+    const dir = modelCopy("templated-info");
+    const template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}<|assistant|>";
+    const config = JSON.parse(readFileSync(join(dir, "tokenizer_config.json"), "utf8"));
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...config, chat_template: template }));
+    const shown = eagle(["info", "-m", dir, "--template"]);
+    expect(shown).toMatchObject({ code: 0, stdout: `${template}\n`, stderr: "" });
+    expect(JSON.parse(eagle(["info", "-m", dir, "--template", "--json"]).stdout)).toEqual({ chat_template: template });
+    expect(JSON.parse(eagle(["info", "--template", "--json"]).stdout)).toEqual({ chat_template: null });
+  });
+});
+
+describe("a missing libtorch", () => {
+  const options = /apt-get install libtorch-dev, or set LIBTORCH=\/path\/to\/libtorch or LIBTORCH_USE_PYTORCH=1/;
+
+  test("a shim that is not there: one line saying what to install or set", () => {
+    const r = eagle(["generate", "-n", "2"], undefined, { env: { ET_LIB: join(root, "nowhere", "libet.so") } });
+    expectCleanError(r, /shim not built: .*nowhere\/libet\.so is missing \(run: npm run setup; it needs libtorch: /);
+    expect(r.stderr.split("\n")[0]).toMatch(options);
+  });
+
+  const cc = Bun.which("cc") ?? Bun.which("gcc");
+  test.skipIf(!cc)("a shim whose libtorch.so is gone: the loader's reason, and what to install or set", () => {
+    // a library linked against a libtorch that is then removed: what dlopen meets without libtorch (a version
+    // no system has, so that the loader cannot find an installed one instead)
+    const dir = join(root, "lost-libtorch");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "torch.c"), "int torch_stub(void) { return 1; }\n");
+    writeFileSync(join(dir, "et.c"), "int torch_stub(void);\nint et_stub(void) { return torch_stub(); }\n");
+    const build = (args: string[]) => expect(Bun.spawnSync([cc!, ...args], { cwd: dir }).exitCode).toBe(0);
+    build(["-shared", "-fPIC", "-o", "libtorch.so", "-Wl,-soname,libtorch.so.99", "torch.c"]);
+    build(["-shared", "-fPIC", "-o", "libet.so", "et.c", "-L.", "-ltorch", `-Wl,-rpath,${dir}`]);
+    rmSync(join(dir, "libtorch.so"));
+    const r = eagle(["generate", "-n", "2"], undefined, { env: { ET_LIB: join(dir, "libet.so") } });
+    expectCleanError(r, /^eagle: cannot load the shim .*libet\.so: .*libtorch\.so\.99: cannot open shared object file/);
+    expect(r.stderr.split("\n")[0]).toMatch(options);
+    expect(r.stderr.split("\n")).toHaveLength(2); // one line (and the final newline)
+  });
+});

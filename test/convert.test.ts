@@ -27,10 +27,18 @@ describe("converted directory", () => {
       architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: 64, intermediate_size: 172,
       num_hidden_layers: 5, num_attention_heads: 8, num_key_value_heads: 4, vocab_size: 512,
       max_position_embeddings: 512, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
-      bos_token_id: 1, eos_token_id: 2, hidden_act: "silu", torch_dtype: "float32",
+      bos_token_id: 1, eos_token_id: [2, 1], hidden_act: "silu", torch_dtype: "float32",
     });
-    expect(json("generation_config.json")).toEqual({ bos_token_id: 1, eos_token_id: 2 });
+    // llama2.c's stories end with BOS (run.c stops there), so it is an end-of-sequence id beside EOS
+    expect(json("generation_config.json")).toEqual({ bos_token_id: 1, eos_token_id: [2, 1] });
     expect(json("tokenizer_config.json")).toMatchObject({ bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>", add_bos_token: true, add_eos_token: false });
+  });
+
+  test("the shipped models/stories260K is what the converter writes (scripts/convert-stories.ts --force)", () => {
+    const shipped = resolve(import.meta.dir, "../models/stories260K");
+    for (const name of ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors", "README.md", "LICENSE"]) {
+      expect({ name, same: readFileSync(join(shipped, name)).equals(readFileSync(join(out, name))) }).toEqual({ name, same: true });
+    }
   });
 
   test("provenance and licence are written", () => {

@@ -129,7 +129,7 @@ describe("parsers survive malformed input", () => {
     const line = new TextEncoder().encode('{"id": 7, "prompt": "Once upon a time", "max_tokens": 20, "temperature": 0.5, "top_p": 0.9}');
     const rng = new Rng(5);
     for (let i = 0; i < 3000; i++) {
-      const items = parseItems(text(mutate(line, rng, line.length)), { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1 } as never);
+      const items = parseItems(text(mutate(line, rng, line.length)), { defaults: { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 1, stop: [] }, model: "stories260K" });
       for (const item of items) expect(["ok", "bad", "item"]).toContain((item as { kind: string }).kind);
     }
   });

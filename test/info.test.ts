@@ -65,7 +65,7 @@ describe("the shipped model", () => {
       /^weights +model\.safetensors: 47 tensors, F32, 1020\.5 KiB$/m,
       /^tokenizer +BPE; bos <s> \(1\), eos <\/s> \(2\), unk <unk> \(0\); adds bos$/m,
       /^chat template +none/m,
-      /^draft head +\S*stories260K-eagle: fits \(hidden 64, vocab 512\); fc bias yes; own embedding no/m,
+      /^draft head +\S*stories260K-eagle: fits \(hidden 64, vocab 512\); weights model\.safetensors; fc bias yes; own embedding no/m,
     ]) expect(r.stdout).toMatch(line);
   });
 
@@ -75,7 +75,7 @@ describe("the shipped model", () => {
     writeRandomDraftHead(head, { ...stories, layers: 1 }, 3, { ownEmbedding: true });
     const r = eagle(["info", "--draft", head]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^draft head +.*stories-head: fits \(hidden 64, vocab 512\); fc bias yes; own embedding yes; [\d.]+K parameters$/m);
+    expect(r.stdout).toMatch(/^draft head +.*stories-head: fits \(hidden 64, vocab 512\); weights \S+; fc bias yes; own embedding yes; [\d.]+K parameters$/m);
 
     const wide = join(root, "wide-head");
     mkdirSync(wide);
@@ -122,7 +122,7 @@ describe("random models", () => {
     const r = eagle(["info", "-m", dir]);
     expect(r.stdout).toMatch(/^rope +theta 1000000, no scaling$/m);
     expect(r.stdout).toMatch(/^tokenizer +none \(no tokenizer\.json\)$/m);
-    expect(r.stdout).toMatch(/sibling-eagle: fits \(hidden 64, vocab 512\); fc bias no; own embedding no \(shares the target's\)/);
+    expect(r.stdout).toMatch(/sibling-eagle: fits \(hidden 64, vocab 512\); weights model\.safetensors; fc bias no; own embedding no \(shares the target's\)/);
   });
 });
 

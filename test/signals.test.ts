@@ -78,7 +78,7 @@ describe("Ctrl-C", () => {
     const lines = (await out.rest()).trim().split("\n");
     const stderr = await new Response(p.stderr).text();
     expect(stderr).toMatch(new RegExp(`batch: interrupted after ${lines.length} of 50 items \\(${lines.length} ok, 0 failed\\)`));
-    for (const line of lines) expect(JSON.parse(line).finish_reason).toBe("max_tokens");
+    for (const line of lines) expect(JSON.parse(line).finish_reason).toBe("length");
   });
 
   test("batch --output: the file is written with the finished results", async () => {

@@ -102,7 +102,7 @@ describe("long runs keep memory flat", () => {
     let text = "";
     const out: ChatOutput = { text: (s) => void (text += s), notice: (s) => void notices.push(s), error: (s) => void notices.push(`error: ${s}`) };
     const session = new ChatSession(target, head, specConfig("eagle2", {}), tokenizer, "",
-      new Conversation(loadPromptFormat(DEFAULT_MODEL_DIR), null), { temp: 1, topP: 1, topK: 0, seed: 1, max: 40 }, out);
+      new Conversation(loadPromptFormat(DEFAULT_MODEL_DIR), null), { temp: 1, topP: 1, topK: 0, seed: 1, max: 40, stop: [] }, out);
     const stops = new Map<string, number>();
     let warm = 0;
     for (let turn = 0; turn < 60; turn++) {
@@ -123,10 +123,10 @@ describe("long runs keep memory flat", () => {
   });
 });
 
-test("asking for more tokens than the context holds ends at the context, cleanly, in plain and EAGLE modes", () => {
+test("asking for more tokens than the context holds (--ignore-eos: past the stories' ends) ends at the context, cleanly, in plain and EAGLE modes", () => {
   const cli = join(import.meta.dir, "..", "src", "cli.ts");
   for (const spec of ["none", "eagle1", "eagle2"]) {
-    const p = Bun.spawnSync([process.execPath, cli, "generate", "-p", "Once upon a time", "-n", "100000", "--temp", "0", "--spec", spec],
+    const p = Bun.spawnSync([process.execPath, cli, "generate", "-p", "Once upon a time", "-n", "100000", "--temp", "0", "--ignore-eos", "--spec", spec],
       { stdout: "pipe", stderr: "pipe" });
     expect(p.exitCode).toBe(0);
     const stderr = p.stderr.toString();

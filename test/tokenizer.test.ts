@@ -149,9 +149,9 @@ describe("stream decoder", () => {
 });
 
 describe("loading", () => {
-  test("special ids and sizes come from the config files", () => {
+  test("special ids and sizes come from the config files; the shipped model stops at BOS too", () => {
     expect(tok.bosId).toBe(1);
-    expect(tok.eosIds).toEqual([2]);
+    expect(tok.eosIds).toEqual([2, 1]); // </s>, and BOS, where llama2.c's stories end
     expect(tok.vocabSize).toBe(512);
     expect(tok.idToToken(1)).toBe("<s>");
   });

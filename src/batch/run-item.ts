@@ -1,11 +1,12 @@
 // run-item.ts — one batch item through the decode loop, into its result record. The model and draft
 // head are shared by every item; each run gets its own caches and proposer (decode and makeProposer).
-import { contextCapacity, decode, type DecodeStats, meanAcceptance } from "../decoding/decode.ts";
+import { contextCapacity, decode, meanAcceptance, type StopReason } from "../decoding/decode.ts";
 import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { makeProposer } from "../decoding/spec-mode.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { ResolvedSpec } from "../decoding/spec-mode.ts";
+import { StopStrings, withStopStrings } from "../util/stop-strings.ts";
 import { type BatchItem, type ItemId, oneLine } from "./items.ts";
 import type { PromptBuilder } from "./prompt.ts";
 
@@ -23,12 +24,20 @@ export interface ItemResult {
   text: string;
   prompt_tokens: number;
   completion_tokens: number;
-  finish_reason: DecodeStats["stopReason"];
+  finish_reason: FinishReason;
   tau: number | null;              // mean tokens per verification forward; null without speculation
   decode_tokens_per_s: number | null;
   prompt_ms: number;
   decode_ms: number;
 }
+
+/** OpenAI's finish reasons: "stop" for an end-of-sequence token or a stop string, "length" for the token
+ * limit or the context; "interrupted" (Ctrl-C) is never written, since a cut-short item is dropped. */
+export type FinishReason = "stop" | "length" | "interrupted";
+
+const FINISH: Record<StopReason | "stop", FinishReason> = {
+  eos: "stop", stop: "stop", max_tokens: "length", context: "length", interrupted: "interrupted",
+};
 
 export interface ItemError {
   id: ItemId;
@@ -71,30 +80,31 @@ async function generate(engine: BatchEngine, item: BatchItem, hooks: ItemHooks):
   // checked before the proposer exists: decode only disposes it once the run has started
   contextCapacity(target, ids.length, o.maxTokens, 0);
   let stopping = false;
+  const stops = new StopStrings(o.stop);
   const run = decode(target, ids, {
     maxNewTokens: o.maxTokens,
     sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP },
     seed: o.seed === -1 ? Math.floor(Math.random() * 2 ** 31) : o.seed,
     stopIds: tokenizer.eosIds,
-    stop: () => stopping,
+    stop: () => stopping || stops.stopped,
   }, makeProposer(spec.config, spec.head));
   const stream = tokenizer.streamDecoder(ids);
   let text = "";
   let step = run.next();
   while (!step.done) {
-    text += stream.push(step.value);
+    text += stops.push(stream.push(step.value));
     hooks.onToken();
     stopping = await hooks.poll();
     step = run.next();
   }
-  text += stream.flush();
+  text += stops.finish(stream.flush());
   const s = step.value;
   return {
     id: item.id,
     text,
     prompt_tokens: s.promptTokens,
     completion_tokens: s.newTokens,
-    finish_reason: s.stopReason,
+    finish_reason: FINISH[withStopStrings(s.stopReason, stops)],
     tau: spec.config.mode === "none" ? null : round(meanAcceptance(s), 3),
     decode_tokens_per_s: s.decodeMs > 0 ? round((s.newTokens * 1000) / s.decodeMs, 1) : null,
     prompt_ms: round(s.promptMs, 2),

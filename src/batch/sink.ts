@@ -1,7 +1,8 @@
 // sink.ts — results out as JSON lines, in input order whatever order they finish in, each line as soon
 // as every line before it is out. To stdout (a closed pipe ends the process quietly, see io.ts) or to a
 // file that appears only when the run completes (written to a temporary file, renamed at the end).
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { EagleError } from "../util/errors.ts";
 import { writeOut } from "../util/io.ts";
 import type { BatchResult } from "./run-item.ts";
@@ -18,8 +19,11 @@ export function stdoutOutput(): LineOutput {
   return { write: writeOut, close() {}, abort() {} };
 }
 
-/** Refuses an existing file unless `force`: checked here, before any work is done. */
+/** Refuses an existing file unless `force`, and a folder that is not there: checked here, before any work is done. */
 export function fileOutput(path: string, force: boolean): LineOutput {
+  const folder = dirname(path);
+  if (!existsSync(folder)) throw new EagleError(`--output ${path}: the folder ${folder} does not exist`, 2);
+  if (!statSync(folder).isDirectory()) throw new EagleError(`--output ${path}: ${folder} is not a folder`, 2);
   if (existsSync(path) && !force) throw new EagleError(`${path}: already exists (use --force to overwrite)`);
   const tmp = `${path}.tmp-${process.pid}`;
   let fd: number | null = null; // opened on first use, so a run that fails before any output leaves nothing

@@ -24,15 +24,15 @@ export function formatBench(r: BenchReport): string {
     `${w.prompts} prompts x ${w.new_tokens} new tokens x ${w.repeat} repeat(s), methods interleaved, temperature ${w.temperature}; ` +
       `one FFI crossing ${r.ffi_crossing_us.toFixed(2)} us`,
     "",
-    "method   decode tok/s  speedup    tau  ms/step  libtorch+ffi  ts/step  draft/step  tree nodes (min-max)  acceptance by depth",
+    "method   decode tok/s  speedup    tau  ms/step    native  ts/step  draft/step  tree nodes (min-max)  acceptance per position",
   ];
   for (const m of r.methods) {
     const t = m.tree_nodes;
     const speedup = Number.isFinite(m.speedup) ? `${m.speedup.toFixed(2)}x` : "-";
     lines.push(`${m.name.padEnd(8)} ${m.tokens_per_s.toFixed(1).padStart(12)} ${speedup.padStart(8)} ` +
-      `${m.tau.toFixed(2).padStart(6)} ${m.ms_per_step.toFixed(3).padStart(8)} ${m.native_ms_per_step.toFixed(3).padStart(13)} ` +
+      `${m.mean_acceptance_length.toFixed(2).padStart(6)} ${m.ms_per_step.toFixed(3).padStart(8)} ${m.native_ms_per_step.toFixed(3).padStart(9)} ` +
       `${m.ts_ms_per_step.toFixed(3).padStart(8)} ${m.draft_ms_per_step.toFixed(3).padStart(11)}  ` +
-      `${`${t.mean.toFixed(1)} (${t.min}-${t.max})`.padEnd(20)}  ` + m.acceptance_by_depth.map((x) => x.toFixed(2)).join(" "));
+      `${`${t.mean.toFixed(1)} (${t.min}-${t.max})`.padEnd(20)}  ` + m.per_position_acceptance_rate.map((x) => x.toFixed(2)).join(" "));
   }
   for (const m of r.methods) {
     if (m.predicted_tokens_per_s === null) continue;
@@ -44,6 +44,10 @@ export function formatBench(r: BenchReport): string {
   for (const d of r.divergences) {
     const why = Number.isNaN(d.gap) ? "one run stopped first" : `gap ${d.gap.toFixed(4)} nats: ${d.near_tie ? "a near tie" : "NOT a near tie"}`;
     lines.push(`  ${d.method} prompt ${d.prompt}: first differs at new token ${d.at} (${d.plain_token} plain, ${d.method_token} ${d.method}; ${why})`);
+  }
+  if (r.methods.some((m) => m.per_position_acceptance_rate.length > 0)) {
+    lines.push("", "acceptance per position: rounds that accepted a draft token at that depth, over all rounds (adds up to tau - 1);",
+      "--json also gives it conditional on the tree reaching the depth, and the draft acceptance rate");
   }
   return `${lines.join("\n")}\n`;
 }

@@ -1,7 +1,7 @@
 // run-method.ts — bench's methods over its prompts, interleaved: each one's decode tokens/s, τ,
 // acceptance by depth, tree sizes and where each step's time goes; and where a speculative method's
 // greedy output leaves plain decoding's.
-import { decode, type DecodeStats } from "../decoding/decode.ts";
+import { acceptanceStats, decode, type DecodeStats } from "../decoding/decode.ts";
 import { makeProposer, type ResolvedSpec, type SpecMode, withMode } from "../decoding/spec-mode.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { KvCache } from "../native/engine.ts";
@@ -19,9 +19,11 @@ export interface MethodResult {
   tokens: number;
   tokens_per_s: number;
   prompt_tokens_per_s: number;
-  tau: number;
+  mean_acceptance_length: number;          // tau: tokens per verification forward, bonus included
   speedup: number;
-  acceptance_by_depth: number[];
+  per_position_acceptance_rate: number[];  // [d]: rounds accepting a draft token at depth d + 1 / all rounds
+  conditional_acceptance_by_depth: number[]; // [d]: the same / rounds whose tree reached depth d + 1
+  draft_acceptance_rate: number;           // draft tokens accepted / draft tokens verified
   steps: number;
   ms_per_step: number;
   native_ms_per_step: number; // libtorch + FFI crossings
@@ -61,17 +63,27 @@ export function runMethods(m: LoadedModel, names: SpecMode[], run: MethodRun, pr
   return names.map((name, k) => summarise(name, stats[k], outputs[k]));
 }
 
+/** The runs' rounds as one run's, for the acceptance figures. */
+function pooled(all: DecodeStats[]): DecodeStats {
+  const depth = Math.max(0, ...all.map((s) => s.proposedByDepth.length));
+  const byDepth = (f: (s: DecodeStats) => number[]) => Array.from({ length: depth }, (_, d) => all.reduce((t, s) => t + (f(s)[d] ?? 0), 0));
+  return {
+    ...all[0], targetForwards: all.reduce((t, s) => t + s.targetForwards, 0),
+    acceptedByDepth: byDepth((s) => s.acceptedByDepth), proposedByDepth: byDepth((s) => s.proposedByDepth),
+    treeNodes: { total: all.reduce((t, s) => t + s.treeNodes.total, 0), min: 0, max: 0 },
+  };
+}
+
 function summarise(name: SpecMode, all: DecodeStats[], outputs: number[][]): MethodResult {
   const sum = (f: (s: DecodeStats) => number) => all.reduce((t, s) => t + f(s), 0);
   const steps = sum((s) => s.targetForwards);
-  const depth = Math.max(0, ...all.map((s) => s.proposedByDepth.length));
-  const acceptance = Array.from({ length: depth }, (_, d) =>
-    sum((s) => s.acceptedByDepth[d] ?? 0) / Math.max(1, sum((s) => s.proposedByDepth[d] ?? 0)));
+  const a = acceptanceStats(pooled(all));
   return {
     name, tokens: sum((s) => s.newTokens), tokens_per_s: (sum((s) => s.newTokens) * 1000) / sum((s) => s.decodeMs),
     prompt_tokens_per_s: (sum((s) => s.promptTokens) * 1000) / sum((s) => s.promptMs),
-    tau: sum((s) => s.newTokens - 1) / steps, speedup: 1,
-    acceptance_by_depth: acceptance, steps, ms_per_step: sum((s) => s.decodeMs) / steps,
+    mean_acceptance_length: a.meanAcceptanceLength, speedup: 1,
+    per_position_acceptance_rate: a.perPositionAcceptanceRate, conditional_acceptance_by_depth: a.conditionalAcceptance,
+    draft_acceptance_rate: a.draftAcceptanceRate, steps, ms_per_step: sum((s) => s.decodeMs) / steps,
     native_ms_per_step: sum((s) => s.nativeMs) / steps, ts_ms_per_step: sum((s) => s.decodeMs - s.nativeMs) / steps,
     draft_ms_per_step: sum((s) => s.draftMs) / steps,
     tree_nodes: {

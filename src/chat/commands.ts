@@ -8,11 +8,16 @@ export interface Settings {
   topK: number;
   seed: number; // -1: a fresh random seed per answer
   max: number;  // new tokens per answer at most
+  stop: string[]; // an answer ends at the first of these (--stop), which is not shown
 }
+
+/** The settings /set changes: the numbers. */
+export type NumberSetting = Exclude<keyof Settings, "stop">;
 
 export type Command =
   | { kind: "help" }
-  | { kind: "set"; key: keyof Settings; value: number }
+  | { kind: "set"; key: NumberSetting; value: number }
+  | { kind: "show" }
   | { kind: "spec"; mode: SpecMode }
   | { kind: "stats" }
   | { kind: "clear" }
@@ -20,7 +25,7 @@ export type Command =
   | { kind: "error"; message: string };
 
 interface SettingRule {
-  key: keyof Settings;
+  key: NumberSetting;
   ok: (v: number) => boolean;
   want: string;
 }
@@ -33,12 +38,16 @@ const SETTINGS: Record<string, SettingRule> = {
   seed: { key: "seed", ok: (v) => Number.isInteger(v) && v >= -1, want: "an integer >= -1 (-1 = random)" },
   max: { key: "max", ok: (v) => Number.isInteger(v) && v >= 1, want: "an integer >= 1" },
 };
+// the command line's flag names for the same settings (with or without their dashes: /set -n 64)
+const FLAG_NAMES: Record<string, string> = { "top-p": "top_p", "top-k": "top_k", n: "max", "n-predict": "max", "max-tokens": "max" };
 
 
 export const HELP = [
   "/help                     this list",
   "/set temp|top_p|top_k|seed|max <value>",
-  "                          change sampling (temp 0 = greedy; seed -1 = random) or the answer length",
+  "                          change sampling (temp 0 = greedy; seed -1 = random) or the answer length;",
+  "                          the flag names work too: /set top-p 0.9, /set top-k 20, /set -n 64",
+  "/show                     the settings, the chat template and the prompt of the conversation so far",
   "/spec none|eagle1|eagle2|auto  speculative decoding method (all but none need a draft head)",
   "/stats                    speed and acceptance of the last answer",
   "/clear                    forget the conversation",
@@ -58,6 +67,8 @@ export function parseCommand(text: string): Command {
       return { kind: "help" };
     case "/stats":
       return arity(0, "/stats") ?? { kind: "stats" };
+    case "/show":
+      return arity(0, "/show") ?? { kind: "show" };
     case "/clear":
       return arity(0, "/clear") ?? { kind: "clear" };
     case "/bye":
@@ -81,7 +92,9 @@ function parseSet(args: string[]): Command {
   const names = Object.keys(SETTINGS).join("|");
   if (args.length !== 2) return { kind: "error", message: `usage: /set ${names} <value>` };
   const [name, raw] = args;
-  const rule = SETTINGS[name];
+  const bare = name.replace(/^--?/, "");
+  const key = Object.hasOwn(FLAG_NAMES, bare) ? FLAG_NAMES[bare] : bare;
+  const rule = Object.hasOwn(SETTINGS, key) ? SETTINGS[key] : undefined;
   if (!rule) return { kind: "error", message: `/set ${name}: unknown setting (${names})` };
   const value = Number(raw);
   if (raw.trim() === "" || !rule.ok(value)) return { kind: "error", message: `/set ${name} ${raw}: must be ${rule.want}` };
@@ -89,6 +102,6 @@ function parseSet(args: string[]): Command {
 }
 
 /** The /set name of a setting, for acknowledgements. */
-export function settingName(key: keyof Settings): string {
+export function settingName(key: NumberSetting): string {
   return Object.entries(SETTINGS).find(([, r]) => r.key === key)![0];
 }

@@ -17,9 +17,13 @@ export class Conversation {
   constructor(readonly format: PromptFormat, readonly system: string | null) {}
 
   messages(turns: Turn[], user: string): Message[] {
+    return [...this.history(turns), { role: "user", content: user }];
+  }
+
+  /** The system message and the turns, as messages (all turns so far unless given). */
+  history(turns: Turn[] = this.turns): Message[] {
     const out: Message[] = this.system !== null ? [{ role: "system", content: this.system }] : [];
     for (const t of turns) out.push({ role: "user", content: t.user }, { role: "assistant", content: t.answer });
-    out.push({ role: "user", content: user });
     return out;
   }
 

@@ -5,7 +5,7 @@ import { createInterface, type Interface } from "node:readline";
 import { EagleError } from "../util/errors.ts";
 import { HELP, parseCommand, settingName } from "./commands.ts";
 import { InputAssembler } from "./input.ts";
-import { type ChatOutput, type ChatSession, formatAnswerStats } from "./session.ts";
+import { type ChatOutput, type ChatSession, formatAnswerStats, formatShow } from "./session.ts";
 
 export interface ReplStyle {
   prompt: (s: string) => string; // colours for the prompt (stdout)
@@ -30,6 +30,11 @@ class LineQueue {
     if (this.waiter) this.take()(null);
   }
 
+  /** No more lines will come (they may still be queued). */
+  get ending(): boolean {
+    return this.ended;
+  }
+
   next(): Promise<string | null> {
     if (this.lines.length > 0) return Promise.resolve(this.lines.shift()!);
     if (this.ended) return Promise.resolve(null);
@@ -51,8 +56,9 @@ export async function runRepl(session: ChatSession, out: ChatOutput, style: Repl
   let answering = false;
   let emptyInterrupts = 0; // Ctrl-Cs in a row at an empty prompt
 
+  let leaving = false; // the loop is closing readline itself (/bye, Ctrl-C twice)
   const prompt = () => {
-    if (!tty) return;
+    if (!tty || queue.ending) return;
     rl.setPrompt(style.prompt(input.pending ? "... " : "> "));
     rl.prompt();
   };
@@ -77,6 +83,7 @@ export async function runRepl(session: ChatSession, out: ChatOutput, style: Repl
   rl.on("line", (line) => queue.put(line));
   rl.on("close", () => {
     if (answering && tty) session.interrupt(); // Ctrl-D mid-answer: stop it and leave
+    else if (tty && !leaving) process.stdout.write("\n"); // Ctrl-D at the prompt: the shell's prompt on a line of its own
     queue.end(false);
   });
   rl.on("SIGINT", onInterrupt); // a terminal: readline reads ^C as a key
@@ -109,6 +116,7 @@ export async function runRepl(session: ChatSession, out: ChatOutput, style: Repl
     }
   } finally {
     process.off("SIGINT", onInterrupt);
+    leaving = true;
     rl.close();
   }
 }
@@ -134,6 +142,9 @@ function runCommand(text: string, session: ChatSession, out: ChatOutput): boolea
       break;
     case "stats":
       out.notice(formatAnswerStats(session.last));
+      break;
+    case "show":
+      out.notice(formatShow(session));
       break;
     case "clear":
       session.conversation.clear();

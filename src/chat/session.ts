@@ -1,11 +1,13 @@
 // session.ts — one chat: the loaded target (and head), the conversation, the settings, and answering
 // a message with streamed output that Ctrl-C can stop between tokens.
-import { decode, type DecodeStats, meanAcceptance, type StopReason } from "../decoding/decode.ts";
+import { decode, type DecodeStats, acceptanceStats, type StopReason } from "../decoding/decode.ts";
 import type { LoadedDraft } from "../model/draft.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { makeProposer, type SpecConfig, type SpecMode, withMode } from "../decoding/spec-mode.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
+import { EagleError } from "../util/errors.ts";
 import { resolveSeed } from "../util/rng.ts";
+import { StopStrings, withStopStrings } from "../util/stop-strings.ts";
 import type { Settings } from "./commands.ts";
 import type { Conversation } from "./conversation.ts";
 
@@ -20,7 +22,7 @@ export interface AnswerRecord {
   mode: SpecMode;
   tokens: number;
   decodeMs: number;          // from the first token to the last
-  stop: StopReason;
+  stop: StopReason | "stop"; // "stop": a stop string (--stop)
   stats: DecodeStats;
 }
 
@@ -67,12 +69,14 @@ export class ChatSession {
     if (plan.dropped > 0) this.out.notice(`(dropped ${plan.dropped} old turn${plan.dropped === 1 ? "" : "s"} to fit the context)`);
     if (plan.maxNew < this.settings.max) this.out.notice(`(the context leaves room for ${plan.maxNew} new tokens)`);
 
+    const stops = new StopStrings(this.settings.stop);
     const run = decode(this.target, plan.ids, {
       maxNewTokens: plan.maxNew,
       sampling: { temperature: this.settings.temp, topK: this.settings.topK, topP: this.settings.topP },
       seed: resolveSeed(this.settings.seed),
       stopIds: this.tokenizer.eosIds,
-      stop: () => this.stopRequested, // Ctrl-C: the run ends after its current token, with its statistics
+      // Ctrl-C, or a stop string: the run ends after its current token, with its statistics
+      stop: () => this.stopRequested || stops.stopped,
     }, makeProposer(this.spec, this.head));
     const stream = this.tokenizer.streamDecoder(plan.ids);
     const display = new LeadingSpaceTrimmer();
@@ -83,7 +87,7 @@ export class ChatSession {
     try {
       while (!step.done) {
         tokens++;
-        const piece = stream.push(step.value);
+        const piece = stops.push(stream.push(step.value));
         answer += piece;
         this.out.text(display.push(piece));
         // decoding is synchronous FFI: let readline see a Ctrl-C between tokens
@@ -95,12 +99,14 @@ export class ChatSession {
       throw e;
     }
     const stats = step.value;
-    const tail = stream.flush();
+    const tail = stops.finish(stream.flush());
     answer += tail;
     this.out.text(`${display.push(tail)}\n`);
-    if (stats.stopReason === "interrupted") this.out.notice("(stopped)");
+    const stop = withStopStrings(stats.stopReason, stops);
+    const marker = ENDINGS[stop]?.(this.settings.max);
+    if (marker) this.out.notice(marker);
     this.conversation.record(user, answer);
-    this.last = { mode: this.spec.mode, tokens, decodeMs: stats.decodeMs, stop: stats.stopReason, stats };
+    this.last = { mode: this.spec.mode, tokens, decodeMs: stats.decodeMs, stop, stats };
   }
 
   /** The rendered prompt's tokens; BOS only when the template did not already write it. */
@@ -108,6 +114,13 @@ export class ChatSession {
     return this.tokenizer.encode(text, this.bosText !== "" && text.startsWith(this.bosText) ? { addBos: false } : {});
   }
 }
+
+/** The line after an answer that did not end by itself (an end-of-sequence token or a stop string). */
+const ENDINGS: Partial<Record<StopReason | "stop", (max: number) => string>> = {
+  interrupted: () => "(stopped)",
+  max_tokens: (max) => `(stopped at the token limit of ${max}: /set max N for longer answers)`,
+  context: () => "(stopped at the end of the context)",
+};
 
 /** The answer as shown: without the whitespace it starts with (the history keeps it). */
 class LeadingSpaceTrimmer {
@@ -127,8 +140,32 @@ export function formatAnswerStats(a: AnswerRecord | null): string {
   const lines = [`last answer: ${a.tokens} tokens in ${a.decodeMs.toFixed(0)} ms (${rate} tok/s) | stop: ${a.stop} | spec: ${a.mode}`];
   if (a.mode === "none") return lines.join("\n");
   const s = a.stats;
-  const byDepth = s.proposedByDepth.map((p, d) => ((s.acceptedByDepth[d] ?? 0) / p).toFixed(2)).join(" ");
-  lines.push(`tau: ${meanAcceptance(s).toFixed(2)} tokens per target forward over ${s.targetForwards} forwards`);
-  lines.push(`acceptance by depth: ${byDepth || "-"}`);
+  const acc = acceptanceStats(s);
+  lines.push(`tau: ${acc.meanAcceptanceLength.toFixed(2)} tokens per target forward over ${s.targetForwards} forwards (mean acceptance length)`);
+  lines.push(`acceptance per position: ${acc.perPositionAcceptanceRate.map((r) => r.toFixed(2)).join(" ") || "-"} ` +
+    `(accepted at depth d over all forwards; they add up to the mean acceptance length - 1)`);
+  lines.push(`draft acceptance rate: ${acc.draftAcceptanceRate.toFixed(2)} (draft tokens accepted over draft tokens verified)`);
   return lines.join("\n");
 }
+
+/** /show: the settings, how the conversation becomes a prompt, and that prompt so far. */
+export function formatShow(session: ChatSession): string {
+  const s = session.settings;
+  const stop = s.stop.length > 0 ? `, stop ${s.stop.map((x) => JSON.stringify(x)).join(" ")}` : "";
+  const format = session.conversation.format;
+  let prompt: string;
+  try {
+    prompt = format.render(session.conversation.history());
+  } catch (e) {
+    if (!(e instanceof EagleError)) throw e;
+    prompt = `(${e.message})`;
+  }
+  return [
+    `settings: temp ${s.temp}, top_p ${s.topP}, top_k ${s.topK}, seed ${s.seed}, max ${s.max}, spec ${session.mode}${stop}`,
+    format.template === null ? "chat template: none (continuation mode: the conversation is one running text)" : `chat template:\n${format.template}`,
+    `prompt so far (${count(session.conversation.turns.length, "turn")}${session.conversation.system !== null ? " and the system message" : ""}):`,
+    prompt === "" ? "(empty)" : prompt,
+  ].join("\n");
+}
+
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;

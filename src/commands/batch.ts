@@ -15,10 +15,10 @@ import { readTextFile } from "../util/files.ts";
 import { Interrupt } from "../util/interrupt.ts";
 import { readStdin } from "../util/io.ts";
 import { loadModel, resolvePlacement } from "../model/loader.ts";
-import { DEFAULT_MODEL_DIR } from "../util/paths.ts";
+import { DEFAULT_MODEL_DIR, modelName } from "../util/paths.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
 import { type ResolvedSpec, resolveSpec } from "../decoding/spec-mode.ts";
-import { applyThreads, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
+import { applyThreads, helpFirst, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags, stopFlag, stopStrings } from "./common.ts";
 import { checkSamplingFlags } from "./generate.ts";
 
 export interface BatchArgs extends RuntimeArgs, SpecArgs {
@@ -31,15 +31,17 @@ export interface BatchArgs extends RuntimeArgs, SpecArgs {
   topK: number;
   topP: number;
   seed: number;
+  stop?: string[];
 }
 
 export function batchFlags<T>(y: Argv<T>) {
-  return specFlags(runtimeFlags(y))
-    .usage("$0 batch [options] < prompts\n\nEach input line is a prompt, or a JSON object:\n" +
+  const own = helpFirst(y, ["model", "input", "output"])
+    .usage("$0 batch [options] < prompts\n\nEach input line is a prompt, or a JSON object (blank lines are skipped):\n" +
       '  {"prompt": "...", "id": 7, "max_tokens": 64, "temperature": 0, "top_p": 0.9, "top_k": 40, "seed": 1}\n' +
       '  {"messages": [{"role": "user", "content": "..."}]}   (rendered with the model\'s chat template)\n' +
-      "Each output line is {id, text, prompt_tokens, completion_tokens, finish_reason, tau, decode_tokens_per_s,\n" +
-      "prompt_ms, decode_ms}, or {id, error} for a bad line. Exit code 1 when any line failed.")
+      '  "stop": a string or a list of them; "model", where given, must be the model folder\'s name.\n' +
+      "Each output line is {id, text, prompt_tokens, completion_tokens, finish_reason (stop or length), tau,\n" +
+      "decode_tokens_per_s, prompt_ms, decode_ms}, or {id, error} for a bad line. Exit code 1 when any line failed.")
     .option("model", { alias: "m", type: "string", default: DEFAULT_MODEL_DIR, describe: "model directory (Hugging Face layout)", defaultDescription: "models/stories260K" })
     .option("input", { alias: "i", type: "string", describe: "prompt file", defaultDescription: "stdin" })
     .option("output", { alias: "o", type: "string", describe: "result file, written when the run completes", defaultDescription: "stdout, line by line" })
@@ -49,14 +51,15 @@ export function batchFlags<T>(y: Argv<T>) {
     .option("top-k", { type: "number", default: 40, describe: "keep the k most likely tokens; 0 = off (item: top_k)" })
     .option("top-p", { type: "number", default: 0.95, describe: "keep the smallest set with this much mass; 1 = off (item: top_p)" })
     .option("seed", { type: "number", default: -1, describe: "random seed for every item; -1 = pick one per item (item: seed)" });
+  return specFlags(runtimeFlags(stopFlag(own)));
 }
 
 export async function runBatch(a: BatchArgs): Promise<void> {
   checkSamplingFlags(a);
   applyThreads(a.threads);
-  const defaults: ItemOptions = { maxTokens: a.n, temperature: a.temp, topK: a.topK, topP: a.topP, seed: a.seed };
-  const items = parseItems(await readInput(a.input), defaults);
+  const defaults: ItemOptions = { maxTokens: a.n, temperature: a.temp, topK: a.topK, topP: a.topP, seed: a.seed, stop: stopStrings(a.stop) };
   const out = a.output !== undefined ? fileOutput(a.output, a.force) : stdoutOutput();
+  const items = parseItems(await readInput(a.input), { defaults, model: modelName(a.model) });
   const engine = loadEngine(a);
   const progress = new Progress(items.length);
   // Ctrl-C: the item being generated is dropped, the finished ones are kept (and --output is written)

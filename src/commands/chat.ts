@@ -1,5 +1,4 @@
 // chat — a terminal chat with a model: its own chat template, or plain continuation for base models.
-import { basename } from "node:path";
 import chalk, { Chalk } from "chalk";
 import type { Argv } from "yargs";
 import { Conversation } from "../chat/conversation.ts";
@@ -7,11 +6,11 @@ import { runRepl } from "../chat/repl.ts";
 import { type ChatOutput, ChatSession } from "../chat/session.ts";
 import { loadPromptFormat, tokenizerConfig, tokenText } from "../chat/template.ts";
 import { loadModel, resolvePlacement } from "../model/loader.ts";
-import { DEFAULT_MODEL_DIR } from "../util/paths.ts";
+import { DEFAULT_MODEL_DIR, modelName } from "../util/paths.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
 import { writeOut } from "../util/io.ts";
 import { type ResolvedSpec, resolveSpec } from "../decoding/spec-mode.ts";
-import { applyThreads, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
+import { applyThreads, helpFirst, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags, stopFlag, stopStrings } from "./common.ts";
 import { checkSamplingFlags } from "./generate.ts";
 
 export interface ChatArgs extends RuntimeArgs, SpecArgs {
@@ -21,20 +20,22 @@ export interface ChatArgs extends RuntimeArgs, SpecArgs {
   topK: number;
   topP: number;
   seed: number;
+  stop?: string[];
   system?: string;
   chatTemplate?: string;
 }
 
 export function chatFlags<T>(y: Argv<T>) {
-  return specFlags(runtimeFlags(y))
+  const own = helpFirst(y, ["model", "system"])
     .option("model", { alias: "m", type: "string", default: DEFAULT_MODEL_DIR, describe: "model directory (Hugging Face layout)", defaultDescription: "models/stories260K" })
+    .option("system", { type: "string", describe: "system message (without a chat template: text the conversation starts with)" })
     .option("n", { alias: ["n-predict", "max-tokens"], type: "number", default: 256, describe: "tokens per answer at most (/set max)" })
     .option("temp", { type: "number", default: 0.8, describe: "temperature; 0 = greedy (/set temp)" })
-    .option("top-k", { type: "number", default: 40, describe: "keep the k most likely tokens; 0 = off (/set top_k)" })
-    .option("top-p", { type: "number", default: 0.95, describe: "keep the smallest set with this much mass; 1 = off (/set top_p)" })
-    .option("seed", { type: "number", default: -1, describe: "random seed for each answer; -1 = pick one (/set seed)" })
-    .option("system", { type: "string", describe: "system message (without a chat template: text the conversation starts with)" })
-    .option("chat-template", { type: "string", describe: "Jinja chat template file, instead of the model's own" });
+    .option("top-k", { type: "number", default: 40, describe: "keep the k most likely tokens; 0 = off (/set top-k)" })
+    .option("top-p", { type: "number", default: 0.95, describe: "keep the smallest set with this much mass; 1 = off (/set top-p)" })
+    .option("seed", { type: "number", default: -1, describe: "random seed for each answer; -1 = pick one (/set seed)" });
+  return specFlags(runtimeFlags(stopFlag(own)
+    .option("chat-template", { type: "string", describe: "Jinja chat template file, instead of the model's own" })));
 }
 
 /** Colours only for a terminal, and never under NO_COLOR. */
@@ -45,6 +46,7 @@ function paint(stream: NodeJS.WriteStream) {
 
 export async function runChat(a: ChatArgs): Promise<void> {
   checkSamplingFlags(a);
+  const stop = stopStrings(a.stop);
   applyThreads(a.threads);
   const format = loadPromptFormat(a.model, a.chatTemplate);
   const tokenizer = TextTokenizer.load(a.model);
@@ -61,9 +63,9 @@ export async function runChat(a: ChatArgs): Promise<void> {
     const bos = tokenText(tokenizerConfig(a.model).bos_token) ?? "";
     const conversation = new Conversation(format, a.system ?? null);
     const session = new ChatSession(loaded, spec.head, spec.config, tokenizer, bos, conversation,
-      { temp: a.temp, topP: a.topP, topK: a.topK, seed: a.seed, max: a.n }, out);
+      { temp: a.temp, topP: a.topP, topK: a.topK, seed: a.seed, max: a.n, stop }, out);
     const head = spec.head ? `, draft head ${spec.head.dir}` : "";
-    out.notice(`eagle chat: ${basename(a.model.replace(/\/+$/, ""))}, spec ${spec.config.mode}${head}. /help for commands, /bye to leave.`);
+    out.notice(`eagle chat: ${modelName(a.model)}, spec ${spec.config.mode}${head}. /help for commands, /bye to leave.`);
     if (format.template === null) out.notice("(no chat template: continuation mode)");
     await runRepl(session, out, { prompt: paint(process.stdout).green.bold });
   } finally {

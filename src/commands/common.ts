@@ -2,7 +2,7 @@
 import { availableParallelism } from "node:os";
 import type { Argv } from "yargs";
 import { setThreads } from "../native/engine.ts";
-import { FlagError } from "../util/errors.ts";
+import { EagleError, FlagError } from "../util/errors.ts";
 import { AUTO_DEFAULTS } from "../decoding/auto-tree.ts";
 import { EAGLE2_DEFAULTS } from "../decoding/eagle2.ts";
 import type { DeviceName, DTypeName } from "../model/loader.ts";
@@ -44,4 +44,27 @@ export function specFlags<T>(y: Argv<T>) {
     .option("spec-depth", { type: "number", describe: "EAGLE-2 expansion passes (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.depth}; auto ${AUTO_DEFAULTS.maxDepth}` })
     .option("spec-topk", { type: "number", describe: "EAGLE-2 children per expanded node (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.topK}; auto ${AUTO_DEFAULTS.topK}` })
     .option("spec-tokens", { type: "number", describe: "EAGLE-2 tree size verified per step (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.totalTokens}; auto ${AUTO_DEFAULTS.maxNodes}` });
+}
+
+/** Lists a command's main flags first in its --help, before the runtime and speculation flags. */
+export function helpFirst<T>(y: Argv<T>, keys: string[]): Argv<T> {
+  return y.group(keys, "Options:");
+}
+
+/** --stop: every value given (an array flag, not last-wins), one string per --stop. */
+export function stopFlag<T>(y: Argv<T>) {
+  return y.option("stop", {
+    type: "string", array: true, nargs: 1, describe: "end the text at this string, which is not printed (repeatable; \\n, \\t, \\\\ are escapes)",
+  });
+}
+
+const ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r", "\\": "\\" };
+
+/** The --stop values as stop strings: escapes read as llama.cpp reads them; an empty one is refused (exit 2). */
+export function stopStrings(values: string[] | undefined): string[] {
+  return (values ?? []).map((v) => {
+    const s = String(v).replace(/\\([ntr\\])/g, (_, c: string) => ESCAPES[c]);
+    if (s === "") throw new EagleError(`--stop "": must be a non-empty string`, 2);
+    return s;
+  });
 }

@@ -5,7 +5,7 @@ import { basename, join } from "node:path";
 import type { Argv } from "yargs";
 import { findChatTemplate, tokenizerConfig, tokenText } from "../chat/template.ts";
 import { loadConfig, type ModelConfig, type RopeScaling, readJsonFile } from "../model/config.ts";
-import { loadDraftConfig } from "../model/draft.ts";
+import { headWeightsFile, loadDraftConfig } from "../model/draft.ts";
 import { EagleError } from "../util/errors.ts";
 import { checkModelDir } from "../model/loader.ts";
 import { DEFAULT_MODEL_DIR, siblingHeadDir } from "../util/paths.ts";
@@ -16,13 +16,15 @@ export interface InfoArgs {
   model: string;
   draft?: string;
   json: boolean;
+  template: boolean;
 }
 
 export function infoFlags<T>(y: Argv<T>) {
   return y
     .option("model", { alias: "m", type: "string", default: DEFAULT_MODEL_DIR, describe: "model directory (Hugging Face layout)", defaultDescription: "models/stories260K" })
     .option("draft", { type: "string", describe: "EAGLE draft head directory to check against the model", defaultDescription: "<model>-eagle if it exists" })
-    .option("json", { type: "boolean", default: false, describe: "print one JSON object instead of text" });
+    .option("json", { type: "boolean", default: false, describe: "print one JSON object instead of text" })
+    .option("template", { type: "boolean", default: false, describe: "print the model's chat template text (nothing else)" });
 }
 
 interface WeightFile {
@@ -46,6 +48,7 @@ export interface DraftInfo {
   fcBias: boolean | null;   // fc.bias present in the weights
   ownEmbedding: boolean | null; // carries embed_tokens.weight (else shares the target's)
   parameters: number | null;
+  weightsFile: string | null; // the file the head is read from (model.safetensors when both are there)
 }
 
 export interface ModelInfo {
@@ -145,6 +148,7 @@ function tokenizerInfo(dir: string): ModelInfo["tokenizer"] {
 function draftInfo(dir: string, target: ModelConfig): DraftInfo {
   const info: DraftInfo = {
     dir, fits: false, problem: null, hiddenSize: null, vocabSize: null, fcBias: null, ownEmbedding: null, parameters: null,
+    weightsFile: null,
   };
   try {
     const raw = readJsonFile(join(dir, "config.json"));
@@ -152,6 +156,10 @@ function draftInfo(dir: string, target: ModelConfig): DraftInfo {
     info.vocabSize = typeof raw.vocab_size === "number" ? raw.vocab_size : null;
     const { fcBias } = loadDraftConfig(dir, target); // checks one layer, width and vocabulary
     const tensors = headTensors(dir);
+    info.weightsFile = headWeightsFile(dir);
+    if (existsSync(join(dir, "pytorch_model.bin")) && info.weightsFile === "model.safetensors") {
+      info.weightsFile += " (pytorch_model.bin is there too, not read)";
+    }
     const names = new Set(tensors.map((t) => t.name));
     info.fcBias = names.has("fc.bias");
     info.ownEmbedding = names.has("embed_tokens.weight");
@@ -170,15 +178,30 @@ function draftInfo(dir: string, target: ModelConfig): DraftInfo {
 }
 
 function headTensors(dir: string): TensorInfo[] {
-  if (existsSync(join(dir, "model.safetensors"))) return [...listModelTensors(dir).values()];
+  if (headWeightsFile(dir) === "model.safetensors") return [...listModelTensors(dir).values()];
   const bin = join(dir, "pytorch_model.bin");
   if (existsSync(bin)) return readTorchZip(bin);
   throw new EagleError(`${dir}: no draft weights (model.safetensors or pytorch_model.bin)`);
 }
 
 export async function runInfo(a: InfoArgs): Promise<void> {
+  if (a.template) return printTemplate(a.model, a.json);
   const info = modelInfo(a.model, a.draft);
   process.stdout.write(a.json ? `${JSON.stringify(info, null, 2)}\n` : formatInfo(info));
+}
+
+/** `info --template`: the template's text on stdout, as chat renders it, or one line on stderr saying there is
+ * none; with --json, {"chat_template": text or null}. */
+function printTemplate(dir: string, json: boolean): void {
+  checkModelDir(dir);
+  const template = findChatTemplate(dir);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ chat_template: template })}\n`);
+  } else if (template === null) {
+    process.stderr.write(`${dir}: no chat template (in tokenizer_config.json or chat_template.jinja): chat uses continuation mode\n`);
+  } else {
+    process.stdout.write(template.endsWith("\n") ? template : `${template}\n`);
+  }
 }
 
 export function formatInfo(m: ModelInfo): string {
@@ -218,7 +241,7 @@ function tokenizerText(t: ModelInfo["tokenizer"]): string {
 function draftText(d: DraftInfo | null): string {
   if (!d) return "none found (give one with --draft DIR, or put it at <model>-eagle)";
   if (!d.fits) return `${d.dir}: does not fit: ${d.problem}`;
-  return `${d.dir}: fits (hidden ${d.hiddenSize}, vocab ${d.vocabSize}); fc bias ${d.fcBias ? "yes" : "no"}; ` +
+  return `${d.dir}: fits (hidden ${d.hiddenSize}, vocab ${d.vocabSize}); weights ${d.weightsFile}; fc bias ${d.fcBias ? "yes" : "no"}; ` +
     `own embedding ${d.ownEmbedding ? "yes" : "no (shares the target's)"}; ${humanCount(d.parameters!)} parameters`;
 }
 

@@ -150,6 +150,11 @@ function hfTensors(ckpt: Llama2cCheckpoint): TensorData[] {
   return tensors;
 }
 
+// llama2.c's models end a story with BOS and next to never emit EOS: run.c stops at BOS ("data-specific BOS
+// (=1) token delimits sequences"), so both are end-of-sequence ids here, EOS first (what a tool that takes one reads)
+const BOS_ID = 1;
+const STOP_IDS = [2, BOS_ID];
+
 function hfConfig(c: Llama2cConfig): object {
   return {
     architectures: ["LlamaForCausalLM"],
@@ -164,8 +169,8 @@ function hfConfig(c: Llama2cConfig): object {
     rms_norm_eps: 1e-5,
     rope_theta: 10000,
     tie_word_embeddings: c.shared,
-    bos_token_id: 1,
-    eos_token_id: 2,
+    bos_token_id: BOS_ID,
+    eos_token_id: STOP_IDS,
     hidden_act: "silu",
     torch_dtype: "float32",
   };
@@ -207,7 +212,7 @@ export function convertLlama2c(opts: ConvertOptions): void {
   mkdirSync(opts.out, { recursive: true });
   const json = (name: string, value: object) => writeFileAtomic(join(opts.out, name), JSON.stringify(value, null, 2) + "\n");
   json("config.json", hfConfig(c));
-  json("generation_config.json", { bos_token_id: 1, eos_token_id: 2 });
+  json("generation_config.json", { bos_token_id: BOS_ID, eos_token_id: STOP_IDS });
   json("tokenizer.json", tokenizerJson(pieces, tok.scores));
   json("tokenizer_config.json", tokenizerConfig(c));
   writeSafetensors(join(opts.out, "model.safetensors"), hfTensors(ckpt), { format: "pt" });

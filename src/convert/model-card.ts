@@ -38,6 +38,8 @@ What the conversion did:
 - renamed the llama2.c arrays to Hugging Face Llama names and stored them as fp32 safetensors;
 - permuted the rows of q_proj and k_proj within each head, from llama2.c's adjacent-pair RoPE to the
   rotate-half convention of Hugging Face Llama (the same permutation as HF's convert_llama_weights);
+- listed BOS (id 1) as an end-of-sequence id beside EOS (id 2), in config.json and generation_config.json:
+  these models end a story with BOS, where llama2.c's run.c stops generating;
 - rebuilt the SentencePiece tokenizer as a BPE tokenizer.json with byte fallback, whose merges are
   derived from the piece scores, so it encodes text exactly as llama2.c does.
 `;

@@ -43,9 +43,30 @@ export interface TreeSizes {
   max: number;
 }
 
-/** τ: mean tokens per verification forward, counting the bonus token (the prefill's token excluded). */
+/** The speculation figures by the field's definitions (vLLM's names), over every round the run verified;
+ * a final round cut short by a stop token or the token limit counts everything it accepted. */
+export interface AcceptanceStats {
+  meanAcceptanceLength: number;        // τ: tokens per verification forward = 1 (the bonus) + draft tokens accepted
+  perPositionAcceptanceRate: number[]; // [d]: rounds that accepted a draft token at depth d + 1, over all rounds (sums to τ - 1)
+  conditionalAcceptance: number[];     // [d]: the same over the rounds whose tree reached depth d + 1
+  draftAcceptanceRate: number;         // draft tokens accepted over draft tokens verified
+}
+
+export function acceptanceStats(s: DecodeStats): AcceptanceStats {
+  const rounds = s.targetForwards;
+  const accepted = s.acceptedByDepth.reduce((a, b) => a + b, 0);
+  const drafted = s.treeNodes.total - rounds; // every node but the roots
+  return {
+    meanAcceptanceLength: rounds > 0 ? 1 + accepted / rounds : 0,
+    perPositionAcceptanceRate: s.proposedByDepth.map((_, d) => (rounds > 0 ? (s.acceptedByDepth[d] ?? 0) / rounds : 0)),
+    conditionalAcceptance: s.proposedByDepth.map((p, d) => (p > 0 ? (s.acceptedByDepth[d] ?? 0) / p : 0)),
+    draftAcceptanceRate: drafted > 0 ? accepted / drafted : 0,
+  };
+}
+
+/** τ (see AcceptanceStats.meanAcceptanceLength). */
 export function meanAcceptance(s: DecodeStats): number {
-  return s.targetForwards > 0 ? (s.newTokens - 1) / s.targetForwards : 0;
+  return acceptanceStats(s).meanAcceptanceLength;
 }
 
 /** Tokens a run may hold: prompt + generated <= the model's context. Throws when the prompt alone does not fit. */

@@ -1,7 +1,9 @@
 // draft.ts — EAGLE-1/EAGLE-2 draft heads as published: a Llama config.json with one layer (optional
 // `bias` for fc, default true) and pytorch_model.bin or model.safetensors holding fc.*, layers.0.* and
 // optionally embed_tokens.weight. The target's LM head (and embedding, when the head has none) is shared.
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { TensorInfo } from "../formats/safetensors.ts";
 import { type ModelConfig, parseConfig, readJsonFile } from "./config.ts";
 import { type Model, WeightKind } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
@@ -41,12 +43,33 @@ export function loadDraftConfig(dir: string, target: ModelConfig): { config: Mod
   return { config, fcBias: bias };
 }
 
+/** The weight file a head is read from: model.safetensors when both it and pytorch_model.bin exist. */
+export function headWeightsFile(dir: string): string {
+  return existsSync(join(dir, "model.safetensors")) ? "model.safetensors" : "pytorch_model.bin";
+}
+
+/** What official EAGLE-1/2 heads never hold, or hold only as their config says, refused by name. */
+function checkHeadTensors(dir: string, tensors: Map<string, TensorInfo>, fcBias: boolean): void {
+  const file = join(dir, headWeightsFile(dir));
+  if (tensors.has("layers.0.input_layernorm.weight")) {
+    throw new EagleError(`${file}: holds layers.0.input_layernorm.weight, which EAGLE-1/2 heads do not have ` +
+      "(their layer reads fc's output unnormalised): not a head this engine runs");
+  }
+  if (tensors.has("fc.bias") && !fcBias) {
+    throw new EagleError(`${file}: holds fc.bias but ${join(dir, "config.json")} says "bias": false`);
+  }
+  if (!tensors.has("fc.bias") && fcBias) {
+    throw new EagleError(`${file}: has no fc.bias but ${join(dir, "config.json")} says "bias": true (the default when absent)`);
+  }
+}
+
 export function loadDraft(dir: string, target: LoadedModel): LoadedDraft {
   checkModelDir(dir);
   const { config, fcBias } = loadDraftConfig(dir, target.config);
+  const tensors = headTensors(dir);
+  checkHeadTensors(dir, tensors, fcBias);
   try {
-    const model = buildModel(config, target.placement, { fcBias }, headTensors(dir), draftTarget,
-      (m) => m.shareFrom(target.model));
+    const model = buildModel(config, target.placement, { fcBias }, tensors, draftTarget, (m) => m.shareFrom(target.model));
     return { dir, config, fcBias, model };
   } catch (e) {
     if (e instanceof EagleError) throw new EagleError(`${dir}: ${e.message}`);

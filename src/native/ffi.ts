@@ -67,11 +67,13 @@ let lib: Lib | null = null;
 export function shim(): Lib {
   if (lib) return lib;
   const path = shimPath();
-  if (!existsSync(path)) throw new EagleError(`shim not built: ${path} is missing (run: npm run setup)`);
+  if (!existsSync(path)) throw new EagleError(`shim not built: ${path} is missing (run: npm run setup; it needs libtorch: ` +
+    "apt-get install libtorch-dev, or set LIBTORCH=/path/to/libtorch or LIBTORCH_USE_PYTORCH=1)");
   try {
     lib = dlopen(path, symbols).symbols;
   } catch (e) {
-    throw new EagleError(`cannot load the shim ${path}: ${(e as Error).message}`);
+    throw new EagleError(`cannot load the shim ${path}: ${(e as Error).message} (if libtorch is what is missing: apt-get install libtorch-dev, ` +
+      "or set LIBTORCH=/path/to/libtorch or LIBTORCH_USE_PYTORCH=1, then npm run setup)");
   }
   if (process.env.ET_TRACE_FFI === "1") lib = traced(lib);
   return lib;
