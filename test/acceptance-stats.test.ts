@@ -5,6 +5,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { acceptanceStats, decode, type DecodeStats } from "../src/decoding/decode.ts";
 import { makeProposer } from "../src/decoding/spec-mode.ts";
+import { expectedSpeedup } from "../src/decoding/proposer.ts";
 import { loadDraft } from "../src/model/draft.ts";
 import { loadModel } from "../src/model/loader.ts";
 import { DEFAULT_MODEL_DIR } from "../src/util/paths.ts";
@@ -68,4 +69,19 @@ test.each(["eagle1", "eagle2"] as const)("a real %s run: every token but the pre
     expect(a.perPositionAcceptanceRate[d]).toBeLessThanOrEqual(a.perPositionAcceptanceRate[d - 1]);
   }
   expect(a.meanAcceptanceLength).toBeGreaterThan(1.5); // the shipped head predicts its model
+});
+
+test("auto's expected speedup: its predicted rate over plain steps' at the same contexts, from its cost model", () => {
+  const run = decode(target, [1, 403, 411], {
+    maxNewTokens: 60, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, stopIds: [],
+  }, makeProposer(testSpec("auto"), head));
+  let step = run.next();
+  while (!step.done) step = run.next();
+  const p = step.value.predicted!;
+  expect(p.rounds).toBe(step.value.targetForwards);
+  // EAGER_COSTS: a plain step is a one-token forward (1000 + 2 µs) and the loop's round (5 µs)
+  expect(p.plainUs).toBeCloseTo(p.rounds * 1007, 6);
+  expect(expectedSpeedup(p)).toBeCloseTo((p.tokens / p.us) * 1007, 9);
+  expect(expectedSpeedup(p)).toBeGreaterThan(1.5); // with a head this good, on costs this memory-bound
+  expect(expectedSpeedup({ tokens: 10, us: 1000, rounds: 10, plainUs: 1000 })).toBe(1);
 });

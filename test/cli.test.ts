@@ -136,6 +136,9 @@ describe("speculative decoding flags", () => {
       const r = eagle(["generate", "--temp", "0", "-n", "40", "--spec", spec, "--draft", head]);
       expect(r.code).toBe(0);
       if (spec !== "none") expect(r.stderr).toMatch(new RegExp(`${spec}: tau \\d+\\.\\d+ tokens/step`));
+      // one per-position figure per depth the mode's trees can reach, however deep this run's went
+      const figures = { none: 0, eagle1: 5, eagle2: 8 }[spec]!;
+      if (spec !== "none") expect(r.stderr).toMatch(new RegExp(`acceptance per position ${Array(figures).fill("\\d\\.\\d\\d").join(" ")} \\(draft`));
       return r.stdout;
     });
     expect(texts[1]).toBe(texts[0]);
@@ -225,7 +228,7 @@ describe("a new user's first runs", () => {
   test("--tree takes inline JSON as well as a file", () => {
     const r = eagle(["generate", "--spec", "eagle1", "--tree", "[[0],[1],[0,0]]", "--temp", "0", "-n", "12"]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/eagle1: tau \d/);
+    expect(r.stderr).toMatch(/eagle1: tau \d.* acceptance per position \d\.\d\d \d\.\d\d \(draft/); // this tree is 2 deep
     expect(r.stdout).toBe(eagle(["generate", "--spec", "none", "--temp", "0", "-n", "12"]).stdout);
     expectCleanError(eagle(["generate", "--spec", "eagle1", "--tree", "[[0],[1,0]]"]), /^eagle: --tree \[\[0\],\[1,0\]\]: tree choices: path \[1,0\] lacks its prefix \[1\]$/, 2);
     expectCleanError(eagle(["generate", "--spec", "eagle1", "--tree", "[[0],"]), /^eagle: --tree \[\[0\],: not valid JSON/, 2);

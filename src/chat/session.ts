@@ -3,7 +3,7 @@
 import { decode, type DecodeStats, acceptanceStats, type StopReason } from "../decoding/decode.ts";
 import type { LoadedDraft } from "../model/draft.ts";
 import type { LoadedModel } from "../model/loader.ts";
-import { makeProposer, type SpecConfig, type SpecMode, withMode } from "../decoding/spec-mode.ts";
+import { makeProposer, type SpecConfig, type SpecMode, treeDepth, withMode } from "../decoding/spec-mode.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import { EagleError } from "../util/errors.ts";
 import { resolveSeed } from "../util/rng.ts";
@@ -20,6 +20,7 @@ export interface ChatOutput {
 
 export interface AnswerRecord {
   mode: SpecMode;
+  positions: number;         // per-position figures /stats shows: the deepest a tree of the mode reaches
   tokens: number;
   decodeMs: number;          // from the first token to the last
   stop: StopReason | "stop"; // "stop": a stop string (--stop)
@@ -106,7 +107,7 @@ export class ChatSession {
     const marker = ENDINGS[stop]?.(this.settings.max);
     if (marker) this.out.notice(marker);
     this.conversation.record(user, answer);
-    this.last = { mode: this.spec.mode, tokens, decodeMs: stats.decodeMs, stop, stats };
+    this.last = { mode: this.spec.mode, positions: treeDepth(this.spec), tokens, decodeMs: stats.decodeMs, stop, stats };
   }
 
   /** The rendered prompt's tokens; BOS only when the template did not already write it. */
@@ -142,7 +143,7 @@ export function formatAnswerStats(a: AnswerRecord | null): string {
   const s = a.stats;
   const acc = acceptanceStats(s);
   lines.push(`tau: ${acc.meanAcceptanceLength.toFixed(2)} tokens per target forward over ${s.targetForwards} forwards (mean acceptance length)`);
-  lines.push(`acceptance per position: ${acc.perPositionAcceptanceRate.map((r) => r.toFixed(2)).join(" ") || "-"} ` +
+  lines.push(`acceptance per position: ${Array.from({ length: a.positions }, (_, d) => (acc.perPositionAcceptanceRate[d] ?? 0).toFixed(2)).join(" ") || "-"} ` +
     `(accepted at depth d over all forwards; they add up to the mean acceptance length - 1)`);
   lines.push(`draft acceptance rate: ${acc.draftAcceptanceRate.toFixed(2)} (draft tokens accepted over draft tokens verified)`);
   return lines.join("\n");

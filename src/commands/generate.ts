@@ -3,7 +3,8 @@ import type { Argv } from "yargs";
 import { acceptanceStats, decode, type DecodeStats, type StopReason } from "../decoding/decode.ts";
 import { EagleError, FlagError } from "../util/errors.ts";
 import { loadModel, resolvePlacement } from "../model/loader.ts";
-import { makeProposer, type ResolvedSpec, resolveSpec, type SpecMode } from "../decoding/spec-mode.ts";
+import { makeProposer, type ResolvedSpec, resolveSpec, type SpecConfig, treeDepth } from "../decoding/spec-mode.ts";
+import { expectedSpeedup } from "../decoding/proposer.ts";
 import { applyThreads, helpFirst, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags, stopFlag, stopStrings } from "./common.ts";
 import { DEFAULT_MODEL_DIR } from "../util/paths.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
@@ -97,7 +98,7 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
     const reason = withStopStrings(step.value.stopReason, stops);
     if (a.stats) {
       // decode's statistics name decode's reasons; a stop string is this command's own
-      process.stderr.write(formatStats({ ...step.value, stopReason: reason as StopReason }, spec.config.mode));
+      process.stderr.write(formatStats({ ...step.value, stopReason: reason as StopReason }, spec.config));
       if (a.seed === -1) process.stderr.write(`seed ${seed}\n`);
     }
     if (reason === "interrupted") process.exitCode = 130;
@@ -107,21 +108,23 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
   }
 }
 
-export function formatStats(s: DecodeStats, mode: SpecMode): string {
+/** The statistics lines: speed, then with speculation the field's figures, one per position a tree of
+ * the mode can reach (zeros where none did), so runs of a mode always print as many. */
+export function formatStats(s: DecodeStats, spec: SpecConfig): string {
   const rate = (n: number, ms: number) => (ms > 0 ? ((n * 1000) / ms).toFixed(1) : "-");
+  const mode = spec.mode;
   let line = `prompt: ${s.promptTokens} tokens in ${s.promptMs.toFixed(1)} ms (${rate(s.promptTokens, s.promptMs)} tok/s) | ` +
     `decode: ${s.newTokens} tokens in ${s.decodeMs.toFixed(1)} ms (${rate(s.newTokens, s.decodeMs)} tok/s) | stop: ${s.stopReason}\n`;
-  if (mode !== "none") {
-    const a = acceptanceStats(s);
-    const perPosition = a.perPositionAcceptanceRate.map((r) => r.toFixed(2)).join(" ");
-    line += `${mode}: tau ${a.meanAcceptanceLength.toFixed(2)} tokens/step over ${s.targetForwards} steps (mean acceptance length) | ` +
-      `acceptance per position ${perPosition || "-"} (draft acceptance ${a.draftAcceptanceRate.toFixed(2)}) | ` +
-      `draft ${s.draftMs.toFixed(1)} ms, verify ${s.verifyMs.toFixed(1)} ms\n`;
-    const t = s.treeNodes;
-    if (s.predicted && s.targetForwards > 0) {
-      line += `${mode}: trees of ${(t.total / s.targetForwards).toFixed(1)} nodes (${t.min}-${t.max}); its cost model expected ` +
-        `${((s.predicted.tokens * 1e6) / s.predicted.us).toFixed(1)} tok/s for them\n`;
-    }
+  if (mode === "none") return line;
+  const a = acceptanceStats(s);
+  const perPosition = Array.from({ length: treeDepth(spec) }, (_, d) => (a.perPositionAcceptanceRate[d] ?? 0).toFixed(2)).join(" ");
+  line += `${mode}: tau ${a.meanAcceptanceLength.toFixed(2)} tokens/step over ${s.targetForwards} steps (mean acceptance length) | ` +
+    `acceptance per position ${perPosition || "-"} (draft acceptance ${a.draftAcceptanceRate.toFixed(2)}) | ` +
+    `draft ${s.draftMs.toFixed(1)} ms, verify ${s.verifyMs.toFixed(1)} ms\n`;
+  const t = s.treeNodes;
+  if (s.predicted && s.targetForwards > 0) {
+    line += `${mode}: trees of ${(t.total / s.targetForwards).toFixed(1)} nodes (${t.min}-${t.max}); its cost model expected ` +
+      `${((s.predicted.tokens * 1e6) / s.predicted.us).toFixed(1)} tok/s for them, ${expectedSpeedup(s.predicted).toFixed(2)}x plain decoding\n`;
   }
   return line;
 }

@@ -44,6 +44,7 @@ export interface AutoTreeStats {
   maxNodes: number;
   predictedTokens: number; // sum over rounds of the expected tokens
   predictedUs: number;     // sum over rounds of the predicted cost
+  plainUs: number;         // sum over rounds of a plain step's predicted cost at the round's context
 }
 
 interface Plan {
@@ -64,6 +65,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   readonly maxFedNodes: number;
   readonly stats: AutoTreeStats = {
     rounds: 0, restingRounds: 0, treeNodes: 0, minNodes: Infinity, maxNodes: 0, predictedTokens: 0, predictedUs: 0,
+    plainUs: 0,
   };
   #accepted = 1;  // running means of accepted draft tokens and of their predicted count: α = their ratio
   #expected = 1;
@@ -91,9 +93,9 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   build(draft: DraftSource, root: number, maxNodes: number): DraftTree {
     this.stats.rounds++;
     const most = Math.min(this.params.maxNodes, maxNodes) - 1; // candidates the tree may keep
-    if (most <= 0) return this.#record(chainTree([root]), { m: 0, tokens: 1, us: 1 });
-    const K = this.params.topK;
     const ctx = draft.contextLength;
+    if (most <= 0) return this.#record(chainTree([root]), { m: 0, tokens: 1, us: 1 / this.#plainRate(ctx) }, ctx);
+    const K = this.params.topK;
     const first = draft.rootTopK(K);
     const candidates: Candidate[] = Array.from(first.ids, (token, j) => ({ token, parent: -1, logp: Math.min(first.logp[j], 0), depth: 1 }));
     const value = candidates.map((c) => Math.exp(c.logp)); // per candidate: its path's draft probability
@@ -134,7 +136,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     // drafting at all also costs the builder's own round: only a tree that beats that and a plain round pays
     this.#missed = plan.tokens / (plan.us + this.costs.buildUs) <= PAY_MARGIN * this.#plainRate(ctx);
     this.#lastExpected = plan.tokens - 1;
-    return this.#record(rerankTree(root, candidates, plan.m), plan);
+    return this.#record(rerankTree(root, candidates, plan.m), plan, ctx);
   }
 
   /** The widest-paying next pass over the newest level's best candidates, or null if none pays. */
@@ -201,7 +203,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     }
   }
 
-  #record(tree: DraftTree, plan: Plan): DraftTree {
+  #record(tree: DraftTree, plan: Plan, ctx: number): DraftTree {
     const n = tree.tokens.length;
     const s = this.stats;
     s.treeNodes += n;
@@ -209,6 +211,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     s.maxNodes = Math.max(s.maxNodes, n);
     s.predictedTokens += plan.tokens;
     s.predictedUs += plan.us;
+    s.plainUs += 1 / this.#plainRate(ctx);
     return tree;
   }
 
@@ -259,6 +262,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     s.maxNodes = Math.max(s.maxNodes, 1);
     s.predictedTokens++;
     s.predictedUs += 1 / this.#plainRate(context);
+    s.plainUs += 1 / this.#plainRate(context);
   }
 
   /** Before the first round (`context`: the prompt's length): whether to rest from the start, because even

@@ -45,7 +45,7 @@ export interface TreeBuilder {
   /** Before the first round, with the prompt's length: true to rest from the start (the prompt not fed). */
   startsResting?(context: number): boolean;
   /** A cost-aware builder's expectations of the rounds it built. */
-  readonly stats?: { predictedTokens: number; predictedUs: number };
+  readonly stats?: { rounds: number; predictedTokens: number; predictedUs: number; plainUs: number };
 }
 
 // entries a resting drafter keeps to catch up on when it wakes: older ones are skipped (a gap in the
@@ -75,7 +75,7 @@ export class EagleDrafter implements Proposer, DraftSource {
   get draftMs(): number { return this.#draftMs; }
   get prediction(): Prediction | undefined {
     const s = this.builder.stats;
-    return s ? { tokens: s.predictedTokens, us: s.predictedUs } : undefined;
+    return s ? { tokens: s.predictedTokens, us: s.predictedUs, rounds: s.rounds, plainUs: s.plainUs } : undefined;
   }
   /** The root entry's row in the draft's latest output, for builders. */
   get rootRow(): number { return this.#rootRow; }

@@ -4,9 +4,18 @@ import type { StepOutput } from "../native/engine.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
 /** A proposer's own expectation of its rounds: tokens they should yield and microseconds they should take. */
+/** What a cost-aware proposer expected of its rounds: tokens and cost, and what plain steps at the same
+ * contexts would have cost, one per round (so plain decoding's expected rate is rounds / plainUs). */
 export interface Prediction {
   tokens: number;
   us: number;
+  rounds: number;
+  plainUs: number;
+}
+
+/** The speedup over plain decoding a prediction expects. */
+export function expectedSpeedup(p: Prediction): number {
+  return p.us > 0 && p.rounds > 0 ? (p.tokens / p.us) / (p.rounds / p.plainUs) : 0;
 }
 
 export interface Proposer {

@@ -51,6 +51,13 @@ export function specConfig(mode: SpecMode, f: SpecFlags): SpecConfig {
   return { mode, tree, dynamic, auto, costs: null };
 }
 
+/** The deepest draft token a mode's trees can hold: how many per-position figures its statistics show. */
+export function treeDepth(c: SpecConfig): number {
+  if (c.mode === "none") return 0;
+  if (c.mode === "eagle1") return c.tree.maxDepth;
+  return (c.mode === "auto" ? c.auto.maxDepth : c.dynamic.depth) + 1;
+}
+
 /** A fresh proposer for one run (each owns its draft cache for that run). */
 export function makeProposer(c: SpecConfig, head: LoadedDraft | null): Proposer {
   if (c.mode === "none") return new PlainProposer();
