@@ -1,6 +1,8 @@
 // cpu_kernels_impl.h — the code of the CPU kernels, included once by each cpu_kernels_<isa>.cpp after it
 // defines ET_TILE_C (input rows per register tile of `linear`), ET_KERNELS_NAME and ET_KERNELS_ISA.
-// GCC vector types: 16 lanes over a panel's outputs, 8 over everything else.
+// GCC vector types: the ISA's own register width (vn, LN lanes) over a panel's outputs and in dot16, 8 lanes
+// over everything else. A vector wider than the target's registers is never built from a scalar: GCC lowers
+// that through the stack (AVX2 ran 10x slower than AVX-512 with 16-lane vectors).
 // Internal linkage only, and no torch or standard-library headers (see cpu_kernels.h).
 #pragma once
 #include <math.h>
@@ -10,12 +12,20 @@
 namespace et::cpu {
 namespace {
 
-typedef float v16 __attribute__((vector_size(64)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
 
-inline v16 load16(const float* p) {
-  v16 v;
+#if defined(__AVX512F__)
+constexpr int LN = 16;
+#elif defined(__AVX__)
+constexpr int LN = 8;
+#else
+constexpr int LN = 4;
+#endif
+typedef float vn __attribute__((vector_size(LN * 4)));
+
+inline vn loadn(const float* p) {
+  vn v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
@@ -47,9 +57,14 @@ inline float hsum4(v4 v) { return hsum2(__builtin_shufflevector(v, v, 0, 1) + __
 inline float hsum8(v8 v) {
   return hsum4(__builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7));
 }
-inline float hsum16(v16 v) {
-  return hsum8(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-               __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+// 16 lanes held as 16 / LN registers (part i = lanes i*LN ..), added as hsum8(lanes 0-7 + lanes 8-15)
+inline float hsum16(const vn* parts) {
+  float lanes[16];
+  for (int i = 0; i < 16 / LN; i++) __builtin_memcpy(lanes + i * LN, &parts[i], sizeof(vn));
+  v8 lo, hi;
+  __builtin_memcpy(&lo, lanes, sizeof lo);
+  __builtin_memcpy(&hi, lanes + 8, sizeof hi);
+  return hsum8(lo + hi);
 }
 
 // a . b over n floats: 8-lane partial sums over whole chunks, then the rest in order
@@ -62,10 +77,12 @@ inline float dot8(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+// 16-lane partial sums (lane l sums elements l, l + 16, ..; one chain each), then the rest in order
 inline float dot16(const float* a, const float* b, int64_t n) {
   const int64_t whole = n & ~int64_t(15);
-  v16 acc = {};
-  for (int64_t k = 0; k < whole; k += 16) acc += load16(a + k) * load16(b + k);
+  vn acc[16 / LN] = {};
+  for (int64_t k = 0; k < whole; k += 16)
+    for (int i = 0; i < 16 / LN; i++) acc[i] += loadn(a + k + i * LN) * loadn(b + k + i * LN);
   float s = hsum16(acc);
   for (int64_t k = whole; k < n; k++) s += a[k] * b[k];
   return s;
@@ -98,29 +115,30 @@ inline v8 exp8(v8 x) {
 
 constexpr int64_t PREFETCH_ROWS = 32;  // 4 KiB ahead
 
-// C input rows against one panel: two 16-lane accumulators per row, one fused multiply-add chain per output
-// over k from 0 (so an output's bits depend on neither C nor the panel's position)
+// C input rows against one panel: PANEL / LN accumulators per row, one fused multiply-add chain per output
+// over k from 0 (so an output's bits depend on neither C, nor the panel's position, nor the register width)
 template <int C>
 inline void panel_tile(const float* x, int64_t ldx, int64_t in, const float* panel, const float* bias, float* y,
                        int64_t ldy, int64_t j, int64_t width) {
-  v16 acc[C][2];
-  for (int c = 0; c < C; c++) acc[c][0] = acc[c][1] = v16{};
+  constexpr int R = PANEL / LN;
+  vn acc[C][R];
+  for (int c = 0; c < C; c++)
+    for (int r = 0; r < R; r++) acc[c][r] = vn{};
   for (int64_t k = 0; k < in; k++) {
     // a panel streams from memory: ask for its bytes a few rows ahead, as the wider tiles leave the hardware
     // prefetcher behind (reading past the panel's end only prefetches)
     __builtin_prefetch(panel + (k + PREFETCH_ROWS) * PANEL);
     __builtin_prefetch(panel + (k + PREFETCH_ROWS) * PANEL + 16);
-    const v16 w0 = load16(panel + k * PANEL), w1 = load16(panel + k * PANEL + 16);
+    vn w[R];
+    for (int r = 0; r < R; r++) w[r] = loadn(panel + k * PANEL + r * LN);
     for (int c = 0; c < C; c++) {
-      const float xk = x[c * ldx + k];
-      acc[c][0] += xk * w0;
-      acc[c][1] += xk * w1;
+      const vn xk = vn{} + x[c * ldx + k];  // a broadcast
+      for (int r = 0; r < R; r++) acc[c][r] += xk * w[r];
     }
   }
   for (int c = 0; c < C; c++) {
     float o[PANEL];
-    __builtin_memcpy(o, &acc[c][0], sizeof acc[c][0]);
-    __builtin_memcpy(o + 16, &acc[c][1], sizeof acc[c][1]);
+    __builtin_memcpy(o, acc[c], sizeof acc[c]);
     float* yc = y + c * ldy + j;
     if (bias) for (int64_t l = 0; l < width; l++) yc[l] = o[l] + bias[j + l];
     else for (int64_t l = 0; l < width; l++) yc[l] = o[l];
