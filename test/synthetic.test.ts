@@ -9,8 +9,13 @@ import { checkFits, cpuFreeMemory } from "../src/native/memory.ts";
 import { eagle1Tree, eagle2Tree } from "../src/bench/device-bench.ts";
 import { copyBandwidth, cudaAvailable, DeviceCode, deviceSync, draftForward, forward, KvCache, StepOutput } from "../src/native/engine.ts";
 import { EagleError } from "../src/util/errors.ts";
-import type { LoadedModel } from "../src/model/loader.ts";
-import { REPO_ROOT } from "../src/util/paths.ts";
+import { type LoadedModel, loadModel } from "../src/model/loader.ts";
+import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
+import { rmSync } from "node:fs";
+import { makeTempDir } from "../src/model/random-model.ts";
+import { loadConfig } from "../src/model/config.ts";
+import { loadDraft } from "../src/model/draft.ts";
+import { measuredTau } from "../src/commands/bench-device.ts";
 import { makeProposer, specConfig } from "../src/decoding/spec-mode.ts";
 import { buildSynthetic, buildSyntheticDraft, parameterCount, parseShapes, syntheticShape } from "../src/model/synthetic.ts";
 import { checkTree } from "../src/decoding/tree.ts";
@@ -148,6 +153,40 @@ describe("eagle bench-device", () => {
     expect(s.derived.speedup).toBeGreaterThan(0);
     expect(s.targets).toHaveLength(3);
     expect(s.bytes_per_token.total).toBe(s.bytes_per_token.weights + s.bytes_per_token.kv);
+  });
+
+  test("-m: a model directory and its head (a grown stories260K pair), with τ measured on the pair", () => {
+    const root = makeTempDir("eagle-bd-");
+    try {
+      const grown = join(root, "grown");
+      expect(cli(["grow", "-m", DEFAULT_MODEL_DIR, "--out", grown, "--layers", "6"]).code).toBe(0);
+      const r = cli(["bench-device", "-m", grown, "--device", "cpu", "--json", "--iters", "2", "--warmup", "1", "--context", "64"]);
+      expect(r.code).toBe(0);
+      const s = JSON.parse(r.stdout).shapes[0];
+      expect(s.shape).toBe("grown");
+      expect(s.params).toBe(parameterCount(loadConfig(grown), false));
+      expect(s.derived.tau_source).toMatch(/^measured: EAGLE-2 greedy with this head, 4 bench prompts x 64 tokens$/);
+      // the grown pair predicts what the shipped pair predicts: the same τ, up to rounding at near ties
+      const small = loadModel(DEFAULT_MODEL_DIR, cpu);
+      const head = loadDraft(`${DEFAULT_MODEL_DIR}-eagle`, small);
+      const expected = measuredTau(small, head).tau;
+      head.model.dispose();
+      small.model.dispose();
+      expect(expected).toBeGreaterThan(2);
+      expect(Math.abs(s.derived.tau - expected)).toBeLessThan(0.25);
+      // a given --tau still wins; a folder without a head, and -m with --shape, are refused
+      const given = cli(["bench-device", "-m", grown, "--device", "cpu", "--json", "--iters", "1", "--warmup", "0", "--context", "32", "--tau", "3"]);
+      expect(JSON.parse(given.stdout).shapes[0].derived).toMatchObject({ tau: 3, tau_source: "--tau" });
+      const bare = join(root, "bare");
+      expect(cli(["grow", "-m", DEFAULT_MODEL_DIR, "--out", bare, "--layers", "6"]).code).toBe(0);
+      rmSync(`${bare}-eagle`, { recursive: true });
+      const none = cli(["bench-device", "-m", bare, "--device", "cpu"]);
+      expect(none.code).toBe(2);
+      expect(none.stderr.split("\n")[0]).toMatch(/^eagle: -m .*bare: no draft head \(give --draft DIR, or put one at .*bare-eagle\)$/);
+      expect(cli(["bench-device", "-m", grown, "--shape", "tiny"]).stderr).toMatch(/give --shape or -m, not both/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   // refused up front only where it does not fit (on a machine with more than ~34 GB free it would run)
