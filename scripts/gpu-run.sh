@@ -74,6 +74,9 @@ json.dump({"f32": load(sys.argv[1]), "bf16": load(sys.argv[2])}, open(sys.argv[3
         --out /tmp/stories-7b --force || failed=1
       step bench-grown 420 /tmp/eagle-bench-grown.json bun src/cli.ts bench -m /tmp/stories-7b --device cuda \
         --dtype bf16 -n 128 --json || failed=1
+      # the step ratios on the same pair, its tau measured (bench-device -m)
+      step bench-device-grown 300 "$out/bench-device-grown.json" bun src/cli.ts bench-device -m /tmp/stories-7b \
+        --device cuda --dtype bf16 --json || failed=1
       python3 -c 'import json,sys
 p = sys.argv[2]
 try: doc = json.load(open(p))
