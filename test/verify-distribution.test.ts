@@ -1,184 +1,48 @@
-// the statistical proof that sampled verification is lossless: with a fake target and a fake draft
-// over 5 tokens, the first 3 tokens generated through draft trees must follow the target's own
-// (processed) distribution. wrong verifiers must fail the same test.
+// the law of whole rounds in pure TypeScript, over many sampling settings: a fake target and a fake draft
+// over 5 tokens (hash functions of the context, test/support/fake-world.ts) drive the real tree builders
+// (EAGLE-1's default tree, an EAGLE-2 tree) and the real verifier, round after round as decode does; the
+// first 7 tokens must follow the target's processed law. The decode loop itself, on a real model, is
+// tested in eagle-distribution.test.ts for a few key settings; here no forward is needed, so it is cheap.
+//
+// SAMPLES = 3000 sequences per test give 50 to 400 degrees of freedom by setting (a peaked law has few
+// prefixes worth a table of their own). The smallest distortion the test must detect is that of the
+// weakest wrong verifier below, raw softmax below the root at T 1.5: noncentrality λ ≈ 380 at 400 dof
+// (λ = E[statistic] - dof, see eagle-distribution.test.ts). At 400 dof λ >= 245 (at 50 dof, 112) is
+// rejected at p < 1e-6 with power 0.99 (normal approximation of the noncentral chi-square), so that one
+// is caught with power > 0.9999, and the others (λ 480 at 50 dof and up) more surely still. Seeds are
+// fixed, so each verdict is the same on every machine; correct verifiers must pass at p > 0.001.
 import { describe, expect, test } from "bun:test";
-import { rerankTree, selectFrontier, type Candidate } from "../src/decoding/dynamic-tree.ts";
-import { Rng } from "../src/util/rng.ts";
-import { argmax, sampleFrom, targetDistribution, topKIds, type SamplingParams } from "../src/decoding/sampling.ts";
-import { instantiate, planStaticTree, type StaticNode } from "../src/decoding/static-tree.ts";
-import { pathTo, childrenOf, type DraftTree } from "../src/decoding/tree.ts";
-import { verifySampled, type Verdict } from "../src/decoding/verify.ts";
-import { chiSquareTest, gammaQ } from "./support/stats.ts";
+import { StaticTreeBuilder } from "../src/decoding/eagle1.ts";
+import { DynamicTreeBuilder } from "../src/decoding/eagle2.ts";
+import type { TreeBuilder } from "../src/decoding/eagle.ts";
+import { argmax, type SamplingParams, targetDistribution } from "../src/decoding/sampling.ts";
+import { EAGLE1_DEFAULT_CHOICES, planStaticTree } from "../src/decoding/static-tree.ts";
+import { childrenOf } from "../src/decoding/tree.ts";
+import { generate, hashWorld, type World } from "./support/fake-world.ts";
+import { chiSquareTest, gammaQ, sequentialChiSquare } from "./support/stats.ts";
+import { type Fault, faulty, oneCoinPerLevel, type RowVerifier, verifyRows } from "./support/verifiers.ts";
 
-const VOCAB = 5;
-const PREFIX = [3, 1, 4];
-const STEPS = 3; // tokens generated per sample: 5^3 outcomes
-const SAMPLES = 200_000;
+const V = 5;
+const PROMPT = [3, 1, 4];
+const LENGTH = 7;
+const SAMPLES = 3000;
+const SEED = 1;
+// sharp enough, and the draft right often enough (80% of contexts), that rounds reach the leaves
+const world = hashWorld(V, { scale: 1.8, copy: 0.8 });
 
-// fnv-1a over the sequence, with a salt so target and draft differ
-function hash(seq: number[], salt: number): number {
-  let h = 0x811c9dc5 ^ salt;
-  for (const x of seq) h = Math.imul(h ^ (x + 1), 0x01000193) >>> 0;
-  return Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+const eagle1 = () => new StaticTreeBuilder(planStaticTree(EAGLE1_DEFAULT_CHOICES));
+const eagle2 = () => new DynamicTreeBuilder({ topK: 3, depth: 4, totalTokens: 16 });
+const BUILDERS: [string, () => TreeBuilder][] = [["EAGLE-1 default tree", eagle1], ["EAGLE-2 (3 x 4, 16 nodes)", eagle2]];
+
+const at = (temperature: number, topK = 0, topP = 1): SamplingParams => ({ temperature, topK, topP });
+
+function fitOf(w: World, build: TreeBuilder, verifier: RowVerifier, sampling: SamplingParams) {
+  const sequences = generate(w, build, verifier, sampling, PROMPT, LENGTH, SAMPLES, SEED);
+  return sequentialChiSquare(sequences, (prefix) => targetDistribution(w.target([...PROMPT, ...prefix]), sampling));
 }
 
-// logits on a coarse grid (exact ties) plus tiny offsets (near-ties); some -Infinity (zeros)
-function fakeLogits(seq: number[], salt: number): Float32Array {
-  const out = new Float32Array(VOCAB);
-  for (let v = 0; v < VOCAB; v++) {
-    const h = hash([...seq, v], salt);
-    out[v] = h % 11 === 0 ? -Infinity : (h % 6) * 0.4 + ((h >>> 8) % 3) * 1e-3;
-  }
-  if (out.every((x) => x === -Infinity)) out[hash(seq, salt) % VOCAB] = 0;
-  return out;
-}
-
-const targetLogits = (seq: number[]) => fakeLogits(seq, 1);
-// the draft copies the target's ranking at some prefixes and guesses at others
-const draftLogits = (seq: number[]) => (hash(seq, 2) % 3 === 0 ? targetLogits(seq) : fakeLogits(seq, 3));
-
-function logSoftmax(logits: Float32Array): Float64Array {
-  const max = Math.max(...logits);
-  let sum = 0;
-  for (const x of logits) sum += Math.exp(x - max);
-  return Float64Array.from(logits, (x) => x - max - Math.log(sum));
-}
-
-type TreeBuilder = (seq: number[]) => DraftTree;
-
-// EAGLE-1: a static plan of 7 draft nodes, top-3 candidates per expanded node
-const plan = planStaticTree([[0], [1], [2], [0, 0], [0, 1], [1, 0], [0, 0, 0]]);
-const staticTree: TreeBuilder = (seq) => {
-  const ranked: Int32Array[] = [];
-  return instantiate(plan, seq[seq.length - 1], (node) => {
-    ranked[node] = topKIds(draftLogits(contextOf(seq, ranked, plan.nodes, node)), plan.topK);
-    return ranked[node];
-  });
-};
-
-// the sequence at a plan node, from the candidates its ancestors were given
-function contextOf(seq: number[], ranked: Int32Array[], nodes: StaticNode[], node: number): number[] {
-  const tail: number[] = [];
-  for (let i = node; i > 0; i = nodes[i].parent) tail.unshift(ranked[nodes[i].parent][nodes[i].rank]);
-  return [...seq, ...tail];
-}
-
-// EAGLE-2: K = 2 children per frontier node, 3 levels, the best 6 candidates kept
-const dynamicTree: TreeBuilder = (seq) => {
-  const K = 2;
-  const candidates: Candidate[] = [];
-  const contexts: number[][] = [];
-  const grow = (parent: number) => {
-    const ctx = parent < 0 ? seq : contexts[parent];
-    const lp = logSoftmax(draftLogits(ctx));
-    const base = parent < 0 ? 0 : candidates[parent].logp;
-    const depth = parent < 0 ? 1 : candidates[parent].depth + 1;
-    for (const token of topKIds(draftLogits(ctx), K)) {
-      candidates.push({ token, parent, logp: base + lp[token], depth });
-      contexts.push([...ctx, token]);
-    }
-  };
-  grow(-1);
-  let frontier = [0, 1];
-  for (let level = 1; level < 3; level++) {
-    const start = candidates.length;
-    frontier.forEach(grow);
-    const scores = candidates.slice(start).map((c) => c.logp);
-    frontier = selectFrontier(scores, K).map((i) => start + i);
-  }
-  return rerankTree(seq[seq.length - 1], candidates, 6);
-};
-
-type Verifier = (t: DraftTree, distribution: (node: number) => Float32Array, draw: () => number) => Verdict;
-
-// wrong: a rejected token stays in p, so later siblings and the bonus are drawn from the unmodified p
-const keepsRejected: Verifier = (t, distribution, draw) => {
-  const children = childrenOf(t);
-  const path = [0];
-  for (let node = 0; ; ) {
-    const p = distribution(node);
-    const next = children[node].find((c) => draw() < p[t.tokens[c]]);
-    if (next === undefined) return { path, bonus: sampleFrom(p, draw()) };
-    path.push(next);
-    node = next;
-  }
-};
-
-// wrong: greedy acceptance (the draft token must be p's argmax) with a sampled bonus
-const greedyAtTemperature: Verifier = (t, distribution, draw) => {
-  const children = childrenOf(t);
-  const path = [0];
-  for (let node = 0; ; ) {
-    const p = distribution(node);
-    const next = children[node].find((c) => t.tokens[c] === argmax(p));
-    if (next === undefined) return { path, bonus: sampleFrom(p, draw()) };
-    path.push(next);
-    node = next;
-  }
-};
-
-// memoised per sequence: the target row, and the tree with each node's row
-function world(params: SamplingParams, build: TreeBuilder) {
-  const rows = new Map<string, Float32Array>();
-  const row = (seq: number[]) => {
-    const key = seq.join(",");
-    let r = rows.get(key);
-    if (r === undefined) rows.set(key, (r = targetDistribution(targetLogits(seq), params)));
-    return r;
-  };
-  const trees = new Map<string, { tree: DraftTree; rows: Float32Array[] }>();
-  const treeAt = (seq: number[]) => {
-    const key = seq.join(",");
-    let entry = trees.get(key);
-    if (entry === undefined) {
-      const tree = build(seq);
-      const nodeRows = Array.from(tree.tokens, (_, n) => row([...seq, ...pathTo(tree, n).slice(1).map((i) => tree.tokens[i])]));
-      trees.set(key, (entry = { tree, rows: nodeRows }));
-    }
-    return entry;
-  };
-  return { row, treeAt };
-}
-
-// outcome index of a continuation: base-5 digits, first token most significant
-const outcomeOf = (tokens: number[]) => tokens.reduce((acc, t) => acc * VOCAB + t, 0);
-
-function exactProbabilities(row: (seq: number[]) => Float32Array): Float64Array {
-  const probs = new Float64Array(VOCAB ** STEPS);
-  const walk = (seq: number[], p: number) => {
-    if (seq.length === PREFIX.length + STEPS) return void (probs[outcomeOf(seq.slice(PREFIX.length))] += p);
-    const r = row(seq);
-    const mass = r.reduce((a, b) => a + b, 0); // float32 rows miss 1 by ~1e-8
-    for (let v = 0; v < VOCAB; v++) if (r[v] > 0) walk([...seq, v], (p * r[v]) / mass);
-  };
-  walk(PREFIX, 1);
-  return probs;
-}
-
-function simulate(params: SamplingParams, build: TreeBuilder, verify: Verifier, seed: number) {
-  const { row, treeAt } = world(params, build);
-  const rng = new Rng(seed);
-  const draw = () => rng.next();
-  const counts = new Float64Array(VOCAB ** STEPS);
-  for (let s = 0; s < SAMPLES; s++) {
-    const seq = [...PREFIX];
-    while (seq.length < PREFIX.length + STEPS) {
-      const { tree, rows } = treeAt(seq);
-      const verdict = verify(tree, (n) => rows[n].slice(), draw);
-      for (const n of verdict.path.slice(1)) seq.push(tree.tokens[n]);
-      seq.push(verdict.bonus);
-    }
-    counts[outcomeOf(seq.slice(PREFIX.length, PREFIX.length + STEPS))]++;
-  }
-  const expected = exactProbabilities(row).map((p) => p * SAMPLES);
-  return chiSquareTest(counts, expected);
-}
-
-const topK3: SamplingParams = { temperature: 0.7, topK: 3, topP: 1 };
-const topP08: SamplingParams = { temperature: 0.7, topK: 0, topP: 0.8 };
-
-describe("sampled verification keeps the target distribution", () => {
-  test("the chi-square p-value matches tables", () => {
+describe("the chi-square tests", () => {
+  test("p-values match tables", () => {
     // table 5% points, with scipy's chi2.sf there; dof 2 is exp(-x/2)
     const p = (x: number, dof: number) => gammaQ(dof / 2, x / 2);
     expect(p(3.841, 1)).toBeCloseTo(0.050013683763956804, 12);
@@ -193,28 +57,101 @@ describe("sampled verification keeps the target distribution", () => {
     expect(chiSquareTest([1, 1], [2, 0]).pValue).toBe(0);
   });
 
-  test("the fake world has zeros, near-ties and a probability that sums to 1", () => {
-    const { row } = world(topP08, staticTree);
-    const total = exactProbabilities(row).reduce((a, b) => a + b, 0);
-    expect(total).toBeCloseTo(1, 9);
-    const raw = targetLogits(PREFIX);
-    expect(Array.from(row(PREFIX)).some((p) => p === 0)).toBe(true);
+  test("the sequential test adds one table per shared prefix", () => {
+    // law: first token 0 or 1 evenly; after 0: [0.9, 0.1]; after 1: [0.2, 0.8]. 100 sequences, 10 of
+    // them ended after one token (they count at position 0 only)
+    const law = (prefix: number[]) => (prefix.length === 0 ? [0.5, 0.5] : prefix[0] === 0 ? [0.9, 0.1] : [0.2, 0.8]);
+    const seqs = [
+      ...Array.from({ length: 45 }, () => [0, 0]), ...Array.from({ length: 5 }, () => [0, 1]),
+      ...Array.from({ length: 8 }, () => [1, 0]), ...Array.from({ length: 32 }, () => [1, 1]),
+      ...Array.from({ length: 10 }, () => [1]),
+    ];
+    const fit = sequentialChiSquare(seqs, law);
+    // position 0: 50/50 as expected; after 0: 45/5 as expected; after 1: 8/32 vs 8/32
+    expect(fit.statistic).toBeCloseTo(0, 12);
+    expect(fit.dof).toBe(3);
+    const off = sequentialChiSquare([...seqs.slice(0, 50), ...Array.from({ length: 40 }, () => [1, 1]), ...seqs.slice(90)], law);
+    // after 1: 0/40 vs 8/32 -> 64/8 + 64/32 = 10
+    expect(off.byPosition[1].statistic).toBeCloseTo(10, 12);
+    expect(off.contexts).toBe(3);
+    expect(sequentialChiSquare([[0, 2]], () => [0.5, 0.5]).pValue).toBe(0); // a token outside the law
+  });
+
+  test("the fake world has zeros, near-ties, and a law that sums to 1", () => {
+    const raw = world.target(PROMPT);
+    const row = targetDistribution(raw, at(1));
+    expect(Array.from(row).some((p) => p === 0)).toBe(true);
     expect(raw.some((x, i) => raw.some((y, j) => i !== j && x !== y && Math.abs(x - y) < 0.01))).toBe(true);
+    expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+  });
+});
+
+const SETTINGS: [string, SamplingParams][] = [
+  ["T 0.3", at(0.3)],
+  ["T 1", at(1)],
+  ["T 1.5", at(1.5)],
+  ["top-k 2", at(1, 2)],
+  ["top-k 5 (the vocabulary)", at(1, 5)],
+  ["top-k 8 (beyond it)", at(1, 8)],
+  ["top-p 0.5 (T 1.5)", at(1.5, 0, 0.5)],
+  ["top-k 3 and top-p 0.8 (T 0.7)", at(0.7, 3, 0.8)],
+];
+
+describe.each(BUILDERS)("%s: whole rounds follow the target's law (p > 0.001)", (_, builder) => {
+  test.each(SETTINGS)("%s", (_, sampling) => {
+    expect(fitOf(world, builder(), verifyRows, sampling).pValue).toBeGreaterThan(0.001);
   });
 
-  test("correct verifier, static tree, T 0.7 top-k 3", () => {
-    expect(simulate(topK3, staticTree, verifySampled, 1).pValue).toBeGreaterThan(0.001);
+  test("one coin per level, a correct alternative, passes too (T 1, top-k 3 and top-p 0.8)", () => {
+    expect(fitOf(world, builder(), oneCoinPerLevel, at(1)).pValue).toBeGreaterThan(0.001);
+    expect(fitOf(world, builder(), oneCoinPerLevel, at(0.7, 3, 0.8)).pValue).toBeGreaterThan(0.001);
   });
 
-  test("correct verifier, dynamic tree, T 0.7 top-p 0.8", () => {
-    expect(simulate(topP08, dynamicTree, verifySampled, 2).pValue).toBeGreaterThan(0.001);
+  test("top-k 1: every sequence is the target's argmax chain", () => {
+    const sequences = generate(world, builder(), verifyRows, at(1, 1), PROMPT, LENGTH, 200, SEED);
+    const chain = [...PROMPT];
+    while (chain.length < PROMPT.length + LENGTH) chain.push(argmax(world.target(chain)));
+    for (const s of sequences) expect(s).toEqual(chain.slice(PROMPT.length));
   });
+});
 
-  test("keeping rejected tokens in p is caught", () => {
-    expect(simulate(topK3, staticTree, keepsRejected, 3).pValue).toBeLessThan(1e-6);
-  });
+test("siblings that cover the whole support: a child is always accepted there, and the law holds", () => {
+  // the draft is the target itself, so EAGLE-1's 4 root children (3 under [0], [0,0], [0,0,0]) hold the
+  // whole top-3 support; the residual must never run dry, and verification must descend past such nodes
+  const copy = hashWorld(V, { scale: 1.8, copy: 1 });
+  const sampling = at(1, 3);
+  let covered = 0;
+  const checked: RowVerifier = (tree, logits, s, draw) => {
+    const verdict = verifyRows(tree, logits, s, draw);
+    const kids = childrenOf(tree);
+    for (const node of verdict.path) {
+      const support = Array.from(targetDistribution(logits(node), s)).flatMap((p, t) => (p > 0 ? [t] : []));
+      if (!support.every((t) => Array.from(kids[node]).some((c) => tree.tokens[c] === t))) continue;
+      covered++;
+      expect(verdict.path[verdict.path.length - 1]).not.toBe(node); // a child of it was accepted
+    }
+    return verdict;
+  };
+  const sequences = generate(copy, eagle1(), checked, sampling, PROMPT, LENGTH, SAMPLES, SEED);
+  expect(covered).toBeGreaterThan(SAMPLES);
+  expect(sequentialChiSquare(sequences, (prefix) => targetDistribution(copy.target([...PROMPT, ...prefix]), sampling)).pValue).toBeGreaterThan(0.001);
+});
 
-  test("greedy acceptance at T > 0 is caught", () => {
-    expect(simulate(topP08, dynamicTree, greedyAtTemperature, 4).pValue).toBeLessThan(1e-6);
-  });
+describe("wrong verifiers are rejected (p < 1e-6), each where it bites", () => {
+  const cases: [Fault, SamplingParams][] = [
+    ["raw leaf bonus", at(0.3)],
+    ["rejected token kept", at(1)],
+    ["residual not renormalised", at(1)],
+    ["stale leaf residual", at(1)],
+    ["top-p on the residual", at(1.5, 0, 0.5)],
+    ["reused uniform", at(1)],
+    ["filters at the root only", at(1, 2)],
+    ["raw softmax below the root", at(1.5)],
+    ["parent's row", at(1)],
+  ];
+  for (const [name, builder] of BUILDERS) {
+    test.each(cases)(`${name}: %s`, (fault, sampling) => {
+      expect(fitOf(world, builder(), faulty(fault), sampling).pValue).toBeLessThan(1e-6);
+    });
+  }
 });

@@ -90,24 +90,80 @@ function mergeCells(observed: number[], expected: number[]): { observed: number[
   return out;
 }
 
-/** Pearson's chi-square test of counts against expected counts (same total), merging cells expecting < 5. */
-export function chiSquareTest(observed: ArrayLike<number>, expected: ArrayLike<number>): ChiSquare {
-  if (observed.length !== expected.length)
-    throw new Error(`chiSquareTest: ${observed.length} observed cells but ${expected.length} expected`);
+// Pearson's statistic of one multinomial table after merging cells expecting < 5; dof = merged cells - 1.
+// statistic Infinity when a count lands where nothing was expected.
+function pearson(observed: ArrayLike<number>, expected: ArrayLike<number>): { statistic: number; dof: number } {
   const obs: number[] = [];
   const exp: number[] = [];
   for (let i = 0; i < observed.length; i++) {
     if (expected[i] > 0) {
       obs.push(observed[i]);
       exp.push(expected[i]);
-    } else if (observed[i] > 0) return { statistic: Infinity, dof: 0, pValue: 0 }; // impossible outcome seen
+    } else if (observed[i] > 0) return { statistic: Infinity, dof: 0 }; // impossible outcome seen
   }
   const cells = mergeCells(obs, exp);
   let statistic = 0;
   cells.expected.forEach((e, i) => (statistic += (cells.observed[i] - e) ** 2 / e));
-  const dof = cells.expected.length - 1;
+  return { statistic, dof: Math.max(cells.expected.length - 1, 0) };
+}
+
+function withPValue(statistic: number, dof: number): ChiSquare {
+  if (statistic === Infinity) return { statistic, dof, pValue: 0 };
   if (dof < 1) return { statistic, dof, pValue: 1 };
   return { statistic, dof, pValue: gammaQ(dof / 2, statistic / 2) };
+}
+
+/** Pearson's chi-square test of counts against expected counts (same total), merging cells expecting < 5. */
+export function chiSquareTest(observed: ArrayLike<number>, expected: ArrayLike<number>): ChiSquare {
+  if (observed.length !== expected.length)
+    throw new Error(`chiSquareTest: ${observed.length} observed cells but ${expected.length} expected`);
+  const { statistic, dof } = pearson(observed, expected);
+  return withPValue(statistic, dof);
+}
+
+export interface SequentialChiSquare extends ChiSquare {
+  byPosition: ChiSquare[]; // [j]: the part of the test at the j-th token (0-based) alone
+  contexts: number; // prefixes whose next-token table took part (dof >= 1)
+}
+
+/**
+ * The chi-square test of sampled token sequences against a sequential law: for every prefix the samples
+ * share, the tokens that follow it are tested against n * next(prefix), n the samples that went on past
+ * it (a sequence may end early: at a stop token, say; its end is not tested). Given the prefixes, those
+ * tables are independent multinomials, so their statistics and degrees of freedom add (the test of a
+ * Markov chain's transition law). Under the law, a sequence's probability is the product of next() along
+ * it, which is what the test checks, position by position, with the samples sharing a prefix pooled.
+ */
+export function sequentialChiSquare(sequences: ArrayLike<number>[], next: (prefix: number[]) => ArrayLike<number>): SequentialChiSquare {
+  const tables = new Map<string, { prefix: number[]; counts: number[] }>();
+  for (const seq of sequences) {
+    for (let j = 0; j < seq.length; j++) {
+      const prefix = Array.from({ length: j }, (_, i) => seq[i]);
+      const key = prefix.join(",");
+      let table = tables.get(key);
+      if (table === undefined) tables.set(key, (table = { prefix, counts: [] }));
+      table.counts[seq[j]] = (table.counts[seq[j]] ?? 0) + 1;
+    }
+  }
+  const parts: { statistic: number; dof: number }[] = [];
+  let contexts = 0;
+  for (const { prefix, counts } of tables.values()) {
+    const law = next(prefix);
+    let mass = 0;
+    for (let i = 0; i < law.length; i++) mass += law[i];
+    if (counts.length > law.length) return { ...withPValue(Infinity, 0), byPosition: [], contexts }; // a token outside the vocabulary
+    const n = counts.reduce((a, b) => a + (b ?? 0), 0);
+    const observed = Array.from(law, (_, i) => counts[i] ?? 0);
+    const part = pearson(observed, Array.from(law, (p) => (n * p) / mass));
+    parts[prefix.length] ??= { statistic: 0, dof: 0 };
+    parts[prefix.length].statistic += part.statistic;
+    parts[prefix.length].dof += part.dof;
+    if (part.dof > 0) contexts++;
+  }
+  const byPosition = Array.from(parts, (p) => withPValue(p?.statistic ?? 0, p?.dof ?? 0));
+  const statistic = byPosition.reduce((a, p) => a + p.statistic, 0);
+  const dof = byPosition.reduce((a, p) => a + p.dof, 0);
+  return { ...withPValue(statistic, dof), byPosition, contexts };
 }
 
 /** Total variation distance between two distributions, each normalised by its own sum (counts work). */
