@@ -9,6 +9,7 @@ import { batchFlags, runBatch } from "./commands/batch.ts";
 import { chatFlags, runChat } from "./commands/chat.ts";
 import { convertFlags, runConvert } from "./commands/convert.ts";
 import { growFlags, runGrow } from "./commands/grow.ts";
+import { runServe, serveFlags } from "./commands/serve.ts";
 import { generateFlags, runGenerate } from "./commands/generate.ts";
 import { runTrainDraft, trainDraftFlags } from "./commands/train-draft.ts";
 import { infoFlags, runInfo } from "./commands/info.ts";
@@ -18,7 +19,7 @@ import { EagleError, FlagError } from "./util/errors.ts";
 import pkg from "../package.json";
 
 const VERSION = pkg.version;
-const COMMANDS = ["generate", "chat", "batch", "bench", "bench-device", "info", "train-draft", "grow", "convert-llama2c", "completion", "help"];
+const COMMANDS = ["generate", "chat", "batch", "serve", "bench", "bench-device", "info", "train-draft", "grow", "convert-llama2c", "completion", "help"];
 
 /** What a failure report needs of the run: the command and its flags as typed (known once parsed). */
 interface Invocation {
@@ -76,6 +77,8 @@ async function main(inv: Invocation): Promise<void> {
     .command("bench-device", "plain decoding against the memory-bandwidth limit and EAGLE's step-time ratios, on random models of real shapes",
       chosen("bench-device", benchDeviceFlags), (a) => runBenchDevice(a))
     .command("batch", "generate for many prompts (stdin or --input, plain or JSONL), one JSON result per line", chosen("batch", batchFlags), (a) => runBatch(a))
+    .command("serve", "an OpenAI-compatible HTTP server (completions, chat, streaming, /metrics); requests run one at a time",
+      chosen("serve", serveFlags), (a) => runServe(a))
     .command("train-draft", "train an EAGLE draft head for a target model (on text the target generates, or --data)",
       chosen("train-draft", trainDraftFlags), (a) => runTrainDraft(a, inv.argv))
     // before yargs' own checks: the flags as typed, a value for each, the last of a repeated one

@@ -14,7 +14,7 @@ const RANK: Record<string, number> = {
   model: 2,
   decoding: 3,
   bench: 4,
-  chat: 5, batch: 5, train: 5, convert: 5,
+  chat: 5, batch: 5, train: 5, convert: 5, serve: 5,
   commands: 6,
   ".": 7, // cli.ts, standalone.ts
 };
