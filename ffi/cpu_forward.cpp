@@ -1,7 +1,9 @@
 // cpu_forward.cpp — the float32 CPU forward on raw pointers through the kernels of cpu_kernels.h: no
 // per-op dispatch, no repacking of the weights for the skinny products of decoding, one fixed summation
-// order per output element. The math is forward.cpp's, which still serves CUDA, half precision and
-// ET_CPU_KERNELS=0. Shapes: n new tokens, L = len + n slots, H heads, Hkv key/value heads, G = H / Hkv,
+// order per output element. A bfloat16 model runs here too: its products' weights stay bfloat16 (half the
+// bytes a step reads), everything else (norms, biases, activations, caches, outputs) is float32, so it
+// computes what the float32 forward computes on the same weights, bit for bit. The math is forward.cpp's,
+// which still serves CUDA, float16 and ET_CPU_KERNELS=0. Shapes: n new tokens, L = len + n slots, H heads, Hkv key/value heads, G = H / Hkv,
 // D head_dim, h hidden, I intermediate.
 #include <algorithm>
 #include <cmath>
@@ -46,6 +48,24 @@ const float* f32(const Tensor& t) {
   return t.data_ptr<float>();
 }
 
+// everything the kernels make (caches, hidden states, logits) is float32, whatever the weights' dtype
+torch::TensorOptions f32_options(const Model& m) { return m.opts.dtype(torch::kFloat32); }
+
+// token t's embedding row into dst (h floats): float32 as stored, or bfloat16 widened exactly
+void embed_row(const Tensor& table, int32_t t, int64_t h, float* dst) {
+  TORCH_CHECK(table.is_contiguous(), "cpu kernels need a contiguous embedding table");
+  if (table.scalar_type() == torch::kFloat32) {
+    std::memcpy(dst, table.data_ptr<float>() + int64_t(t) * h, h * sizeof(float));
+    return;
+  }
+  TORCH_CHECK(table.scalar_type() == torch::kBFloat16, "cpu kernels need a float32 or bfloat16 embedding table");
+  const uint16_t* src = reinterpret_cast<const uint16_t*>(table.data_ptr()) + int64_t(t) * h;
+  for (int64_t k = 0; k < h; k++) {
+    const uint32_t bits = uint32_t(src[k]) << 16;
+    std::memcpy(dst + k, &bits, sizeof(float));
+  }
+}
+
 // one scratch arena per thread, grown as needed and kept: a forward allocates nothing once warm
 float* scratch(size_t floats) {
   thread_local std::vector<float> arena;
@@ -66,26 +86,39 @@ void linear(const float* x, int64_t ldx, int64_t n, const Tensor& packed, int64_
   const auto& K = cpu::kernels();
   TORCH_CHECK(packed.defined(), "cpu kernels: a product weight was not packed (et_model_finish)");
   const int64_t in = packed.size(1), np = packed.size(0);
-  const float* wp = f32(packed);
   const float* bp = f32(b);
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, n * in * cpu::PANEL));
+  if (packed.scalar_type() == torch::kBFloat16) {
+    const uint16_t* wp = reinterpret_cast<const uint16_t*>(packed.data_ptr());
+    cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { K.linear_bf16(x, ldx, n, in, out, wp, bp, y, ldy, p0, p1); });
+    return;
+  }
+  const float* wp = f32(packed);
   cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { K.linear(x, ldx, n, in, out, wp, bp, y, ldy, p0, p1); });
+}
+
+// the panel layout of w's elements (4 or 2 bytes each: float32 or bfloat16, copied as they are)
+template <typename E>
+void pack_into(const E* s, E* d, int64_t out, int64_t in) {
+  cpu::parallel_for(cpu::panels(out), 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++)
+      for (int64_t k = 0; k < in; k++)
+        for (int64_t l = 0; l < cpu::PANEL; l++) {
+          const int64_t j = p * cpu::PANEL + l;
+          d[(p * in + k) * cpu::PANEL + l] = j < out ? s[j * in + k] : E(0);
+        }
+  });
 }
 
 Tensor pack(const Tensor& w) {
   const Tensor src = w.contiguous();
   const int64_t out = src.size(0), in = src.size(1);
   auto packed = torch::empty({cpu::panels(out), in, cpu::PANEL}, src.options());
-  const float* s = f32(src);
-  float* d = packed.data_ptr<float>();
-  cpu::parallel_for(cpu::panels(out), 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; p++)
-      for (int64_t k = 0; k < in; k++)
-        for (int64_t l = 0; l < cpu::PANEL; l++) {
-          const int64_t j = p * cpu::PANEL + l;
-          d[(p * in + k) * cpu::PANEL + l] = j < out ? s[j * in + k] : 0.0f;
-        }
-  });
+  if (src.scalar_type() == torch::kBFloat16) {
+    pack_into(reinterpret_cast<const uint16_t*>(src.data_ptr()), reinterpret_cast<uint16_t*>(packed.data_ptr()), out, in);
+  } else {
+    pack_into(f32(src), packed.data_ptr<float>(), out, in);
+  }
   return packed;
 }
 
@@ -228,7 +261,9 @@ bool cpu_kernels_enabled() {
 }
 
 bool use_cpu_kernels(const Model& m) {
-  return cpu_kernels_enabled() && m.opts.device().is_cpu() && m.opts.dtype() == torch::kFloat32 && m.cfg.head_dim <= 256;
+  const auto dtype = m.opts.dtype();
+  return cpu_kernels_enabled() && m.opts.device().is_cpu() && (dtype == torch::kFloat32 || dtype == torch::kBFloat16) &&
+         m.cfg.head_dim <= 256;
 }
 
 void pack_cpu_weights(Model& m) {
@@ -238,7 +273,11 @@ void pack_cpu_weights(Model& m) {
       ly.packed[k] = pack(ly.w[k]);
       ly.w[k] = Tensor();  // the kernels read only the packed copy
     }
+    // norms and biases are read as float32 (exact from bfloat16)
+    for (auto& t : ly.w)
+      if (t.defined() && t.scalar_type() != torch::kFloat32) t = t.to(torch::kFloat32);
   }
+  if (m.global[ET_W_NORM].defined()) m.global[ET_W_NORM] = m.global[ET_W_NORM].to(torch::kFloat32);
   if (!m.packed_lm_head.defined()) m.packed_lm_head = pack(m.lm_head());
 }
 
@@ -252,9 +291,11 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
   // uninitialised: a slot is only ever read after a forward wrote it (attention reads [0, len + n)),
   // so a cache sized for a long run costs no time up front and, on CPU, memory only as it fills
   for (int32_t l = 0; l < c.n_layers; l++) {
-    kv.k.push_back(kv.k_transposed ? torch::empty({c.n_kv_heads, c.head_dim, capacity}, m->opts)
-                                   : torch::empty({c.n_kv_heads, capacity, c.head_dim}, m->opts));
-    kv.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, m->opts));
+    // the CPU kernels' caches are float32 (a bfloat16 model's too)
+    const auto opts = kv.k_transposed ? f32_options(*m) : m->opts;
+    kv.k.push_back(kv.k_transposed ? torch::empty({c.n_kv_heads, c.head_dim, capacity}, opts)
+                                   : torch::empty({c.n_kv_heads, capacity, c.head_dim}, opts));
+    kv.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, opts));
   }
 }
 
@@ -275,29 +316,29 @@ void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32
   float* qkv = tmp + n * h;
   float* att = qkv + n * ld;
   float* gu = att + n * qw;
-  const float* embed = f32(m.global[ET_W_EMBED]);
+  const Tensor& embed = m.global[ET_W_EMBED];
   if (features) {
     // EAGLE: the draft reads concat(embedding, feature), embedding first
     const Tensor feats = features->hidden->contiguous();
     const float* f = f32(feats);
     for (int64_t i = 0; i < n; i++) {
-      std::memcpy(gu + i * 2 * h, embed + int64_t(tokens[i]) * h, h * sizeof(float));
+      embed_row(embed, tokens[i], h, gu + i * 2 * h);
       std::memcpy(gu + i * 2 * h + h, f + int64_t(features->rows[i]) * h, h * sizeof(float));
     }
     linear(gu, 2 * h, n, m.layers[0].packed[ET_W_FC], h, m.layers[0].w[ET_W_FC_BIAS], x, h);
   } else {
-    for (int64_t i = 0; i < n; i++) std::memcpy(x + i * h, embed + int64_t(tokens[i]) * h, h * sizeof(float));
+    for (int64_t i = 0; i < n; i++) embed_row(embed, tokens[i], h, x + i * h);
   }
   for (int32_t l = 0; l < c.n_layers; l++) {
     attention_block(m, m.layers[l], x, step, kv, l, xn, qkv, att, tmp);
     mlp_block(m, m.layers[l], x, n, xn, gu, tmp);
   }
-  auto hidden = torch::empty({n, h}, m.opts);
+  auto hidden = torch::empty({n, h}, f32_options(m));
   float* hp = hidden.data_ptr<float>();
   // a draft head has no final norm: its output is the predicted next feature
   if (features) std::memcpy(hp, x, size_t(n) * h * sizeof(float));
   else cpu::kernels().rms_norm(x, h, n, h, f32(m.global[ET_W_NORM]), c.rms_norm_eps, hp, h);
-  auto logits = torch::empty({n, V}, m.opts);
+  auto logits = torch::empty({n, V}, f32_options(m));
   linear(hp, h, n, m.packed_lm_head, V, Tensor(), logits.data_ptr<float>(), V);
   out.hidden = hidden;
   out.logits = logits;

@@ -1,4 +1,4 @@
-// cpu_kernels.h — the float32 CPU kernels behind the fast forward (cpu_forward.cpp), one table per
+// cpu_kernels.h — the float32 CPU kernels (products may read bfloat16 weights) behind the fast forward (cpu_forward.cpp), one table per
 // instruction set. cpu_kernels_impl.h holds the code; it is compiled once per instruction set in its own
 // translation unit (cpu_kernels_avx512.cpp, _avx2.cpp, _generic.cpp) that includes no torch header and no
 // standard-library template, since an inline function compiled there with AVX-512 could otherwise be the
@@ -24,6 +24,10 @@ struct Kernels {
   // panels [p0, p1) of the packed w (out x in; see pack_weight)
   void (*linear)(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const float* packed,
                  const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1);
+  // the same with the packed weights in bfloat16 (the top 16 bits of a float32, as libtorch stores
+  // them): each weight widens exactly, so the bits equal `linear`'s on those weights held as float32
+  void (*linear_bf16)(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
+                      const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1);
   // y = x * rsqrt(mean(x^2) + eps) * w, row by row (rows of width h); y may be x
   void (*rms_norm)(const float* x, int64_t ldx, int64_t n, int64_t h, const float* w, float eps, float* y,
                    int64_t ldy);

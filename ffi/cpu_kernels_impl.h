@@ -115,22 +115,36 @@ inline v8 exp8(v8 x) {
 
 constexpr int64_t PREFETCH_ROWS = 32;  // 4 KiB ahead
 
-// C input rows against one panel: PANEL / LN accumulators per row, one fused multiply-add chain per output
-// over k from 0 (so an output's bits depend on neither C, nor the panel's position, nor the register width)
-template <int C>
-inline void panel_tile(const float* x, int64_t ldx, int64_t in, const float* panel, const float* bias, float* y,
+// a panel row's LN weights as floats: float32 as stored, or bfloat16 widened (its bits are a float32's top half)
+inline vn weights_at(const float* p) { return loadn(p); }
+inline vn weights_at(const uint16_t* p) {
+  typedef uint16_t hn __attribute__((vector_size(LN * 2)));
+  typedef uint32_t un __attribute__((vector_size(LN * 4)));
+  hn h;
+  __builtin_memcpy(&h, p, sizeof h);
+  const un wide = __builtin_convertvector(h, un) << 16;
+  vn v;
+  __builtin_memcpy(&v, &wide, sizeof v);
+  return v;
+}
+
+// C input rows against one panel (of float32 or bfloat16 weights W): PANEL / LN accumulators per row, one
+// fused multiply-add chain per output over k from 0 (so an output's bits depend on neither C, nor the panel's
+// position, nor the register width, nor whether its weights were stored as bfloat16 or as the same float32)
+template <int C, typename W>
+inline void panel_tile(const float* x, int64_t ldx, int64_t in, const W* panel, const float* bias, float* y,
                        int64_t ldy, int64_t j, int64_t width) {
   constexpr int R = PANEL / LN;
+  constexpr int64_t LINE = 64 / sizeof(W);  // weights per cache line
   vn acc[C][R];
   for (int c = 0; c < C; c++)
     for (int r = 0; r < R; r++) acc[c][r] = vn{};
   for (int64_t k = 0; k < in; k++) {
     // a panel streams from memory: ask for its bytes a few rows ahead, as the wider tiles leave the hardware
     // prefetcher behind (reading past the panel's end only prefetches)
-    __builtin_prefetch(panel + (k + PREFETCH_ROWS) * PANEL);
-    __builtin_prefetch(panel + (k + PREFETCH_ROWS) * PANEL + 16);
+    for (int64_t l = 0; l < PANEL; l += LINE) __builtin_prefetch(panel + (k + PREFETCH_ROWS) * PANEL + l);
     vn w[R];
-    for (int r = 0; r < R; r++) w[r] = loadn(panel + k * PANEL + r * LN);
+    for (int r = 0; r < R; r++) w[r] = weights_at(panel + k * PANEL + r * LN);
     for (int c = 0; c < C; c++) {
       const vn xk = vn{} + x[c * ldx + k];  // a broadcast
       for (int r = 0; r < R; r++) acc[c][r] += xk * w[r];
@@ -145,10 +159,11 @@ inline void panel_tile(const float* x, int64_t ldx, int64_t in, const float* pan
   }
 }
 
-void linear(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const float* packed, const float* bias,
-            float* y, int64_t ldy, int64_t p0, int64_t p1) {
+template <typename W>
+void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const W* packed, const float* bias,
+               float* y, int64_t ldy, int64_t p0, int64_t p1) {
   for (int64_t p = p0; p < p1; p++) {
-    const float* panel = packed + p * in * PANEL;
+    const W* panel = packed + p * in * PANEL;
     const int64_t j = p * PANEL, width = out - j < PANEL ? out - j : PANEL;
     int64_t i = 0;
     for (; i + ET_TILE_C <= n; i += ET_TILE_C)
@@ -162,6 +177,16 @@ void linear(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, con
     }
     for (; i < n; i++) panel_tile<1>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
   }
+}
+
+void linear(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const float* packed, const float* bias,
+            float* y, int64_t ldy, int64_t p0, int64_t p1) {
+  linear_of(x, ldx, n, in, out, packed, bias, y, ldy, p0, p1);
+}
+
+void linear_bf16(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
+                 const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1) {
+  linear_of(x, ldx, n, in, out, packed, bias, y, ldy, p0, p1);
 }
 
 // ---- element-wise and per-row kernels
@@ -379,6 +404,6 @@ float logsumexp(const float* x, int64_t n) {
 }  // namespace
 
 extern const Kernels ET_KERNELS_NAME;
-const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp};
+const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, linear_bf16, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp};
 
 }  // namespace et::cpu

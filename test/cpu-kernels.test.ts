@@ -130,3 +130,64 @@ test("products and attention split over the kernels' threads give the same bits 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+// bfloat16 models on the CPU kernels: the products read the bfloat16 weights as they are, everything else is
+// float32, so the logits are those of the float32 forward on the same (exactly widened) weights, bit for bit;
+// libtorch's bfloat16 path (ET_CPU_KERNELS=0), which rounds every activation to bfloat16, agrees loosely
+describe("bfloat16 weights", () => {
+  const root = makeTempDir("eagle-cpu-bf16-");
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const specs = [RANDOM_SPECS[1], RANDOM_SPECS[2]].map((s) => ({ ...s, name: `${s.name}-bf16`, dtype: "BF16" as const }));
+  const prompt = Int32Array.from({ length: 11 }, (_, i) => 1 + ((i * 41) % 500));
+  const lastLogits = (m: LoadedModel) => {
+    const kv = KvCache.create(m.model, 32);
+    const out = StepOutput.create();
+    forward(m.model, kv, { tokens: prompt, positions: Int32Array.from(prompt, (_, i) => i) }, out);
+    forward(m.model, kv, { tokens: Int32Array.of(7, 9), positions: Int32Array.of(prompt.length, prompt.length + 1) }, out);
+    const rows = [0, 1].map((r) => Array.from(out.logitsRow(r, new Float32Array(m.config.vocabSize))));
+    out.dispose();
+    kv.dispose();
+    return rows;
+  };
+  for (const spec of specs) {
+    test(`${spec.name}: the same bits as float32 on the same weights, and close to libtorch's bfloat16`, () => {
+      if (!onCpu || cpuKernels() === "off") return;
+      const dir = join(root, spec.name);
+      mkdirSync(dir);
+      writeRandomModel(dir, spec, 17);
+      const asBf16 = loadModel(dir, { device: "cpu", dtype: "bf16" });
+      const asF32 = loadModel(dir, { device: "cpu", dtype: "f32" });
+      try {
+        const a = lastLogits(asBf16);
+        expect(a).toEqual(lastLogits(asF32));
+        // the bfloat16 model's weights stay 2 bytes each in memory: it reads half the bytes a float32 step reads
+        expect(asBf16.model.weightBytes()).toBeLessThan(0.55 * asF32.model.weightBytes());
+      } finally {
+        asBf16.model.dispose();
+        asF32.model.dispose();
+      }
+      // libtorch's own bfloat16 forward, in a process without the kernels
+      const r = run(["-e", `
+        import { loadModel } from "./src/model/loader.ts";
+        import { forward, KvCache, StepOutput } from "./src/native/engine.ts";
+        const m = loadModel(${JSON.stringify(dir)}, { device: "cpu", dtype: "bf16" });
+        const kv = KvCache.create(m.model, 32), out = StepOutput.create();
+        const p = Int32Array.from(${JSON.stringify(Array.from(prompt))});
+        forward(m.model, kv, { tokens: p, positions: Int32Array.from(p, (_, i) => i) }, out);
+        console.log(JSON.stringify(Array.from(out.logitsRow(p.length - 1, new Float32Array(m.config.vocabSize)))));`], { ET_CPU_KERNELS: "0" });
+      expect(r.code).toBe(0);
+      const torchRow: number[] = JSON.parse(r.out.trim().split("\n").at(-1)!);
+      const kernels = loadModel(dir, { device: "cpu", dtype: "bf16" });
+      const kv = KvCache.create(kernels.model, 32);
+      const out = StepOutput.create();
+      forward(kernels.model, kv, { tokens: prompt, positions: Int32Array.from(prompt, (_, i) => i) }, out);
+      const ours = Array.from(out.logitsRow(prompt.length - 1, new Float32Array(kernels.config.vocabSize)));
+      for (const h of [out, kv]) h.dispose();
+      kernels.model.dispose();
+      const scale = Math.max(...ours.map(Math.abs));
+      const worst = Math.max(...ours.map((x, i) => Math.abs(x - torchRow[i])));
+      expect(worst).toBeLessThan(0.05 * scale); // bfloat16 activations carry 8 bits of mantissa
+      expect(worst).toBeGreaterThan(0);         // they are rounded there, and not here
+    });
+  }
+});

@@ -251,13 +251,20 @@ export class Model extends Handle {
 // caches this large are checked against free memory first (smaller ones cannot matter)
 const CHECKED_CACHE_BYTES = 64 * 2 ** 20;
 
+/** Bytes per cached key or value element: the CPU kernels keep float32 caches, also for a bfloat16 model. */
+export function cacheElementBytes(c: { dtype: DTypeCode; device: DeviceCode; headDim: number }): number {
+  if (c.dtype === DTypeCode.F32) return 4;
+  const kernels = c.device === DeviceCode.CPU && c.dtype === DTypeCode.BF16 && c.headDim <= 256 && cpuKernels() !== "off";
+  return kernels ? 4 : 2;
+}
+
 export class KvCache extends Handle {
   private constructor(p: Pointer, readonly model: Model, readonly capacity: number) {
     super(p, "KvCache");
   }
   static create(model: Model, capacity: number): KvCache {
     const c = model.config;
-    const bytes = 2 * c.nLayers * c.nKvHeads * c.headDim * capacity * (c.dtype === DTypeCode.F32 ? 4 : 2);
+    const bytes = 2 * c.nLayers * c.nKvHeads * c.headDim * capacity * cacheElementBytes(c);
     if (bytes >= CHECKED_CACHE_BYTES) {
       checkFits("", c.device === DeviceCode.CUDA ? "cuda" : "cpu", [{ what: `KV cache for ${capacity} tokens`, bytes }],
         "ask for fewer new tokens (-n, max_tokens)");
