@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { cpuKernels, forward, KvCache, setThreads, StepOutput, threadCount } from "../src/native/engine.ts";
-import { type LoadedModel, loadModel } from "../src/model/loader.ts";
+import { type LoadedModel, loadModel, resolvePlacement } from "../src/model/loader.ts";
 import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/model/random-model.ts";
 import { REPO_ROOT } from "../src/util/paths.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
@@ -149,6 +149,24 @@ describe("bfloat16 weights", () => {
     kv.dispose();
     return rows;
   };
+  test("a checkpoint stored wholly in bf16 runs as bf16 on the CPU by default (the same bits, half the bytes); others as f32", () => {
+    if (!onCpu || cpuKernels() === "off" || process.env.EAGLE_DTYPE || process.env.EAGLE_DEVICE) return;
+    const dirs = Object.fromEntries((["BF16", "F16", "F32"] as const).map((dtype) => {
+      const dir = join(root, `default-${dtype}`);
+      mkdirSync(dir);
+      writeRandomModel(dir, { ...RANDOM_SPECS[0], dtype }, 5);
+      return [dtype, dir];
+    }));
+    expect(resolvePlacement(undefined, undefined, dirs.BF16)).toEqual({ device: "cpu", dtype: "bf16" });
+    expect(resolvePlacement(undefined, undefined, dirs.F16)).toEqual({ device: "cpu", dtype: "f32" });
+    expect(resolvePlacement(undefined, undefined, dirs.F32)).toEqual({ device: "cpu", dtype: "f32" });
+    expect(resolvePlacement(undefined, "f32", dirs.BF16)).toEqual({ device: "cpu", dtype: "f32" }); // asked for
+    expect(resolvePlacement(undefined, undefined, join(root, "missing"))).toEqual({ device: "cpu", dtype: "f32" });
+    // and what bench says it runs
+    const r = run(["src/cli.ts", "bench", "-m", dirs.BF16, "--methods", "none", "-n", "2"], {});
+    expect(r.out).toMatch(/params, cpu bf16\)/);
+  });
+
   for (const spec of specs) {
     test(`${spec.name}: the same bits as float32 on the same weights, and close to libtorch's bfloat16`, () => {
       if (!onCpu || cpuKernels() === "off") return;

@@ -97,7 +97,7 @@ async function readInput(path: string | undefined): Promise<string> {
 
 /** Target, draft head (if any), tokenizer: loaded once for the whole run. */
 function loadEngine(a: BatchArgs): BatchEngine {
-  const target = loadModel(a.model, resolvePlacement(a.device, a.dtype));
+  const target = loadModel(a.model, resolvePlacement(a.device, a.dtype, a.model));
   let spec: ResolvedSpec | null = null;
   try {
     spec = resolveSpec(a, a.model, target);

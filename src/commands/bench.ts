@@ -33,7 +33,7 @@ export function benchFlags<T>(y: Argv<T>) {
     .option("n", { type: "number", default: 128, describe: "tokens to decode per prompt (end-of-sequence ignored: a fixed workload)" })
     .option("temp", { type: "number", default: 0, describe: "temperature; 0 = greedy, which also checks outputs are identical" })
     .option("seed", { type: "number", default: 1, describe: "sampling seed (per prompt: seed + index)" })
-    .option("peer", { choices: PEERS, describe: "also run this engine on the same prompts (installed on demand into build/; greedy; flash attention off)" })
+    .option("peer", { choices: PEERS, describe: "also run this engine on the same prompts (installed on demand into build/; the model as an F32 GGUF, BF16 with --dtype bf16; greedy; flash attention off)" })
     .option("repeat", { type: "number", default: 1, describe: "passes over the prompts (methods interleaved prompt by prompt)" })
     .option("json", { type: "boolean", default: false, describe: "print one JSON object instead of a table" });
 }
@@ -43,14 +43,14 @@ export function runBench(a: BenchArgs): void {
   if (!Number.isInteger(a.repeat) || a.repeat < 1) throw new FlagError("repeat", a.repeat, "an integer >= 1");
   applyThreads(a.threads);
   const dir = benchModelDir(a.model);
-  const m = loadModel(dir, resolvePlacement(a.device, a.dtype));
+  const m = loadModel(dir, resolvePlacement(a.device, a.dtype, dir));
   const spec = resolveSpec({ ...a, spec: a.spec ?? (a.methods?.some((x) => x !== "none") ? "eagle2" : undefined) }, dir, m);
   try {
     const methods: SpecMode[] = a.methods ?? (spec.head ? [...SPEC_MODES] : ["none"]);
     const prompts = promptIds(a.prompts, dir, m.config.vocabSize);
     const run = { newTokens: a.n, temperature: a.temp, seed: a.seed };
+    const peer = a.peer ? new LlamaPeer(m, dir, prompts, a.n) : null; // refuses f16 before any decoding
     runMethods(m, methods, { ...run, newTokens: 8 }, prompts.slice(0, 1), spec); // warm-up
-    const peer = a.peer ? new LlamaPeer(dir, prompts, a.n) : null;
     const results = runMethods(m, methods, run, prompts, spec, a.repeat, () => peer?.run());
     const base = results.find((r) => r.name === "none");
     const peerResult = peer?.result(base ?? null, a.temp === 0) ?? null;

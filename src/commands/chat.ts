@@ -56,7 +56,7 @@ export async function runChat(a: ChatArgs): Promise<void> {
     notice: (s) => void process.stderr.write(`${err.dim(s)}\n`),
     error: (s) => void process.stderr.write(`${err.red(s)}\n`),
   };
-  const loaded = loadModel(a.model, resolvePlacement(a.device, a.dtype));
+  const loaded = loadModel(a.model, resolvePlacement(a.device, a.dtype, a.model));
   let spec: ResolvedSpec | null = null;
   try {
     spec = resolveSpec(a, a.model, loaded);

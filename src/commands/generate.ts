@@ -72,7 +72,7 @@ export async function runGenerate(a: GenerateArgs): Promise<void> {
   applyThreads(a.threads);
   const stops = new StopStrings(stopStrings(a.stop));
   const prompt = await readPrompt(a);
-  const loaded = loadModel(a.model, resolvePlacement(a.device, a.dtype));
+  const loaded = loadModel(a.model, resolvePlacement(a.device, a.dtype, a.model));
   let spec: ResolvedSpec | null = null;
   using interrupt = new Interrupt();
   try {

@@ -45,7 +45,7 @@ function checkServeFlags(a: ServeArgs): void {
 export async function runServe(a: ServeArgs): Promise<void> {
   checkServeFlags(a);
   applyThreads(a.threads);
-  const target = loadModel(a.model, resolvePlacement(a.device, a.dtype));
+  const target = loadModel(a.model, resolvePlacement(a.device, a.dtype, a.model));
   let spec: ResolvedSpec | null = null;
   try {
     spec = resolveSpec(a, a.model, target);

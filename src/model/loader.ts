@@ -2,7 +2,7 @@
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type ModelConfig, loadConfig } from "./config.ts";
-import { autoThreads, DTypeCode, DeviceCode, MappedFile, Model, WeightKind, cudaAvailable, torchVersion } from "../native/engine.ts";
+import { autoThreads, cpuKernels, DTypeCode, DeviceCode, MappedFile, Model, WeightKind, cudaAvailable, torchVersion } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
 import { ropeInvFreq } from "./rope.ts";
 import { clearStatus, showStatus } from "../util/status-line.ts";
@@ -67,9 +67,11 @@ export function cpuHalfCompute(version: string): boolean {
   return major > 2 || (major === 2 && minor >= 1);
 }
 
-/** The flags, else $EAGLE_DEVICE / $EAGLE_DTYPE, else cuda + bf16 when CUDA is there and cpu + f32 otherwise.
- * f16 on the CPU is refused here, before any weight is read, where libtorch has no f16 CPU matmul. */
-export function resolvePlacement(device?: DeviceName, dtype?: DTypeName): Placement {
+/** The flags, else $EAGLE_DEVICE / $EAGLE_DTYPE, else cuda + bf16 when CUDA is there; on the CPU, bf16 for a
+ * checkpoint stored wholly in bf16 (`modelDir`) where the CPU kernels run it (the same bits as f32 on those
+ * weights, in half the memory and bytes per step), else f32. f16 on the CPU is refused here, before any
+ * weight is read, where libtorch has no f16 CPU matmul. */
+export function resolvePlacement(device?: DeviceName, dtype?: DTypeName, modelDir?: string): Placement {
   const dtypeFrom = dtype !== undefined ? "--dtype " : "EAGLE_DTYPE=";
   device ??= envChoice("EAGLE_DEVICE", ["cpu", "cuda"] as const);
   dtype ??= envChoice("EAGLE_DTYPE", ["f32", "f16", "bf16"] as const);
@@ -78,7 +80,21 @@ export function resolvePlacement(device?: DeviceName, dtype?: DTypeName): Placem
   if (dev === "cpu" && dtype === "f16" && !cpuHalfCompute(torchVersion())) {
     throw new EagleError(`${dtypeFrom}f16: f16 compute is not available on the CPU with this libtorch (${torchVersion()}); use --dtype f32 or bf16`, 2);
   }
-  return { device: dev, dtype: dtype ?? (dev === "cuda" ? "bf16" : "f32") };
+  if (dtype !== undefined) return { device: dev, dtype };
+  if (dev === "cuda") return { device: dev, dtype: "bf16" };
+  return { device: dev, dtype: modelDir !== undefined && storedInBf16(modelDir) && cpuKernels() !== "off" ? "bf16" : "f32" };
+}
+
+/** Whether every tensor of the model's safetensors is bf16 (headers only; false where they cannot be read:
+ * the load that follows says why). */
+function storedInBf16(dir: string): boolean {
+  try {
+    const tensors = [...listModelTensors(dir).values()];
+    return tensors.length > 0 && tensors.every((t) => t.dtype === "BF16");
+  } catch (e) {
+    if (e instanceof EagleError) return false;
+    throw e;
+  }
 }
 
 export interface WeightTarget {
