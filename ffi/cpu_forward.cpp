@@ -1,9 +1,9 @@
 // cpu_forward.cpp — the float32 CPU forward on raw pointers through the kernels of cpu_kernels.h: no
 // per-op dispatch, no repacking of the weights for the skinny products of decoding, one fixed summation
-// order per output element. A bfloat16 model runs here too: its products' weights stay bfloat16 (half the
-// bytes a step reads), everything else (norms, biases, activations, caches, outputs) is float32, so it
-// computes what the float32 forward computes on the same weights, bit for bit. The math is forward.cpp's,
-// which still serves CUDA, float16 and ET_CPU_KERNELS=0. Shapes: n new tokens, L = len + n slots, H heads, Hkv key/value heads, G = H / Hkv,
+// order per output element. A bfloat16 or float16 model runs here too: its products' weights stay 16-bit
+// (half the bytes a step reads), everything else (norms, biases, activations, caches, outputs) is float32,
+// so it computes what the float32 forward computes on the same weights, bit for bit. The math is
+// forward.cpp's, which still serves CUDA and ET_CPU_KERNELS=0. Shapes: n new tokens, L = len + n slots, H heads, Hkv key/value heads, G = H / Hkv,
 // D head_dim, h hidden, I intermediate.
 #include <algorithm>
 #include <cmath>
@@ -23,8 +23,10 @@ const Kernels& kernels() {
     const char* want = std::getenv("ET_CPU_ISA");
     const std::string w = want ? want : "";
 #if defined(__x86_64__)
-    const bool has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-    const bool has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    // both tables also convert float16 weights with F16C instructions
+    const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+    const bool has512 = __builtin_cpu_supports("avx512f") && f16c;
+    const bool has2 = __builtin_cpu_supports("avx2") && f16c;
     if (w == "avx512" && has512) return &avx512_kernels;
     if (w == "avx2" && has2) return &avx2_kernels;
     if (w == "generic") return &generic_kernels;
@@ -51,18 +53,25 @@ const float* f32(const Tensor& t) {
 // everything the kernels make (caches, hidden states, logits) is float32, whatever the weights' dtype
 torch::TensorOptions f32_options(const Model& m) { return m.opts.dtype(torch::kFloat32); }
 
-// token t's embedding row into dst (h floats): float32 as stored, or bfloat16 widened exactly
+// token t's embedding row into dst (h floats): float32 as stored, or bfloat16 / float16 widened exactly
 void embed_row(const Tensor& table, int32_t t, int64_t h, float* dst) {
   TORCH_CHECK(table.is_contiguous(), "cpu kernels need a contiguous embedding table");
-  if (table.scalar_type() == torch::kFloat32) {
+  const auto type = table.scalar_type();
+  if (type == torch::kFloat32) {
     std::memcpy(dst, table.data_ptr<float>() + int64_t(t) * h, h * sizeof(float));
     return;
   }
-  TORCH_CHECK(table.scalar_type() == torch::kBFloat16, "cpu kernels need a float32 or bfloat16 embedding table");
+  TORCH_CHECK(type == torch::kBFloat16 || type == torch::kHalf, "cpu kernels need a float32, bfloat16 or float16 embedding table");
   const uint16_t* src = reinterpret_cast<const uint16_t*>(table.data_ptr()) + int64_t(t) * h;
   for (int64_t k = 0; k < h; k++) {
-    const uint32_t bits = uint32_t(src[k]) << 16;
-    std::memcpy(dst + k, &bits, sizeof(float));
+    if (type == torch::kHalf) {
+      _Float16 half;
+      std::memcpy(&half, src + k, sizeof half);
+      dst[k] = float(half);
+    } else {
+      const uint32_t bits = uint32_t(src[k]) << 16;
+      std::memcpy(dst + k, &bits, sizeof(float));
+    }
   }
 }
 
@@ -88,16 +97,17 @@ void linear(const float* x, int64_t ldx, int64_t n, const Tensor& packed, int64_
   const int64_t in = packed.size(1), np = packed.size(0);
   const float* bp = f32(b);
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, n * in * cpu::PANEL));
-  if (packed.scalar_type() == torch::kBFloat16) {
+  if (packed.scalar_type() == torch::kBFloat16 || packed.scalar_type() == torch::kHalf) {
     const uint16_t* wp = reinterpret_cast<const uint16_t*>(packed.data_ptr());
-    cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { K.linear_bf16(x, ldx, n, in, out, wp, bp, y, ldy, p0, p1); });
+    const auto product = packed.scalar_type() == torch::kHalf ? K.linear_f16 : K.linear_bf16;
+    cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { product(x, ldx, n, in, out, wp, bp, y, ldy, p0, p1); });
     return;
   }
   const float* wp = f32(packed);
   cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { K.linear(x, ldx, n, in, out, wp, bp, y, ldy, p0, p1); });
 }
 
-// the panel layout of w's elements (4 or 2 bytes each: float32 or bfloat16, copied as they are)
+// the panel layout of w's elements (4 or 2 bytes each: float32, bfloat16 or float16, copied as they are)
 template <typename E>
 void pack_into(const E* s, E* d, int64_t out, int64_t in) {
   cpu::parallel_for(cpu::panels(out), 1, [&](int64_t p0, int64_t p1) {
@@ -114,7 +124,7 @@ Tensor pack(const Tensor& w) {
   const Tensor src = w.contiguous();
   const int64_t out = src.size(0), in = src.size(1);
   auto packed = torch::empty({cpu::panels(out), in, cpu::PANEL}, src.options());
-  if (src.scalar_type() == torch::kBFloat16) {
+  if (src.scalar_type() == torch::kBFloat16 || src.scalar_type() == torch::kHalf) {
     pack_into(reinterpret_cast<const uint16_t*>(src.data_ptr()), reinterpret_cast<uint16_t*>(packed.data_ptr()), out, in);
   } else {
     pack_into(f32(src), packed.data_ptr<float>(), out, in);
@@ -262,8 +272,8 @@ bool cpu_kernels_enabled() {
 
 bool use_cpu_kernels(const Model& m) {
   const auto dtype = m.opts.dtype();
-  return cpu_kernels_enabled() && m.opts.device().is_cpu() && (dtype == torch::kFloat32 || dtype == torch::kBFloat16) &&
-         m.cfg.head_dim <= 256;
+  return cpu_kernels_enabled() && m.opts.device().is_cpu() &&
+         (dtype == torch::kFloat32 || dtype == torch::kBFloat16 || dtype == torch::kHalf) && m.cfg.head_dim <= 256;
 }
 
 void pack_cpu_weights(Model& m) {

@@ -28,6 +28,9 @@ struct Kernels {
   // them): each weight widens exactly, so the bits equal `linear`'s on those weights held as float32
   void (*linear_bf16)(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
                       const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1);
+  // and in float16 (IEEE half), widened exactly likewise
+  void (*linear_f16)(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
+                     const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1);
   // y = x * rsqrt(mean(x^2) + eps) * w, row by row (rows of width h); y may be x
   void (*rms_norm)(const float* x, int64_t ldx, int64_t n, int64_t h, const float* w, float eps, float* y,
                    int64_t ldy);

@@ -6,6 +6,9 @@
 // Internal linkage only, and no torch or standard-library headers (see cpu_kernels.h).
 #pragma once
 #include <math.h>
+#if defined(__AVX512F__) || defined(__F16C__)
+#include <immintrin.h>  // the float16 conversions (compiler builtins, no library code)
+#endif
 
 #include "cpu_kernels.h"
 
@@ -128,7 +131,30 @@ inline vn weights_at(const uint16_t* p) {
   return v;
 }
 
-// C input rows against one panel (of float32 or bfloat16 weights W): PANEL / LN accumulators per row, one
+// a panel row's LN weights from float16 bits, widened exactly (F16C / AVX-512 convert in registers)
+struct f16 {
+  uint16_t bits;
+};
+inline vn weights_at(const f16* p) {
+#if defined(__AVX512F__)
+  // (the masked form: GCC 12's unmasked one warns about its own undefined operand)
+  const __m512 v = _mm512_mask_cvtph_ps(_mm512_setzero_ps(), __mmask16(0xffff), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+#elif defined(__F16C__)
+  const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+#else
+  float v[LN];
+  for (int i = 0; i < LN; i++) {
+    _Float16 h;
+    __builtin_memcpy(&h, &p[i].bits, sizeof h);
+    v[i] = float(h);
+  }
+#endif
+  vn out;
+  __builtin_memcpy(&out, &v, sizeof out);
+  return out;
+}
+
+// C input rows against one panel (of float32, bfloat16 or float16 weights W): PANEL / LN accumulators per row, one
 // fused multiply-add chain per output over k from 0 (so an output's bits depend on neither C, nor the panel's
 // position, nor the register width, nor whether its weights were stored as bfloat16 or as the same float32)
 template <int C, typename W>
@@ -187,6 +213,11 @@ void linear(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, con
 void linear_bf16(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
                  const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1) {
   linear_of(x, ldx, n, in, out, packed, bias, y, ldy, p0, p1);
+}
+
+void linear_f16(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
+                const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1) {
+  linear_of(x, ldx, n, in, out, reinterpret_cast<const f16*>(packed), bias, y, ldy, p0, p1);
 }
 
 // ---- element-wise and per-row kernels
@@ -404,6 +435,6 @@ float logsumexp(const float* x, int64_t n) {
 }  // namespace
 
 extern const Kernels ET_KERNELS_NAME;
-const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, linear_bf16, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp};
+const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, linear_bf16, linear_f16, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp};
 
 }  // namespace et::cpu

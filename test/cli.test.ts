@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
 import { cpuHalfCompute } from "../src/model/loader.ts";
-import { torchVersion } from "../src/native/engine.ts";
+import { cpuKernels, torchVersion } from "../src/native/engine.ts";
 import { parseCommand } from "../src/chat/commands.ts";
 import { makeTempDir, RANDOM_SPECS, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/model/random-model.ts";
 
@@ -293,16 +293,18 @@ describe("a new user's first runs", () => {
     }
   });
 
-  test("--dtype f16 on the CPU is refused up front where libtorch cannot compute in f16 there", () => {
+  test("--dtype f16 on the CPU runs on the kernels, and without them is refused up front where libtorch cannot compute in f16", () => {
     expect(cpuHalfCompute("1.13.0")).toBe(false);
     expect(cpuHalfCompute("2.0.1")).toBe(false);
     expect(cpuHalfCompute("2.1.0")).toBe(true);
     expect(cpuHalfCompute("2.13.0+cpu")).toBe(true);
+    if (cpuKernels() !== "off") expect(eagle(["generate", "--device", "cpu", "--dtype", "f16", "-n", "2", "--temp", "0"]).code).toBe(0);
     const version = torchVersion();
     if (cpuHalfCompute(version)) return; // this libtorch computes f16 on the CPU: nothing to refuse
     const why = "f16 compute is not available on the CPU with this libtorch";
-    expectCleanError(eagle(["generate", "--device", "cpu", "--dtype", "f16", "-n", "2"]), new RegExp(`^eagle: --dtype f16: ${why} \\(${version.replaceAll(".", "\\.")}\\); use --dtype f32 or bf16$`), 2);
-    expectCleanError(eagle(["generate", "--device", "cpu", "-n", "2"], undefined, { env: { EAGLE_DTYPE: "f16" } }), new RegExp(`^eagle: EAGLE_DTYPE=f16: ${why}`), 2);
+    const off = { ET_CPU_KERNELS: "0" };
+    expectCleanError(eagle(["generate", "--device", "cpu", "--dtype", "f16", "-n", "2"], undefined, { env: off }), new RegExp(`^eagle: --dtype f16: ${why} \\(${version.replaceAll(".", "\\.")}\\); use --dtype f32 or bf16$`), 2);
+    expectCleanError(eagle(["generate", "--device", "cpu", "-n", "2"], undefined, { env: { ...off, EAGLE_DTYPE: "f16" } }), new RegExp(`^eagle: EAGLE_DTYPE=f16: ${why}`), 2);
   });
 
   test("config.json: what the forward does not compute is refused, naming the field", () => {

@@ -138,6 +138,22 @@ describe("bfloat16 weights", () => {
   const root = makeTempDir("eagle-cpu-bf16-");
   afterAll(() => rmSync(root, { recursive: true, force: true }));
   const specs = [RANDOM_SPECS[1], RANDOM_SPECS[2]].map((s) => ({ ...s, name: `${s.name}-bf16`, dtype: "BF16" as const }));
+  for (const base of [RANDOM_SPECS[1], RANDOM_SPECS[2]]) test(`${base.name} in float16: the same bits as float32 on the same weights`, () => {
+    if (!onCpu || cpuKernels() === "off") return;
+    const dir = join(root, `${base.name}-f16`);
+    mkdirSync(dir);
+    writeRandomModel(dir, { ...base, dtype: "F16" }, 19);
+    const asF16 = loadModel(dir, { device: "cpu", dtype: "f16" });
+    const asF32 = loadModel(dir, { device: "cpu", dtype: "f32" });
+    try {
+      expect(lastLogits(asF16)).toEqual(lastLogits(asF32));
+      expect(asF16.model.weightBytes()).toBeLessThan(0.55 * asF32.model.weightBytes());
+    } finally {
+      asF16.model.dispose();
+      asF32.model.dispose();
+    }
+  });
+
   const prompt = Int32Array.from({ length: 11 }, (_, i) => 1 + ((i * 41) % 500));
   const lastLogits = (m: LoadedModel) => {
     const kv = KvCache.create(m.model, 32);
@@ -149,7 +165,7 @@ describe("bfloat16 weights", () => {
     kv.dispose();
     return rows;
   };
-  test("a checkpoint stored wholly in bf16 runs as bf16 on the CPU by default (the same bits, half the bytes); others as f32", () => {
+  test("a checkpoint stored wholly in bf16 or f16 runs so on the CPU by default (the same bits, half the bytes); others as f32", () => {
     if (!onCpu || cpuKernels() === "off" || process.env.EAGLE_DTYPE || process.env.EAGLE_DEVICE) return;
     const dirs = Object.fromEntries((["BF16", "F16", "F32"] as const).map((dtype) => {
       const dir = join(root, `default-${dtype}`);
@@ -158,7 +174,7 @@ describe("bfloat16 weights", () => {
       return [dtype, dir];
     }));
     expect(resolvePlacement(undefined, undefined, dirs.BF16)).toEqual({ device: "cpu", dtype: "bf16" });
-    expect(resolvePlacement(undefined, undefined, dirs.F16)).toEqual({ device: "cpu", dtype: "f32" });
+    expect(resolvePlacement(undefined, undefined, dirs.F16)).toEqual({ device: "cpu", dtype: "f16" });
     expect(resolvePlacement(undefined, undefined, dirs.F32)).toEqual({ device: "cpu", dtype: "f32" });
     expect(resolvePlacement(undefined, "f32", dirs.BF16)).toEqual({ device: "cpu", dtype: "f32" }); // asked for
     expect(resolvePlacement(undefined, undefined, join(root, "missing"))).toEqual({ device: "cpu", dtype: "f32" });

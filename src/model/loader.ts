@@ -67,32 +67,33 @@ export function cpuHalfCompute(version: string): boolean {
   return major > 2 || (major === 2 && minor >= 1);
 }
 
-/** The flags, else $EAGLE_DEVICE / $EAGLE_DTYPE, else cuda + bf16 when CUDA is there; on the CPU, bf16 for a
- * checkpoint stored wholly in bf16 (`modelDir`) where the CPU kernels run it (the same bits as f32 on those
- * weights, in half the memory and bytes per step), else f32. f16 on the CPU is refused here, before any
- * weight is read, where libtorch has no f16 CPU matmul. */
+/** The flags, else $EAGLE_DEVICE / $EAGLE_DTYPE, else cuda + bf16 when CUDA is there; on the CPU, the dtype of
+ * a checkpoint stored wholly in bf16 or f16 (`modelDir`) where the CPU kernels run it (the same bits as f32 on
+ * those weights, in half the memory and bytes per step), else f32. f16 on the CPU without the kernels is
+ * refused here, before any weight is read, where libtorch has no f16 CPU matmul. */
 export function resolvePlacement(device?: DeviceName, dtype?: DTypeName, modelDir?: string): Placement {
   const dtypeFrom = dtype !== undefined ? "--dtype " : "EAGLE_DTYPE=";
   device ??= envChoice("EAGLE_DEVICE", ["cpu", "cuda"] as const);
   dtype ??= envChoice("EAGLE_DTYPE", ["f32", "f16", "bf16"] as const);
   const dev = device ?? (cudaAvailable() ? "cuda" : "cpu");
   if (dev === "cuda" && !cudaAvailable()) throw new EagleError("--device cuda: CUDA is not available to this libtorch");
-  if (dev === "cpu" && dtype === "f16" && !cpuHalfCompute(torchVersion())) {
+  if (dev === "cpu" && dtype === "f16" && cpuKernels() === "off" && !cpuHalfCompute(torchVersion())) {
     throw new EagleError(`${dtypeFrom}f16: f16 compute is not available on the CPU with this libtorch (${torchVersion()}); use --dtype f32 or bf16`, 2);
   }
   if (dtype !== undefined) return { device: dev, dtype };
   if (dev === "cuda") return { device: dev, dtype: "bf16" };
-  return { device: dev, dtype: modelDir !== undefined && storedInBf16(modelDir) && cpuKernels() !== "off" ? "bf16" : "f32" };
+  const stored = modelDir !== undefined && cpuKernels() !== "off" ? storedDtype(modelDir) : null;
+  return { device: dev, dtype: stored === "BF16" ? "bf16" : stored === "F16" ? "f16" : "f32" };
 }
 
-/** Whether every tensor of the model's safetensors is bf16 (headers only; false where they cannot be read:
- * the load that follows says why). */
-function storedInBf16(dir: string): boolean {
+/** The one dtype every tensor of the model's safetensors is stored in, or null (mixed, or unreadable: the
+ * load that follows says why). Headers only. */
+function storedDtype(dir: string): DType | null {
   try {
     const tensors = [...listModelTensors(dir).values()];
-    return tensors.length > 0 && tensors.every((t) => t.dtype === "BF16");
+    return tensors.length > 0 && tensors.every((t) => t.dtype === tensors[0].dtype) ? tensors[0].dtype : null;
   } catch (e) {
-    if (e instanceof EagleError) return false;
+    if (e instanceof EagleError) return null;
     throw e;
   }
 }

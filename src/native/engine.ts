@@ -251,10 +251,10 @@ export class Model extends Handle {
 // caches this large are checked against free memory first (smaller ones cannot matter)
 const CHECKED_CACHE_BYTES = 64 * 2 ** 20;
 
-/** Bytes per cached key or value element: the CPU kernels keep float32 caches, also for a bfloat16 model. */
+/** Bytes per cached key or value element: the CPU kernels keep float32 caches, also for a 16-bit model. */
 export function cacheElementBytes(c: { dtype: DTypeCode; device: DeviceCode; headDim: number }): number {
   if (c.dtype === DTypeCode.F32) return 4;
-  const kernels = c.device === DeviceCode.CPU && c.dtype === DTypeCode.BF16 && c.headDim <= 256 && cpuKernels() !== "off";
+  const kernels = c.device === DeviceCode.CPU && c.headDim <= 256 && cpuKernels() !== "off";
   return kernels ? 4 : 2;
 }
 
