@@ -1,18 +1,19 @@
 // the law of whole rounds, through the real decode loop and tree attention: on a tiny random model with an
 // 8-token vocabulary and a draft head the target accepts deep, the first 7 tokens of a run (the prompt's
-// token, then rounds of EAGLE-1's default tree or an EAGLE-2 tree, down to their leaves and the bonus
-// after them) must follow the target's own law, the product of its processed conditionals, read from
-// fresh plain forwards of every prefix. Wrong verifiers, plugged into decode, must fail the same test.
+// token, then rounds of EAGLE-1's default tree, its children sampled as the official v1 does at T > 0,
+// or an EAGLE-2 tree, down to their leaves and the bonus after them) must follow the target's own law,
+// the product of its processed conditionals, read from fresh plain forwards of every prefix. Wrong
+// verifiers, plugged into decode, must fail the same test.
 //
 // The test (sequentialChiSquare): for every prefix the runs share, the tokens after it are a multinomial
 // sample of the target's row there; the Pearson statistics add up over prefixes and positions. RUNS = 2000
 // runs give 230 to 310 degrees of freedom. The smallest distortion the test must detect is that of the
-// weakest wrong verifier below: raw softmax below the root at T 0.7, and EAGLE-2's stale leaf residual,
-// each measured at noncentrality λ ≈ 580 (λ = E[statistic] - dof: the chi-square divergence of the runs'
-// law from the exact one, over the tables these runs fill). At 300 dof λ >= 216 (0.11 per run) is
-// rejected at p < 1e-6 with power 0.99 (normal approximation of the noncentral chi-square), so those are
-// caught with power > 0.9999; the rest measured λ > 1100 or produce a token the target cannot. Seeds are
-// fixed, so each verdict is the same on every machine; the correct verifiers must pass at p > 0.001.
+// weakest wrong verifier below, a residual that drops only the drawn token where v1's takes q_j off:
+// noncentrality λ ≈ 420 at 290 dof (λ = E[statistic] - dof: the chi-square divergence of the runs' law
+// from the exact one, over the tables these runs fill); the rest measured λ ≈ 580 to 16000, or produce a
+// token the target cannot. At 300 dof λ >= 216 (0.11 per run) is rejected at p < 1e-6 with power 0.99
+// (normal approximation of the noncentral chi-square), so the weakest is caught with power > 0.9999.
+// Seeds are fixed, so each verdict is the same on every machine; correct verifiers must pass at p > 0.001.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -84,6 +85,7 @@ interface Rounds {
   reached: number[];
   leafBonus: number[];
   stopInside: number; // rounds that accepted a stop token with more accepted after it
+  sampled: number;    // rounds whose tree was drawn (it carries the draft's distributions)
 }
 
 function recording(verifier: Verifier, rounds: Rounds, stopIds: number[]): Verifier {
@@ -93,6 +95,7 @@ function recording(verifier: Verifier, rounds: Rounds, stopIds: number[]): Verif
     for (let d = 0; d <= tree.depth[last]; d++) rounds.reached[d] = (rounds.reached[d] ?? 0) + 1;
     if (last > 0 && childrenOf(tree)[last].length === 0) rounds.leafBonus[tree.depth[last]] = (rounds.leafBonus[tree.depth[last]] ?? 0) + 1;
     if (verdict.path.slice(1, -1).some((n) => stopIds.includes(tree.tokens[n]))) rounds.stopInside++;
+    if (tree.proposal) rounds.sampled++;
     return verdict;
   };
 }
@@ -103,7 +106,7 @@ interface Batch {
 }
 
 function runs(mode: SpecMode, sampling: SamplingParams, verifier: Verifier, stopIds: number[] = []): Batch {
-  const rounds: Rounds = { reached: [], leafBonus: [], stopInside: 0 };
+  const rounds: Rounds = { reached: [], leafBonus: [], stopInside: 0, sampled: 0 };
   const checked = recording(verifier, rounds, stopIds);
   const sequences: number[][] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -129,6 +132,8 @@ describe.each([
     test(`${mode}: every depth and the leaf bonus exercised, the law fits (p > 0.001)`, () => {
       const batch = runs(mode, sampling, verify);
       for (const s of batch.sequences) expect(s.length).toBe(LENGTH);
+      // EAGLE-1 samples its children at T > 0 (v1); EAGLE-2 takes the draft's top-k
+      expect(batch.rounds.sampled).toBe(mode === "eagle1" ? batch.rounds.reached[0] : 0);
       // depth >= 3 in a fair share of the rounds, every depth and a leaf bonus at the deepest many times
       expect(batch.rounds.reached[3]).toBeGreaterThan(0.1 * batch.rounds.reached[0]);
       for (let d = 1; d <= DEEPEST[mode]; d++) expect(batch.rounds.reached[d]).toBeGreaterThan(50);
@@ -151,6 +156,10 @@ describe("wrong verifiers plugged into decode are rejected (p < 1e-6)", () => {
     ["parent's row", "eagle1", T07],
     ["stale leaf residual", "eagle2", T07],
     ["parent's row", "eagle2", T07],
+    // EAGLE-1's drawn children (v1): divide by q_j, take q_j off the residual, drop earlier siblings from q
+    ["ratio not divided by q", "eagle1", T1],
+    ["point-mass residual", "eagle1", T1],
+    ["q keeps drawn siblings", "eagle1", T1],
   ];
   test.each(cases)("%s (%s)", (fault, mode, sampling) => {
     expect(fit(runs(mode, sampling, inDecode(faulty(fault))), sampling).pValue).toBeLessThan(1e-6);

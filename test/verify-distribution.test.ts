@@ -1,16 +1,18 @@
 // the law of whole rounds in pure TypeScript, over many sampling settings: a fake target and a fake draft
 // over 5 tokens (hash functions of the context, test/support/fake-world.ts) drive the real tree builders
-// (EAGLE-1's default tree, an EAGLE-2 tree) and the real verifier, round after round as decode does; the
-// first 7 tokens must follow the target's processed law. The decode loop itself, on a real model, is
-// tested in eagle-distribution.test.ts for a few key settings; here no forward is needed, so it is cheap.
+// (EAGLE-1's default tree, its children sampled as the official v1 does at T > 0, or taken top-k; an
+// EAGLE-2 tree) and the real verifier, round after round as decode does; the first 7 tokens must follow
+// the target's processed law. The decode loop itself, on a real model, is tested for a few key settings
+// in eagle-distribution.test.ts; here no forward is needed, so many settings are cheap.
 //
-// SAMPLES = 3000 sequences per test give 50 to 400 degrees of freedom by setting (a peaked law has few
+// SAMPLES = 3000 sequences per test give 20 to 400 degrees of freedom by setting (a peaked law has few
 // prefixes worth a table of their own). The smallest distortion the test must detect is that of the
-// weakest wrong verifier below, raw softmax below the root at T 1.5: noncentrality λ ≈ 380 at 400 dof
-// (λ = E[statistic] - dof, see eagle-distribution.test.ts). At 400 dof λ >= 245 (at 50 dof, 112) is
-// rejected at p < 1e-6 with power 0.99 (normal approximation of the noncentral chi-square), so that one
-// is caught with power > 0.9999, and the others (λ 480 at 50 dof and up) more surely still. Seeds are
-// fixed, so each verdict is the same on every machine; correct verifiers must pass at p > 0.001.
+// weakest wrong verifier below, a reused uniform under EAGLE-1's sampled children: noncentrality
+// λ ≈ 300 at 340 dof (λ = E[statistic] - dof, see eagle-distribution.test.ts); the others measured 380 and
+// up, or produce a token the target cannot. At 340 dof λ >= 227 (0.076 per sequence) is rejected at
+// p < 1e-6 with power 0.99 (normal approximation of the noncentral chi-square), so the weakest is caught
+// with power 0.99998. Seeds are fixed, so each verdict is the same on every machine; correct verifiers
+// must pass at p > 0.001.
 import { describe, expect, test } from "bun:test";
 import { StaticTreeBuilder } from "../src/decoding/eagle1.ts";
 import { DynamicTreeBuilder } from "../src/decoding/eagle2.ts";
@@ -20,7 +22,7 @@ import { EAGLE1_DEFAULT_CHOICES, planStaticTree } from "../src/decoding/static-t
 import { childrenOf } from "../src/decoding/tree.ts";
 import { generate, hashWorld, type World } from "./support/fake-world.ts";
 import { chiSquareTest, gammaQ, sequentialChiSquare } from "./support/stats.ts";
-import { type Fault, faulty, oneCoinPerLevel, type RowVerifier, verifyRows } from "./support/verifiers.ts";
+import { type Fault, faulty, oneCoinPerLevel, type RowVerifier, SAMPLED_DRAFT_FAULTS, verifyRows } from "./support/verifiers.ts";
 
 const V = 5;
 const PROMPT = [3, 1, 4];
@@ -30,15 +32,25 @@ const SEED = 1;
 // sharp enough, and the draft right often enough (80% of contexts), that rounds reach the leaves
 const world = hashWorld(V, { scale: 1.8, copy: 0.8 });
 
+interface Drafting {
+  name: string;
+  build: () => TreeBuilder;
+  sampled: boolean; // the builder gets the run's draws: EAGLE-1 then samples its children (v1), else top-k
+}
 const eagle1 = () => new StaticTreeBuilder(planStaticTree(EAGLE1_DEFAULT_CHOICES));
-const eagle2 = () => new DynamicTreeBuilder({ topK: 3, depth: 4, totalTokens: 16 });
-const BUILDERS: [string, () => TreeBuilder][] = [["EAGLE-1 default tree", eagle1], ["EAGLE-2 (3 x 4, 16 nodes)", eagle2]];
+const EAGLE1: Drafting = { name: "EAGLE-1 default tree, children sampled (v1)", build: eagle1, sampled: true };
+const EAGLE1_TOPK: Drafting = { name: "EAGLE-1 default tree, top-k children", build: eagle1, sampled: false };
+const EAGLE2: Drafting = { name: "EAGLE-2 (3 x 4, 16 nodes)", build: () => new DynamicTreeBuilder({ topK: 3, depth: 4, totalTokens: 16 }), sampled: true };
+const DRAFTINGS = [EAGLE1, EAGLE2];
 
 const at = (temperature: number, topK = 0, topP = 1): SamplingParams => ({ temperature, topK, topP });
 
-function fitOf(w: World, build: TreeBuilder, verifier: RowVerifier, sampling: SamplingParams) {
-  const sequences = generate(w, build, verifier, sampling, PROMPT, LENGTH, SAMPLES, SEED);
-  return sequentialChiSquare(sequences, (prefix) => targetDistribution(w.target([...PROMPT, ...prefix]), sampling));
+function sequencesOf(w: World, d: Drafting, verifier: RowVerifier, sampling: SamplingParams, samples = SAMPLES): number[][] {
+  return generate(w, { build: d.build(), verifier, sampling, prompt: PROMPT, length: LENGTH, samples, seed: SEED, sampled: d.sampled });
+}
+
+function fitOf(w: World, d: Drafting, verifier: RowVerifier, sampling: SamplingParams) {
+  return sequentialChiSquare(sequencesOf(w, d, verifier, sampling), (prefix) => targetDistribution(w.target([...PROMPT, ...prefix]), sampling));
 }
 
 describe("the chi-square tests", () => {
@@ -91,24 +103,28 @@ const SETTINGS: [string, SamplingParams][] = [
   ["T 1", at(1)],
   ["T 1.5", at(1.5)],
   ["top-k 2", at(1, 2)],
-  ["top-k 5 (the vocabulary)", at(1, 5)],
-  ["top-k 8 (beyond it)", at(1, 8)],
   ["top-p 0.5 (T 1.5)", at(1.5, 0, 0.5)],
   ["top-k 3 and top-p 0.8 (T 0.7)", at(0.7, 3, 0.8)],
 ];
 
-describe.each(BUILDERS)("%s: whole rounds follow the target's law (p > 0.001)", (_, builder) => {
+describe.each(DRAFTINGS)("$name: whole rounds follow the target's law (p > 0.001)", (drafting) => {
   test.each(SETTINGS)("%s", (_, sampling) => {
-    expect(fitOf(world, builder(), verifyRows, sampling).pValue).toBeGreaterThan(0.001);
+    expect(fitOf(world, drafting, verifyRows, sampling).pValue).toBeGreaterThan(0.001);
   });
 
   test("one coin per level, a correct alternative, passes too (T 1, top-k 3 and top-p 0.8)", () => {
-    expect(fitOf(world, builder(), oneCoinPerLevel, at(1)).pValue).toBeGreaterThan(0.001);
-    expect(fitOf(world, builder(), oneCoinPerLevel, at(0.7, 3, 0.8)).pValue).toBeGreaterThan(0.001);
+    expect(fitOf(world, drafting, oneCoinPerLevel, at(1)).pValue).toBeGreaterThan(0.001);
+    expect(fitOf(world, drafting, oneCoinPerLevel, at(0.7, 3, 0.8)).pValue).toBeGreaterThan(0.001);
+  });
+
+  test("top-k 5 (the vocabulary) and 8 (beyond it) are off: the same sequences as T 1, seed for seed", () => {
+    const plain = sequencesOf(world, drafting, verifyRows, at(1), 300);
+    expect(sequencesOf(world, drafting, verifyRows, at(1, V), 300)).toEqual(plain);
+    expect(sequencesOf(world, drafting, verifyRows, at(1, 8), 300)).toEqual(plain);
   });
 
   test("top-k 1: every sequence is the target's argmax chain", () => {
-    const sequences = generate(world, builder(), verifyRows, at(1, 1), PROMPT, LENGTH, 200, SEED);
+    const sequences = sequencesOf(world, drafting, verifyRows, at(1, 1), 200);
     const chain = [...PROMPT];
     while (chain.length < PROMPT.length + LENGTH) chain.push(argmax(world.target(chain)));
     for (const s of sequences) expect(s).toEqual(chain.slice(PROMPT.length));
@@ -116,8 +132,8 @@ describe.each(BUILDERS)("%s: whole rounds follow the target's law (p > 0.001)", 
 });
 
 test("siblings that cover the whole support: a child is always accepted there, and the law holds", () => {
-  // the draft is the target itself, so EAGLE-1's 4 root children (3 under [0], [0,0], [0,0,0]) hold the
-  // whole top-3 support; the residual must never run dry, and verification must descend past such nodes
+  // the draft is the target itself, so EAGLE-1's top-k children (4 at the root, 3 under [0], [0,0] and
+  // [0,0,0]) hold the whole top-3 support: verification must descend past such nodes, never running dry
   const copy = hashWorld(V, { scale: 1.8, copy: 1 });
   const sampling = at(1, 3);
   let covered = 0;
@@ -132,26 +148,40 @@ test("siblings that cover the whole support: a child is always accepted there, a
     }
     return verdict;
   };
-  const sequences = generate(copy, eagle1(), checked, sampling, PROMPT, LENGTH, SAMPLES, SEED);
+  const sequences = sequencesOf(copy, EAGLE1_TOPK, checked, sampling);
   expect(covered).toBeGreaterThan(SAMPLES);
   expect(sequentialChiSquare(sequences, (prefix) => targetDistribution(copy.target([...PROMPT, ...prefix]), sampling)).pValue).toBeGreaterThan(0.001);
 });
 
+// a draft that is sure of itself and often wrong (it copies the target at 30% of the contexts, and guesses
+// at 5 times the target's sharpness elsewhere): rejections and second siblings are common, which the
+// faults of sibling handling need in order to show under sampled drafting, where a good draft's first
+// child is accepted at once
+const confident = hashWorld(V, { scale: 1.8, copy: 0.3, draftScale: 5 });
+
 describe("wrong verifiers are rejected (p < 1e-6), each where it bites", () => {
-  const cases: [Fault, SamplingParams][] = [
-    ["raw leaf bonus", at(0.3)],
-    ["rejected token kept", at(1)],
-    ["residual not renormalised", at(1)],
-    ["stale leaf residual", at(1)],
-    ["top-p on the residual", at(1.5, 0, 0.5)],
-    ["reused uniform", at(1)],
-    ["filters at the root only", at(1, 2)],
-    ["raw softmax below the root", at(1.5)],
-    ["parent's row", at(1)],
+  const cases: [Fault, SamplingParams, World][] = [
+    ["raw leaf bonus", at(0.3), world],
+    ["rejected token kept", at(1), world],
+    ["residual not renormalised", at(1), confident],
+    ["stale leaf residual", at(1), world],
+    ["top-p on the residual", at(1.5, 0, 0.5), confident],
+    ["reused uniform", at(1), confident],
+    ["filters at the root only", at(1, 2), world],
+    ["raw softmax below the root", at(1.5), world],
+    ["parent's row", at(1), world],
   ];
-  for (const [name, builder] of BUILDERS) {
-    test.each(cases)(`${name}: %s`, (fault, sampling) => {
-      expect(fitOf(world, builder(), faulty(fault), sampling).pValue).toBeLessThan(1e-6);
-    });
+  const named = (w: World) => (w === world ? "" : ", confident draft");
+  for (const drafting of DRAFTINGS) {
+    for (const [fault, sampling, w] of cases) {
+      test(`${drafting.name}: ${fault}${named(w)}`, () => {
+        expect(fitOf(w, drafting, faulty(fault), sampling).pValue).toBeLessThan(1e-6);
+      });
+    }
   }
+  // drawn children (v1): the ratio must divide by q_j, the residual must take q_j off, and q_j must drop
+  // the siblings drawn before
+  test.each(SAMPLED_DRAFT_FAULTS)(`${EAGLE1.name}: %s, confident draft`, (fault) => {
+    expect(fitOf(confident, EAGLE1, faulty(fault), at(1)).pValue).toBeLessThan(1e-6);
+  });
 });

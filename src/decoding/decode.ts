@@ -131,7 +131,7 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
     let root = firstToken(out, prompt.length - 1, opts.sampling, rng, vocab);
     stats.promptMs = performance.now() - t0;
     if (opts.maxNewTokens === 0) return stats;
-    proposer.start(prompt, out, root, capacity); // the draft's own prefill counts as prompt time
+    proposer.start(prompt, out, root, capacity, { sampling: opts.sampling, rng }); // the draft's own prefill counts as prompt time
     const t1 = performance.now();
     stats.promptMs = t1 - t0;
     decodeStart = t1;

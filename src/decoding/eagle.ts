@@ -6,7 +6,7 @@
 // their true positions, and the rest stay a gap in the draft's context.
 import { draftForward, KvCache, StepOutput, type TopK } from "../native/engine.ts";
 import type { LoadedDraft } from "../model/draft.ts";
-import type { Prediction, Proposer } from "./proposer.ts";
+import type { Prediction, Proposer, RunDraws } from "./proposer.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
 /** One level of tree nodes fed to the draft in one forward. */
@@ -21,19 +21,23 @@ export interface DraftLevel {
 export interface DraftSource {
   /** Top-k of the root entry: the candidates for depth 1. */
   rootTopK(k: number): TopK;
-  /** Feeds one tree level; returns each node's top-k children (row after row) and its cache slot. */
+  /** Feeds one tree level; returns each node's top-k children (row after row; none for k = 0) and its cache slot. */
   feed(level: DraftLevel, k: number): { top: TopK; slots: number[] };
   /** The root entry's row in the draft's latest output. */
   readonly rootRow: number;
   /** Cached context of the target (the root's position), for cost estimates. */
   readonly contextLength: number;
+  /** The whole logits row `row` of the draft's latest output (as rootRow and feed's rows number them), for
+   * builders that sample from the draft's distribution; absent from stand-ins that only rank. */
+  draftRow?(row: number): Float32Array;
 }
 
 /** How a round's tree is grown: EAGLE-1's static plan, EAGLE-2's dynamic expansion, or auto's costed one. */
 export interface TreeBuilder {
   readonly maxTreeNodes: number;
   readonly maxFedNodes: number;
-  build(draft: DraftSource, root: number, maxNodes: number): DraftTree;
+  /** `draws`: the run's sampling and rng, for a builder that samples its tree at temperature > 0. */
+  build(draft: DraftSource, root: number, maxNodes: number, draws?: RunDraws): DraftTree;
   /** After verification of a built tree: which nodes the target accepted. */
   observe?(tree: DraftTree, path: number[]): void;
   /** After a built round: true makes the drafter rest (plain rounds, no draft work) until wakes() says so. */
@@ -62,6 +66,7 @@ export class EagleDrafter implements Proposer, DraftSource {
   // while resting: the entries not yet fed (the last WAKE_WINDOW), their features in #store
   #lag: { tokens: number[]; positions: number[]; next: number } | null = null;
   #store: StepOutput | null = null;
+  #draws: RunDraws | undefined; // the run's, from start()
 
   constructor(readonly head: LoadedDraft, private readonly builder: TreeBuilder) {}
 
@@ -82,7 +87,8 @@ export class EagleDrafter implements Proposer, DraftSource {
   /** Cached context of the target when drafting (the root's position), for cost estimates. */
   get contextLength(): number { return this.#lastPos + 1; }
 
-  start(prompt: number[], target: StepOutput, root: number, capacity: number): void {
+  start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws): void {
+    this.#draws = draws;
     this.#kv?.dispose();
     this.#kv = KvCache.create(this.head.model, capacity + this.extraDraftSlots);
     this.#stable = 0;
@@ -104,7 +110,7 @@ export class EagleDrafter implements Proposer, DraftSource {
     if (this.#lag && !this.builder.wakes?.(this.#nextPosition())) return chainTree([root]);
     const t0 = performance.now();
     if (this.#lag) this.#wake();
-    const tree = this.builder.build(this, root, maxNodes);
+    const tree = this.builder.build(this, root, maxNodes, this.#draws);
     this.#draftMs += performance.now() - t0;
     return tree;
   }
@@ -164,12 +170,16 @@ export class EagleDrafter implements Proposer, DraftSource {
     this.#draftMs += performance.now() - t0;
   }
 
+  draftRow(row: number): Float32Array {
+    return this.#out.logitsRow(row, new Float32Array(this.head.config.vocabSize));
+  }
+
   /** Top-k of the root entry: the candidates for depth 1. */
   rootTopK(k: number): TopK {
     return this.#out.topk(k, Int32Array.of(this.#rootRow));
   }
 
-  /** Feeds one tree level; returns each node's top-k children (row after row) and its cache slot. */
+  /** Feeds one tree level; returns each node's top-k children (row after row; none for k = 0) and its cache slot. */
   feed(level: DraftLevel, k: number): { top: TopK; slots: number[] } {
     const n = level.tokens.length;
     const len = this.#cache.length;
@@ -184,7 +194,8 @@ export class EagleDrafter implements Proposer, DraftSource {
     draftForward(this.head.model, this.#cache, {
       tokens: Int32Array.from(level.tokens), positions: new Int32Array(n).fill(position), mask, maskCols: cols,
     }, this.#out, Int32Array.from(level.featureRows), this.#out);
-    return { top: this.#out.topk(k), slots: Array.from({ length: n }, (_, i) => len + i) };
+    const top = k > 0 ? this.#out.topk(k) : { ids: new Int32Array(0), logp: new Float32Array(0) };
+    return { top, slots: Array.from({ length: n }, (_, i) => len + i) };
   }
 
   #catchUp(tokens: number[], featureRows: Int32Array, target: StepOutput): void {

@@ -1,7 +1,15 @@
 // proposer.ts — what a decode loop asks of a drafter. Plain decoding proposes the root alone, so one
 // loop serves plain decoding, EAGLE-1 and EAGLE-2; the EAGLE modes differ only in their proposer.
 import type { StepOutput } from "../native/engine.ts";
+import type { Rng } from "../util/rng.ts";
+import type { SamplingParams } from "./sampling.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
+
+/** A run's sampling and its random stream, for a drafter that samples its tree (EAGLE-1 at T > 0). */
+export interface RunDraws {
+  sampling: SamplingParams;
+  rng: Rng; // the run's own: drafting, verification and the bonus draw from it in turn, so a seed fixes all
+}
 
 /** A proposer's own expectation of its rounds: tokens they should yield and microseconds they should take. */
 /** What a cost-aware proposer expected of its rounds: tokens and cost, and what plain steps at the same
@@ -24,7 +32,7 @@ export interface Proposer {
   /** Draft cache slots it needs beyond the target's. */
   readonly extraDraftSlots: number;
   /** After the target's prefill: `prompt`, its output rows (one per prompt token) and the first root token. */
-  start(prompt: number[], target: StepOutput, root: number, capacity: number): void;
+  start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws): void;
   /** A tree rooted at `root` with at most `maxNodes` nodes. */
   propose(root: number, maxNodes: number): DraftTree;
   /** After verification: the accepted nodes (rows of `target`) and the bonus token, the next root. */

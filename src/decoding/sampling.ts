@@ -71,16 +71,19 @@ function checkLogits(logits: Float32Array): void {
   if (!finite) fail("sampling: every logit is -Infinity");
 }
 
-// unnormalised softmax weights exp((logit - max) / T) of `ids`, in float64
+// unnormalised softmax weights exp((logit - max) / T) of `ids`, in float64. index loops: a typed array's
+// iterator (for-of, from with a map) costs several times the arithmetic here, and this runs per tree node
 function weightsOf(logits: Float32Array, ids: Int32Array, temperature: number): Float64Array {
   let max = -Infinity;
-  for (const i of ids) if (logits[i] > max) max = logits[i];
-  return Float64Array.from(ids, (i) => Math.exp((logits[i] - max) / temperature));
+  for (let j = 0; j < ids.length; j++) if (logits[ids[j]] > max) max = logits[ids[j]];
+  const w = new Float64Array(ids.length);
+  for (let j = 0; j < ids.length; j++) w[j] = Math.exp((logits[ids[j]] - max) / temperature);
+  return w;
 }
 
 function sum(xs: Float64Array): number {
   let s = 0;
-  for (const x of xs) s += x;
+  for (let i = 0; i < xs.length; i++) s += xs[i];
   return s;
 }
 
@@ -102,12 +105,26 @@ function nucleus(logits: Float32Array, ids: Int32Array, weights: Float64Array, p
   return Int32Array.from(kept, (j) => ids[j]);
 }
 
+// softmax(logits / T) over the whole row, the common case, without the index arrays of the filtered one
+function softmax(logits: Float32Array, temperature: number): Float32Array {
+  const n = logits.length;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
+  const w = new Float64Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) total += w[i] = Math.exp((logits[i] - max) / temperature);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = w[i] / total;
+  return out;
+}
+
 // the distribution to sample from: softmax of logits/T restricted to top-k, then to top-p,
 // renormalised; zero outside the kept set. float64 inside, float32 out.
 export function targetDistribution(logits: Float32Array, p: SamplingParams): Float32Array {
   checkParams(p, logits.length);
   checkLogits(logits);
   const n = logits.length;
+  if (!(p.topK > 0 && p.topK < n) && p.topP >= 1) return softmax(logits, p.temperature);
   let ids = p.topK > 0 && p.topK < n ? topKIds(logits, p.topK) : identity(n);
   let weights = weightsOf(logits, ids, p.temperature);
   if (p.topP < 1) {
@@ -123,7 +140,7 @@ export function targetDistribution(logits: Float32Array, p: SamplingParams): Flo
 // inverse cdf: the first token whose cumulative mass exceeds u * total. u must be in [0, 1).
 // scaling by the row's own total means a float32 row that sums to 1 - 1e-7 still works at u near 1,
 // and a zero-probability token is never returned because it never moves the cumulative mass.
-export function sampleFrom(probs: Float32Array, u: number): number {
+export function sampleFrom(probs: Float32Array | Float64Array, u: number): number {
   if (!(u >= 0 && u < 1)) fail(`sampling: draw ${u} must be in [0, 1)`);
   let total = 0;
   let last = -1;
@@ -142,6 +159,38 @@ export function sampleFrom(probs: Float32Array, u: number): number {
   }
   // rounding can leave the running sum a hair short of target: the last live token takes it
   return last;
+}
+
+// up to k distinct tokens drawn one after another without replacement from `probs` (each from what is
+// left, renormalised), one draw u each, in draw order; fewer when the support runs out.
+export function drawDistinct(probs: Float32Array, k: number, draw: () => number): Int32Array {
+  const n = probs.length;
+  const left = probs.slice();
+  let support = 0;
+  let mass = 0; // of what is left, in float64
+  for (let i = 0; i < n; i++) {
+    if (!(left[i] >= 0) || left[i] === Infinity) fail(`sampling: probability ${i} is ${left[i]}`);
+    if (left[i] > 0) (support++, (mass += left[i]));
+  }
+  const ids = new Int32Array(Math.min(k, support));
+  for (let j = 0; j < ids.length; j++) {
+    const u = draw();
+    if (!(u >= 0 && u < 1)) fail(`sampling: draw ${u} must be in [0, 1)`);
+    // inverse cdf as sampleFrom's, over what is left: the last live token takes what rounding leaves
+    const target = u * mass;
+    let x = -1;
+    let acc = 0;
+    for (let i = 0; i < n; i++) {
+      if (!(left[i] > 0)) continue;
+      x = i;
+      acc += left[i];
+      if (acc > target) break;
+    }
+    ids[j] = x;
+    mass -= left[x];
+    left[x] = 0;
+  }
+  return ids;
 }
 
 // index of the largest value, lowest index on ties; NaN never wins

@@ -31,6 +31,7 @@ export interface StaticTreePlan {
   nodes: StaticNode[]; // node 0 = root; by depth, then path lexicographically: parents first, siblings in rank order
   levels: number[][]; // levels[d] = node indices at depth d, ascending; levels[0] = [0] (the root)
   expand: number[][]; // expand[d] = nodes at depth d that have children, ascending; d = 0 .. maxDepth-1
+  children: number[][]; // children[n] = node n's children, ascending (so in rank order)
   topK: number; // 1 + the largest rank: candidates the draft must rank per expanded node
   maxDepth: number; // depth of the deepest node; 0 for a root-only plan
 }
@@ -80,15 +81,15 @@ export function planStaticTree(choices: TreeChoices): StaticTreePlan {
 function layout(nodes: StaticNode[]): StaticTreePlan {
   const maxDepth = Math.max(...nodes.map((n) => n.depth));
   const levels: number[][] = Array.from({ length: maxDepth + 1 }, () => []);
-  const hasChildren = new Uint8Array(nodes.length);
+  const children: number[][] = nodes.map(() => []);
   let topK = 0;
   nodes.forEach((n, i) => {
     levels[n.depth].push(i);
-    if (n.parent >= 0) hasChildren[n.parent] = 1;
+    if (n.parent >= 0) children[n.parent].push(i);
     topK = Math.max(topK, n.rank + 1);
   });
-  const expand = levels.slice(0, maxDepth).map((level) => level.filter((i) => hasChildren[i] === 1));
-  return { nodes, levels, expand, topK, maxDepth };
+  const expand = levels.slice(0, maxDepth).map((level) => level.filter((i) => children[i].length > 0));
+  return { nodes, levels, expand, children, topK, maxDepth };
 }
 
 /**
@@ -140,6 +141,44 @@ export function instantiate(plan: StaticTreePlan, root: number, candidates: (nod
     tree.depth[i] = depth;
   }
   checkTree(tree); // top-k ids are distinct, so siblings never repeat a token
+  return tree;
+}
+
+/** A node's children drawn by sampling: tokens in draw order, and the distribution they were drawn from. */
+export interface DrawnChildren {
+  ids: Int32Array;
+  q: Float32Array;
+}
+
+/** Whether plan node n is in a tree whose children were drawn: its parent is, and the parent got as many draws
+ * as n's place among its siblings needs (a draft whose support ran out draws fewer than the plan asks). */
+export function drawnExists(plan: StaticTreePlan, drawn: Map<number, DrawnChildren>, n: number): boolean {
+  for (let i = n; i > 0; i = plan.nodes[i].parent) {
+    const parent = plan.nodes[i].parent;
+    const got = drawn.get(parent);
+    if (!got || plan.children[parent].indexOf(i) >= got.ids.length) return false;
+  }
+  return true;
+}
+
+/**
+ * Fills a plan with drawn children (sampled drafting): a node's j-th child in rank order takes its j-th
+ * draw, so ranks only order siblings; plan nodes without a draw are left out with their subtrees. The
+ * tree keeps plan order (parents first, siblings in draw order) and carries each node's proposal.
+ */
+export function instantiateDrawn(plan: StaticTreePlan, root: number, drawn: Map<number, DrawnChildren>): DraftTree {
+  const kept = plan.nodes.map((_, n) => n).filter((n) => drawnExists(plan, drawn, n));
+  const index = new Map(kept.map((n, i) => [n, i])); // plan node -> tree node
+  const m = kept.length;
+  const tree: DraftTree = { tokens: new Int32Array(m), parents: new Int32Array(m), depth: new Int32Array(m), proposal: new Array(m).fill(null) };
+  kept.forEach((n, i) => {
+    const { parent, depth } = plan.nodes[n];
+    tree.tokens[i] = i === 0 ? root : drawn.get(parent)!.ids[plan.children[parent].indexOf(n)];
+    tree.parents[i] = i === 0 ? -1 : index.get(parent)!;
+    tree.depth[i] = depth;
+    if (plan.children[n].length > 0 && drawn.has(n)) tree.proposal![i] = drawn.get(n)!.q;
+  });
+  checkTree(tree); // draws without replacement never repeat a sibling's token
   return tree;
 }
 

@@ -7,6 +7,10 @@ export interface DraftTree {
   tokens: Int32Array; // token id per node
   parents: Int32Array; // parent node per node, -1 for the root
   depth: Int32Array; // 0 for the root; also the node's position offset from the root
+  // sampled drafting only (EAGLE-1 at T > 0): per node, the draft's processed distribution that its children
+  // were drawn from without replacement, in node order (null for a node without children). absent: the
+  // children are deterministic top-k picks, point masses to verification
+  proposal?: (Float32Array | null)[];
 }
 
 /** Row-major n x n attention mask: 1 where the column is the row itself or one of its ancestors. */
@@ -57,7 +61,12 @@ export function checkTree(t: DraftTree): void {
     const key = `${p}:${t.tokens[i]}`;
     if (seen.has(key)) fail(`tree: node ${i} repeats token ${t.tokens[i]} among the children of node ${p}`);
     seen.add(key);
+    // a drawn child has positive probability under what it was drawn from (verification divides by it)
+    const q = t.proposal?.[p];
+    if (t.proposal && !(q && q[t.tokens[i]] > 0))
+      fail(`tree: node ${i} (token ${t.tokens[i]}) has ${q ? `probability ${q[t.tokens[i]]}` : "no distribution"} under node ${p}'s proposal`);
   }
+  if (t.proposal && t.proposal.length !== n) fail(`tree: ${n} nodes but ${t.proposal.length} proposals`);
 }
 
 /** A chain root -> tokens[1] -> ...; one token gives the 1-node tree of plain decoding. */

@@ -26,47 +26,82 @@ export function verifyGreedy(t: DraftTree, targetArgmax: Int32Array): Verdict {
   }
 }
 
-// total mass of a row, in float64
-function massOf(p: Float32Array, node: number): number {
+// total mass of a row, in float64; `row` names it in errors
+function massOf(p: Float32Array | Float64Array, row: string): number {
   let total = 0;
   for (let i = 0; i < p.length; i++) {
-    if (!(p[i] >= 0)) fail(`verifySampled: node ${node} has probability ${p[i]} for token ${i}`);
+    if (!(p[i] >= 0)) fail(`verifySampled: ${row} has probability ${p[i]} for token ${i}`);
     total += p[i];
   }
   return total;
 }
 
 /**
- * Sampled. Draft tokens are deterministic top-k, so each child x is a point-mass proposal, q(x) = 1,
- * and speculative sampling accepts it with probability min(1, p(x)/q(x)) = p(x). On rejection the
- * target's distribution becomes the residual norm(max(p - δx, 0)): p with x zeroed, renormalised,
- * and the next sibling is tried against that. With r the current residual:
- *   accept child x  iff  u < r(x) / Σr          (one draw u per sibling test)
- * If every child is rejected, the bonus is sampled from the final residual; if the accepted node is
- * a leaf, from its full distribution (one draw for the bonus either way). Children are tried in
- * ascending node order, so draws are consumed in that order, then one for the bonus.
- * `distribution(node)` is called once per accepted node and its array is mutated in place.
+ * Sampled: speculative sampling down the tree (eagle.md §5). At an accepted node, with r the target's
+ * distribution there, its children are tried in node order, each a proposal x drawn from some q_j:
+ *   accept x  iff  u < r(x) / q_j(x)          (one draw u per sibling test)
+ *   else      r <- norm(max(r - q_j, 0))      and the next sibling is tried against that residual
+ * If every child is rejected, the bonus is sampled from the final residual; if the accepted node is a
+ * leaf, from its full distribution (one draw for the bonus either way). The emitted token then follows r
+ * exactly, whatever the proposals, so every token of the round follows the target.
+ * - top-k drafting (the default; EAGLE-2 and auto always): children are deterministic, each a point mass,
+ *   q_j = δx, so x is accepted with probability r(x) and the residual is r with x zeroed.
+ * - sampled drafting (EAGLE-1 at T > 0, as the official v1 evaluate_posterior): the children were drawn
+ *   without replacement, in node order, from q, the draft's processed distribution at the node
+ *   (tree.proposal); q_j is q with the earlier siblings removed, renormalised: what x was drawn from.
+ * `distribution(node)` is called once per accepted node and a point-mass node's array is mutated in place.
  */
 export function verifySampled(t: DraftTree, distribution: (node: number) => Float32Array, draw: () => number): Verdict {
   const children = childrenOf(t);
   const path = [0];
   for (let node = 0; ; ) {
     const p = distribution(node);
-    let mass = massOf(p, node);
+    const mass = massOf(p, `node ${node}`);
     if (!(mass > 0)) fail(`verifySampled: node ${node} has a distribution of total mass ${mass}`);
-    let next = -1;
     for (const c of children[node]) {
       const x = t.tokens[c];
       if (!(x >= 0 && x < p.length)) fail(`verifySampled: node ${c} has token ${x}, outside a vocabulary of ${p.length}`);
-      if (draw() < p[x] / mass) {
-        next = c;
-        break;
-      }
-      p[x] = 0; // residual: p conditioned on "not x"; sampleFrom renormalises
-      mass = massOf(p, node);
     }
-    if (next < 0) return { path, bonus: sampleFrom(p, draw()) };
+    const q = t.proposal?.[node];
+    const { next, residual } = q ? tryDrawn(t, node, children[node], p, mass, q, draw) : tryPointMasses(t, node, children[node], p, mass, draw);
+    if (next < 0) return { path, bonus: sampleFrom(residual, draw()) };
     path.push(next);
     node = next;
   }
+}
+
+// point masses: r(x) = p[x] / mass; the residual is p with the rejected tokens zeroed (sampleFrom renormalises)
+function tryPointMasses(t: DraftTree, node: number, kids: Int32Array, p: Float32Array, mass: number, draw: () => number) {
+  for (const c of kids) {
+    const x = t.tokens[c];
+    if (draw() < p[x] / mass) return { next: c, residual: p };
+    p[x] = 0;
+    mass = massOf(p, `node ${node}`);
+  }
+  return { next: -1, residual: p };
+}
+
+// children drawn without replacement from q: float64 residual r and the draw distribution q_j, both normalised
+function tryDrawn(t: DraftTree, node: number, kids: Int32Array, p: Float32Array, mass: number, q: Float32Array, draw: () => number) {
+  const n = p.length;
+  if (q.length !== n) fail(`verifySampled: a proposal over ${q.length} tokens for a vocabulary of ${n}`);
+  const r = new Float64Array(n);
+  for (let i = 0; i < n; i++) r[i] = p[i] / mass;
+  const left = new Float64Array(q); // q with the tried siblings removed
+  let leftMass = massOf(left, `node ${node}'s proposal`);
+  const rest = new Float64Array(n);
+  for (const c of kids) {
+    const x = t.tokens[c];
+    const qx = left[x] / leftMass;
+    if (!(qx > 0)) fail(`verifySampled: node ${c} (token ${x}) has probability ${qx} under the distribution it was drawn from`);
+    if (draw() < r[x] / qx) return { next: c, residual: r };
+    let restMass = 0;
+    for (let i = 0; i < n; i++) restMass += rest[i] = Math.max(r[i] - left[i] / leftMass, 0);
+    // only rounding can empty it (u within 1e-15 of 1): x's rejection had no real probability, take x
+    if (!(restMass > 0)) return { next: c, residual: r };
+    for (let i = 0; i < n; i++) r[i] = rest[i] / restMass;
+    leftMass -= left[x];
+    left[x] = 0;
+  }
+  return { next: -1, residual: r };
 }

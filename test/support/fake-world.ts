@@ -25,11 +25,12 @@ export interface World {
 /**
  * Logits on a coarse grid (exact ties) plus tiny offsets (near-ties), about one in `zeroEvery` of the target's
  * -Infinity; `scale` sharpens them. The draft copies the target's logits at a `copy` share of the contexts
- * (it is accepted deep there) and guesses from its own hash elsewhere.
+ * (it is accepted deep there) and guesses from its own hash elsewhere, at `draftScale` (default `scale`).
  */
-export function hashWorld(vocab: number, opts: { scale?: number; copy?: number; zeroEvery?: number } = {}): World {
+export function hashWorld(vocab: number, opts: { scale?: number; draftScale?: number; copy?: number; zeroEvery?: number } = {}): World {
   const { scale = 1, copy = 0.6, zeroEvery = 11 } = opts;
-  const grid = (seq: number[], salt: number, zeros: boolean) => {
+  const draftScale = opts.draftScale ?? scale;
+  const grid = (seq: number[], salt: number, zeros: boolean, scale: number) => {
     const out = new Float32Array(vocab);
     for (let v = 0; v < vocab; v++) {
       const h = hash([...seq, v], salt);
@@ -47,10 +48,10 @@ export function hashWorld(vocab: number, opts: { scale?: number; copy?: number; 
       return r;
     };
   };
-  const target = memo((seq) => grid(seq, 1, true));
+  const target = memo((seq) => grid(seq, 1, true, scale));
   const draft = memo((seq) => {
     if (hash(seq, 2) % 1000 < copy * 1000) return Float32Array.from(target(seq), (x) => (x === -Infinity ? -30 : x));
-    return grid(seq, 3, false);
+    return grid(seq, 3, false, draftScale);
   });
   return { vocab, target, draft };
 }
@@ -75,12 +76,13 @@ export class FakeDraft implements DraftSource {
     return this.root.length;
   }
   #top(rows: number[][], k: number): TopK {
+    k = Math.min(k, this.world.vocab);
     const ids = new Int32Array(rows.length * k);
     const logp = new Float32Array(rows.length * k);
     rows.forEach((ctx, i) => {
       const logits = this.world.draft(ctx);
       const lp = logSoftmax(logits);
-      topKIds(logits, Math.min(k, logits.length)).forEach((id, r) => ((ids[i * k + r] = id), (logp[i * k + r] = lp[id])));
+      if (k > 0) topKIds(logits, k).forEach((id, r) => ((ids[i * k + r] = id), (logp[i * k + r] = lp[id])));
     });
     return { ids, logp };
   }
@@ -91,35 +93,48 @@ export class FakeDraft implements DraftSource {
     this.#rows = level.tokens.map((t, i) => [...this.#rows[level.featureRows[i]], t]);
     return { top: this.#top(this.#rows, k), slots: level.tokens.map(() => this.#slots++) };
   }
-  logitsRow(row: number, into: Float32Array): Float32Array {
-    into.set(this.world.draft(this.#rows[row]));
-    return into;
+  draftRow(row: number): Float32Array {
+    return this.world.draft(this.#rows[row]).slice();
   }
 }
 
+export interface Generation {
+  build: TreeBuilder;
+  verifier: RowVerifier;
+  sampling: SamplingParams;
+  prompt: number[];
+  length: number;  // tokens per sequence
+  samples: number; // sequences, seeds seed, seed + 1, ...
+  seed: number;
+  sampled?: boolean; // hand the builder the run's draws, as decode does (EAGLE-1 then samples its tree)
+}
+
 /**
- * `samples` sequences of `length` tokens after `prompt`, generated round by round as decode does (the
- * first token from the prompt's row, then one verified tree per round), seeds seed, seed + 1, ...
- * A top-k builder's tree depends on the context only, so it is built once per context.
+ * Sequences generated round by round as decode does: the first token from the prompt's row, then one
+ * verified tree per round, drafting (when sampled) and verification drawing from the run's rng in turn.
+ * A tree built without draws depends on the context only, so it is built once per context.
  */
-export function generate(world: World, build: TreeBuilder, verifier: RowVerifier, sampling: SamplingParams,
-  prompt: number[], length: number, samples: number, seed: number): number[][] {
+export function generate(world: World, g: Generation): number[][] {
   const trees = new Map<string, ReturnType<TreeBuilder["build"]>>();
   const out: number[][] = [];
-  for (let s = 0; s < samples; s++) {
-    const rng = new Rng(seed + s);
+  for (let s = 0; s < g.samples; s++) {
+    const rng = new Rng(g.seed + s);
     const draw = () => rng.next();
-    const seq = [...prompt, sampleFrom(targetDistribution(world.target(prompt), sampling), draw())];
-    while (seq.length < prompt.length + length) {
+    const seq = [...g.prompt, sampleFrom(targetDistribution(world.target(g.prompt), g.sampling), draw())];
+    while (seq.length < g.prompt.length + g.length) {
       const key = seq.join(",");
-      let tree = trees.get(key);
-      if (tree === undefined) trees.set(key, (tree = build.build(new FakeDraft(world, [...seq]), seq[seq.length - 1], 1024)));
+      const root = seq[seq.length - 1];
+      let tree = g.sampled ? undefined : trees.get(key);
+      if (tree === undefined) {
+        tree = g.build.build(new FakeDraft(world, [...seq]), root, 1024, g.sampled ? { sampling: g.sampling, rng } : undefined);
+        if (!g.sampled) trees.set(key, tree);
+      }
       const t = tree;
       const contextOf = (node: number) => [...seq, ...pathTo(t, node).slice(1).map((n) => t.tokens[n])];
-      const verdict = verifier(t, (node) => world.target(contextOf(node)), sampling, draw);
+      const verdict = g.verifier(t, (node) => world.target(contextOf(node)), g.sampling, draw);
       seq.push(...verdict.path.slice(1).map((n) => t.tokens[n]), verdict.bonus);
     }
-    out.push(seq.slice(prompt.length, prompt.length + length));
+    out.push(seq.slice(g.prompt.length, g.prompt.length + g.length));
   }
   return out;
 }

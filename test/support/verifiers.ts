@@ -23,12 +23,18 @@ export type Fault =
   | "reused uniform"          // one draw per node, reused for every sibling test there
   | "filters at the root only" // below the root: softmax(logits / T), no top-k or top-p
   | "raw softmax below the root" // below the root: softmax(logits), no temperature, no filters
-  | "parent's row";           // below the root, a node reads its parent's row instead of its own
+  | "parent's row"            // below the root, a node reads its parent's row instead of its own
+  | "ratio not divided by q"  // sampled children: accept iff u < r(x), though the residual still takes q_j off
+  | "point-mass residual"     // sampled children: accepted with r(x) / q_j(x), but the residual only drops x
+  | "q keeps drawn siblings"; // sampled children: q_j is the draft's whole q, the earlier siblings not removed
+// (testing drawn children as point masses throughout, u < r(x) and r minus x, is no fault: that rule is
+// lossless for any children chosen before verification; it only accepts less than r(x) / q_j(x) does)
 
 export const POINT_MASS_FAULTS: Fault[] = [
   "raw leaf bonus", "rejected token kept", "residual not renormalised", "stale leaf residual", "top-p on the residual", "reused uniform",
   "filters at the root only", "raw softmax below the root", "parent's row",
 ];
+export const SAMPLED_DRAFT_FAULTS: Fault[] = ["ratio not divided by q", "point-mass residual", "q keeps drawn siblings"];
 
 const RAW: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
 
@@ -46,8 +52,9 @@ function nucleusOf(r: Float64Array, topP: number): Float64Array {
 
 /**
  * The rule of verify.ts written out once more, in float64, with one fault switched in. Children are tried
- * in node order; a child x (a point mass: top-k drafting) is accepted iff u < r(x); on rejection
- * r <- norm(max(r - δx, 0)); the bonus comes from the last residual, or from the leaf's own row.
+ * in node order; a child x drawn from q_j (the tree's proposal with earlier siblings removed, or a point
+ * mass for top-k drafting) is accepted iff u < r(x) / q_j(x); on rejection r <- norm(max(r - q_j, 0));
+ * the bonus comes from the last residual, or from the leaf's own row.
  */
 export function faulty(fault: Fault): RowVerifier {
   return (tree, logits, sampling, draw) => {
@@ -71,20 +78,25 @@ export function faulty(fault: Fault): RowVerifier {
       }
       let r = rowOf(node);
       let mass = 1; // what r's acceptance ratios are divided by
+      const proposal = tree.proposal?.[node];
+      const left = proposal ? Float64Array.from(proposal) : null; // q, the tried siblings removed
       const reused = fault === "reused uniform" ? draw() : -1;
       let next = -1;
       stale = null;
       for (const c of kids) {
         const x = tree.tokens[c];
+        const q = left ? normalised(left) : null; // q_j: what x was drawn from
         const u = reused >= 0 ? reused : draw();
-        if (u < r[x] / mass) {
+        if (u < r[x] / mass / (q && fault !== "ratio not divided by q" ? q[x] : 1)) {
           next = c;
           break;
         }
         if (fault === "rejected token kept") continue;
-        r = Float64Array.from(r, (v, i) => (i === x ? 0 : v / mass)); // max(r - δx, 0)
+        const taken = q && fault !== "point-mass residual" ? q : null;
+        r = Float64Array.from(r, (v, i) => Math.max(v / mass - (taken ? taken[i] : i === x ? 1 : 0), 0)); // max(r - q_j, 0)
         mass = fault === "residual not renormalised" ? 1 : r.reduce((a, b) => a + b, 0);
         if (fault === "top-p on the residual") (r = nucleusOf(normalised(r), sampling.topP)), (mass = 1);
+        if (left && fault !== "q keeps drawn siblings") left[x] = 0;
         stale = r;
       }
       // an empty residual (every token of the support tried) cannot happen without a fault; the row stands in
@@ -98,7 +110,7 @@ export function faulty(fault: Fault): RowVerifier {
 /**
  * Correct, another way: one coin per level. The token at a level is drawn straight from the node's row;
  * if it is one of the node's children, that child is accepted and the walk goes on, else it is the bonus.
- * Its law is the target's at every step whatever the tree.
+ * Its law is the target's at every step whatever the tree, and it ignores the draft's q entirely.
  */
 export const oneCoinPerLevel: RowVerifier = (tree, logits, sampling, draw) => {
   const children = childrenOf(tree);
