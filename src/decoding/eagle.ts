@@ -28,7 +28,8 @@ export interface DraftSource {
   /** Cached context of the target (the root's position), for cost estimates. */
   readonly contextLength: number;
   /** The whole logits row `row` of the draft's latest output (as rootRow and feed's rows number them), for
-   * builders that sample from the draft's distribution; absent from stand-ins that only rank. */
+   * builders that sample from the draft's distribution; valid until the next call. Absent from stand-ins
+   * that only rank. */
   draftRow?(row: number): Float32Array;
 }
 
@@ -67,6 +68,7 @@ export class EagleDrafter implements Proposer, DraftSource {
   #lag: { tokens: number[]; positions: number[]; next: number } | null = null;
   #store: StepOutput | null = null;
   #draws: RunDraws | undefined; // the run's, from start()
+  #row: Float32Array | null = null; // draftRow's buffer
 
   constructor(readonly head: LoadedDraft, private readonly builder: TreeBuilder) {}
 
@@ -171,7 +173,8 @@ export class EagleDrafter implements Proposer, DraftSource {
   }
 
   draftRow(row: number): Float32Array {
-    return this.#out.logitsRow(row, new Float32Array(this.head.config.vocabSize));
+    this.#row ??= new Float32Array(this.head.config.vocabSize);
+    return this.#out.logitsRow(row, this.#row);
   }
 
   /** Top-k of the root entry: the candidates for depth 1. */

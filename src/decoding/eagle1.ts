@@ -3,7 +3,7 @@
 import type { DraftLevel, DraftSource, TreeBuilder } from "./eagle.ts";
 import type { RunDraws } from "./proposer.ts";
 import { drawDistinct, targetDistribution } from "./sampling.ts";
-import { type DrawnChildren, drawnExists, instantiate, instantiateDrawn, type StaticTreePlan, truncatePlan } from "./static-tree.ts";
+import { type DrawnChildren, instantiate, instantiateDrawn, type StaticTreePlan, truncatePlan } from "./static-tree.ts";
 import { fail } from "../util/errors.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
@@ -47,16 +47,19 @@ export class StaticTreeBuilder implements TreeBuilder {
 function sampledTree(draft: DraftSource, plan: StaticTreePlan, root: number, draws: RunDraws): DraftTree {
   if (!draft.draftRow) fail("sampled drafting needs the draft's logits rows");
   const drawn = new Map<number, DrawnChildren>(); // expanded node -> its drawn children
+  const live = new Uint8Array(plan.nodes.length); // plan nodes that got a draw
   const drawChildren = (n: number, row: number) => {
     const q = targetDistribution(draft.draftRow!(row), draws.sampling);
-    drawn.set(n, { ids: drawDistinct(q, plan.children[n].length, () => draws.rng.next()), q });
+    const ids = drawDistinct(q, plan.children[n].length, () => draws.rng.next());
+    drawn.set(n, { ids, q });
+    for (let j = 0; j < ids.length; j++) live[plan.children[n][j]] = 1;
   };
   drawChildren(0, draft.rootRow); // before the first feed: rootRow is in the committed output
   const row = new Map<number, number>([[0, draft.rootRow]]);
   const slot = new Map<number, number>();
-  const tokenOf = (n: number) => drawn.get(plan.nodes[n].parent)!.ids[plan.children[plan.nodes[n].parent].indexOf(n)];
+  const tokenOf = (n: number) => drawn.get(plan.nodes[n].parent)!.ids[plan.place[n]];
   for (let d = 1; d < plan.expand.length; d++) {
-    const nodes = plan.expand[d].filter((n) => drawnExists(plan, drawn, n));
+    const nodes = plan.expand[d].filter((n) => live[n] === 1);
     if (nodes.length === 0) break;
     // no top-k read: the rows are read whole. (it would also leave the CPU slow at Math.exp until the next
     // forward: et_out_topk's vector code seems to skip vzeroupper, see the report of issue 14)

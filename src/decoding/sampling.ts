@@ -105,11 +105,17 @@ function nucleus(logits: Float32Array, ids: Int32Array, weights: Float64Array, p
   return Int32Array.from(kept, (j) => ids[j]);
 }
 
-// softmax(logits / T) over the whole row, the common case, without the index arrays of the filtered one
+// softmax(logits / T) over the whole row, the common case, without the index arrays of the filtered one;
+// checkLogits' checks ride on the max pass (NaN fails `x <= max` and `x > max` both)
 function softmax(logits: Float32Array, temperature: number): Float32Array {
   const n = logits.length;
   let max = -Infinity;
-  for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
+  for (let i = 0; i < n; i++) {
+    const x = logits[i];
+    if (x > max) max = x;
+    else if (!(x <= max)) checkLogits(logits);
+  }
+  if (max === Infinity || max === -Infinity) checkLogits(logits);
   const w = new Float64Array(n);
   let total = 0;
   for (let i = 0; i < n; i++) total += w[i] = Math.exp((logits[i] - max) / temperature);
@@ -122,9 +128,9 @@ function softmax(logits: Float32Array, temperature: number): Float32Array {
 // renormalised; zero outside the kept set. float64 inside, float32 out.
 export function targetDistribution(logits: Float32Array, p: SamplingParams): Float32Array {
   checkParams(p, logits.length);
-  checkLogits(logits);
   const n = logits.length;
   if (!(p.topK > 0 && p.topK < n) && p.topP >= 1) return softmax(logits, p.temperature);
+  checkLogits(logits);
   let ids = p.topK > 0 && p.topK < n ? topKIds(logits, p.topK) : identity(n);
   let weights = weightsOf(logits, ids, p.temperature);
   if (p.topP < 1) {

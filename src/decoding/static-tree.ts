@@ -32,6 +32,7 @@ export interface StaticTreePlan {
   levels: number[][]; // levels[d] = node indices at depth d, ascending; levels[0] = [0] (the root)
   expand: number[][]; // expand[d] = nodes at depth d that have children, ascending; d = 0 .. maxDepth-1
   children: number[][]; // children[n] = node n's children, ascending (so in rank order)
+  place: number[]; // place[n] = n's index in children[parent]; -1 for the root
   topK: number; // 1 + the largest rank: candidates the draft must rank per expanded node
   maxDepth: number; // depth of the deepest node; 0 for a root-only plan
 }
@@ -82,14 +83,15 @@ function layout(nodes: StaticNode[]): StaticTreePlan {
   const maxDepth = Math.max(...nodes.map((n) => n.depth));
   const levels: number[][] = Array.from({ length: maxDepth + 1 }, () => []);
   const children: number[][] = nodes.map(() => []);
+  const place: number[] = nodes.map(() => -1);
   let topK = 0;
   nodes.forEach((n, i) => {
     levels[n.depth].push(i);
-    if (n.parent >= 0) children[n.parent].push(i);
+    if (n.parent >= 0) place[i] = children[n.parent].push(i) - 1;
     topK = Math.max(topK, n.rank + 1);
   });
   const expand = levels.slice(0, maxDepth).map((level) => level.filter((i) => children[i].length > 0));
-  return { nodes, levels, expand, children, topK, maxDepth };
+  return { nodes, levels, expand, children, place, topK, maxDepth };
 }
 
 /**
@@ -150,31 +152,27 @@ export interface DrawnChildren {
   q: Float32Array;
 }
 
-/** Whether plan node n is in a tree whose children were drawn: its parent is, and the parent got as many draws
- * as n's place among its siblings needs (a draft whose support ran out draws fewer than the plan asks). */
-export function drawnExists(plan: StaticTreePlan, drawn: Map<number, DrawnChildren>, n: number): boolean {
-  for (let i = n; i > 0; i = plan.nodes[i].parent) {
-    const parent = plan.nodes[i].parent;
-    const got = drawn.get(parent);
-    if (!got || plan.children[parent].indexOf(i) >= got.ids.length) return false;
-  }
-  return true;
-}
-
 /**
  * Fills a plan with drawn children (sampled drafting): a node's j-th child in rank order takes its j-th
- * draw, so ranks only order siblings; plan nodes without a draw are left out with their subtrees. The
- * tree keeps plan order (parents first, siblings in draw order) and carries each node's proposal.
+ * draw, so ranks only order siblings; plan nodes without a draw (the draft's support ran out before the
+ * plan's fan-out) are left out with their subtrees. The tree keeps plan order (parents first, siblings in
+ * draw order) and carries each node's proposal.
  */
 export function instantiateDrawn(plan: StaticTreePlan, root: number, drawn: Map<number, DrawnChildren>): DraftTree {
-  const kept = plan.nodes.map((_, n) => n).filter((n) => drawnExists(plan, drawn, n));
-  const index = new Map(kept.map((n, i) => [n, i])); // plan node -> tree node
+  const index = new Int32Array(plan.nodes.length).fill(-1); // plan node -> tree node, -1 if left out
+  const kept: number[] = [];
+  plan.nodes.forEach((node, n) => {
+    const got = n === 0 ? null : drawn.get(node.parent);
+    if (n > 0 && !(index[node.parent] >= 0 && got && plan.place[n] < got.ids.length)) return;
+    index[n] = kept.length;
+    kept.push(n);
+  });
   const m = kept.length;
   const tree: DraftTree = { tokens: new Int32Array(m), parents: new Int32Array(m), depth: new Int32Array(m), proposal: new Array(m).fill(null) };
   kept.forEach((n, i) => {
     const { parent, depth } = plan.nodes[n];
-    tree.tokens[i] = i === 0 ? root : drawn.get(parent)!.ids[plan.children[parent].indexOf(n)];
-    tree.parents[i] = i === 0 ? -1 : index.get(parent)!;
+    tree.tokens[i] = i === 0 ? root : drawn.get(parent)!.ids[plan.place[n]];
+    tree.parents[i] = i === 0 ? -1 : index[parent];
     tree.depth[i] = depth;
     if (plan.children[n].length > 0 && drawn.has(n)) tree.proposal![i] = drawn.get(n)!.q;
   });

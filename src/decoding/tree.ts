@@ -52,13 +52,13 @@ export function checkTree(t: DraftTree): void {
   if (t.parents[0] !== -1) fail(`tree: root parent is ${t.parents[0]}, expected -1`);
   if (t.depth[0] !== 0) fail(`tree: root depth is ${t.depth[0]}, expected 0`);
   // sibling tokens must differ: verification treats each child as a distinct point-mass proposal
-  const seen = new Set<string>();
+  const seen = new Set<number>(); // parent * 2^32 + token: exact in a double for any tree and vocabulary
   for (let i = 1; i < n; i++) {
     const p = t.parents[i];
     if (!(p >= 0 && p < i)) fail(`tree: node ${i} has parent ${p}, expected 0 <= parent < ${i}`);
     if (t.depth[i] !== t.depth[p] + 1)
       fail(`tree: node ${i} has depth ${t.depth[i]}, expected ${t.depth[p] + 1} (parent ${p})`);
-    const key = `${p}:${t.tokens[i]}`;
+    const key = p * 4294967296 + t.tokens[i];
     if (seen.has(key)) fail(`tree: node ${i} repeats token ${t.tokens[i]} among the children of node ${p}`);
     seen.add(key);
     // a drawn child has positive probability under what it was drawn from (verification divides by it)
