@@ -1,14 +1,17 @@
-// the GGUF writer read back by an independent minimal reader; the Hugging Face -> llama.cpp conversion
-// (names, shapes, hyperparameters, the q/k RoPE permutation and its cache); the peer's platform refusal.
-// Needs neither the network nor node-llama-cpp.
+// the GGUF writer (F32 and BF16) read back by an independent minimal reader; the Hugging Face -> llama.cpp
+// conversion (names, shapes, hyperparameters, the q/k RoPE permutation, BF16 weights and the cache); the
+// peer's platform and f16 refusals. Needs neither the network nor node-llama-cpp; one smoke test loads a BF16
+// file in llama.cpp when build/llama-peer is installed, and is skipped otherwise.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { permuteRopeRows } from "../src/convert/llama2c.ts";
 import { type GgufTensor, writeGguf } from "../src/formats/gguf.ts";
-import { listModelTensors, readTensorF32 } from "../src/formats/safetensors.ts";
+import { f32ToBf16, listModelTensors, readTensorF32 } from "../src/formats/safetensors.ts";
 import { cachedLlamaGguf, interleaveRopeRows, writeLlamaGguf } from "../src/bench/llama-gguf.ts";
-import { cpuBinaryPackage } from "../src/bench/llama-peer-install.ts";
+import { cpuBinaryPackage, ensureLlamaPeer, LLAMA_PEER_DIR } from "../src/bench/llama-peer-install.ts";
+import { runLlamaPeer } from "../src/bench/llama-peer.ts";
+import { peerWeights } from "../src/bench/peer.ts";
 import { makeTempDir, RANDOM_SPECS, writeRandomModel } from "../src/model/random-model.ts";
 import { EagleError } from "../src/util/errors.ts";
 
@@ -62,11 +65,25 @@ function readGguf(path: string): ReadGguf {
   return { version, meta, tensors, dataOffset, bytes: b };
 }
 
+const GGML_F32 = 0;
+const GGML_BF16 = 30; // ggml.h GGML_TYPE_BF16
+
 function tensorData(g: ReadGguf, t: ReadTensor): Float32Array {
+  expect(t.type).toBe(GGML_F32);
   const n = t.ne.reduce((a, x) => a * x, 1);
   const start = g.dataOffset + t.offset;
   return new Float32Array(new Uint8Array(g.bytes.subarray(start, start + 4 * n)).buffer);
 }
+
+// a BF16 tensor's raw 16-bit patterns
+function tensorBits(g: ReadGguf, t: ReadTensor): Uint16Array {
+  expect(t.type).toBe(GGML_BF16);
+  const n = t.ne.reduce((a, x) => a * x, 1);
+  const start = g.dataOffset + t.offset;
+  return new Uint16Array(new Uint8Array(g.bytes.subarray(start, start + 2 * n)).buffer);
+}
+
+const fromBits = (bits: number[]) => new Float32Array(Uint32Array.from(bits).buffer);
 
 function expectEagleError(fn: () => unknown, needle: string): void {
   let caught: unknown;
@@ -127,6 +144,51 @@ describe("GGUF writer", () => {
       expect([...g.bytes.subarray(g.dataOffset + 12, g.dataOffset + alignment)].every((x) => x === 0)).toBe(true);
     });
   }
+
+  test("BF16: type 30, 2 bytes an element, aligned offsets, the float32's top half rounded to nearest even", () => {
+    // float32 bits -> the bf16 bits expected: exact values keep their top half; below, at and above the
+    // halfway point of the dropped 16 bits (a tie goes to the even neighbour)
+    const cases: [number, number][] = [
+      [0x3fc00000, 0x3fc0], // 1.5, exact
+      [0xc0000000, 0xc000], // -2, exact
+      [0x3e200000, 0x3e20], // 0.15625, exact
+      [0x3f807fff, 0x3f80], // just below half: down
+      [0x3f808000, 0x3f80], // tie, 0x3f80 is even: down
+      [0x3f818000, 0x3f82], // tie, 0x3f81 is odd: up to even
+      [0x3f808001, 0x3f81], // just above half: up
+      [0xbf818000, 0xbf82], // the same tie, negative
+      [0x00000000, 0x0000],
+    ];
+    const values = fromBits(cases.map(([f]) => f));
+    const path = join(root, "bf16.gguf");
+    const layout = writeGguf(path, {}, [
+      { name: "norm", shape: [3], data: () => ramp(3) },                         // F32, 12 bytes
+      { name: "w", shape: [3, 3], type: "BF16", data: () => values },            // 18 bytes
+      { name: "e", shape: [5], type: "BF16", data: () => fromBits([0x40490fdb, 0x3f800000, 0x7f800000, 0xff800000, 0x80000000]) },
+    ]);
+    const g = readGguf(path);
+    expect(g.tensors.map((t) => [t.name, t.ne, t.type])).toEqual([["norm", [3], GGML_F32], ["w", [3, 3], GGML_BF16], ["e", [5], GGML_BF16]]);
+    expect(g.tensors.map((t) => t.offset)).toEqual([0, 32, 64]);
+    expect(layout.tensors).toEqual([
+      { name: "norm", type: "F32", offset: 0, nbytes: 12 },
+      { name: "w", type: "BF16", offset: 32, nbytes: 18 },
+      { name: "e", type: "BF16", offset: 64, nbytes: 10 },
+    ]);
+    expect(g.bytes.length).toBe(layout.dataOffset + 96); // 64 + 10, padded to 32
+    expect(tensorData(g, g.tensors[0])).toEqual(ramp(3));
+    const w = tensorBits(g, g.tensors[1]);
+    expect([...w]).toEqual(cases.map(([, h]) => h));
+    // an exact value round-trips: widened back, the bits are the float32's
+    const widened = Array.from(w, (h) => (h << 16) >>> 0);
+    for (const i of [0, 1, 2, 8]) expect(widened[i]).toBe(cases[i][0]);
+    // pi rounds (0x40490fdb: dropped half 0x0fdb < 0x8000, down), 1, +-inf and -0 are kept
+    expect([...tensorBits(g, g.tensors[2])]).toEqual([0x4049, 0x3f80, 0x7f80, 0xff80, 0x8000]);
+    expect([...g.bytes.subarray(g.dataOffset + 32 + 18, g.dataOffset + 64)].every((x) => x === 0)).toBe(true);
+  });
+
+  test("BF16 data of the wrong length is refused in one line", () => {
+    expectEagleError(() => writeGguf(join(root, "short.gguf"), {}, [{ name: "w", shape: [2, 2], type: "BF16", data: () => new Float32Array(3) }]), "needs 4 floats");
+  });
 
   test("reads each tensor's data once, when it is written", () => {
     const calls: string[] = [];
@@ -245,6 +307,44 @@ describe("Hugging Face model -> llama.cpp GGUF", () => {
     expect(tensorData(g, byName.get("blk.1.attn_v.weight")!)).toEqual(v);
   });
 
+  test("BF16: matrices and the embedding BF16, 1-D tensors F32, file type MOSTLY_BF16", () => {
+    const path = join(root, "tied-bf16.gguf");
+    const layout = writeLlamaGguf(tiedDir, path, "BF16");
+    const g = readGguf(path);
+    writeLlamaGguf(tiedDir, join(root, "tied-f32.gguf"));
+    const f32 = readGguf(join(root, "tied-f32.gguf"));
+    expect(g.meta.get("general.file_type")).toBe(32); // llama.h LLAMA_FTYPE_MOSTLY_BF16
+    expect(f32.meta.get("general.file_type")).toBe(0); // LLAMA_FTYPE_ALL_F32
+    for (const t of g.tensors) expect([t.name, t.type]).toEqual([t.name, t.ne.length === 1 ? GGML_F32 : GGML_BF16]);
+    const byName = new Map(g.tensors.map((t) => [t.name, t]));
+    expect(byName.get("token_embd.weight")!.type).toBe(GGML_BF16);
+    expect(byName.get("blk.0.attn_norm.weight")!.type).toBe(GGML_F32);
+    for (const t of layout.tensors) expect((g.dataOffset + t.offset) % 32).toBe(0);
+    // the permuted float32 rows, rounded; norms as they are
+    const src = listModelTensors(tiedDir);
+    const q = readTensorF32(src.get("model.layers.1.self_attn.q_proj.weight")!);
+    expect(tensorBits(g, byName.get("blk.1.attn_q.weight")!)).toEqual(f32ToBf16(interleaveRopeRows(q, gqaTied.heads, gqaTied.hiddenSize)));
+    expect(tensorData(g, byName.get("output_norm.weight")!)).toEqual(readTensorF32(src.get("model.norm.weight")!));
+    expect(g.bytes.length).toBeLessThan(0.6 * f32.bytes.length);
+  });
+
+  test("BF16 from a bf16 checkpoint copies the bits as they are", () => {
+    const dir = join(root, "bf16-src");
+    mkdirSync(dir);
+    writeRandomModel(dir, RANDOM_SPECS.find((s) => s.name === "llama-bf16")!, 5);
+    const path = join(root, "bf16-src.gguf");
+    writeLlamaGguf(dir, path, "BF16");
+    const g = readGguf(path);
+    const byName = new Map(g.tensors.map((t) => [t.name, t]));
+    const raw = (name: string) => {
+      const info = listModelTensors(dir).get(name)!;
+      expect(info.dtype).toBe("BF16");
+      return new Uint16Array(new Uint8Array(readFileSync(info.file).subarray(info.offset, info.offset + info.nbytes)).buffer);
+    };
+    expect(tensorBits(g, byName.get("blk.0.attn_v.weight")!)).toEqual(raw("model.layers.0.self_attn.v_proj.weight"));
+    expect(tensorBits(g, byName.get("token_embd.weight")!)).toEqual(raw("model.embed_tokens.weight"));
+  });
+
   test("an untied model keeps its own output matrix", () => {
     const path = join(root, "untied.gguf");
     writeLlamaGguf(untiedDir, path);
@@ -253,22 +353,45 @@ describe("Hugging Face model -> llama.cpp GGUF", () => {
     expect(names).toContain("output_norm.weight");
   });
 
-  test("the cache rewrites only when a source file changes, and drops the stale file", () => {
+  test("the cache rewrites only when a source file changes, and drops the stale file of the same type", () => {
     const cache = join(root, "cache");
-    const first = cachedLlamaGguf(untiedDir, cache);
+    const file = (p: string) => p.split("/").pop()!;
+    const first = cachedLlamaGguf(untiedDir, "F32", cache);
     expect(first.written).toBe(true);
-    const again = cachedLlamaGguf(untiedDir, cache);
+    const again = cachedLlamaGguf(untiedDir, "F32", cache);
     expect(again).toEqual({ ...first, written: false });
+    // the BF16 file is another entry, and neither removes the other
+    const bf16 = cachedLlamaGguf(untiedDir, "BF16", cache);
+    expect(bf16.written).toBe(true);
+    expect(bf16.path).not.toBe(first.path);
+    expect(bf16.bytes).toBeLessThan(first.bytes);
+    expect(cachedLlamaGguf(untiedDir, "F32", cache).written).toBe(false);
+    expect(readdirSync(cache).sort()).toEqual([file(first.path), file(bf16.path)].sort());
     const later = new Date(Date.now() + 5000);
     utimesSync(join(untiedDir, "model.safetensors"), later, later);
-    const changed = cachedLlamaGguf(untiedDir, cache);
+    const changed = cachedLlamaGguf(untiedDir, "F32", cache);
     expect(changed.written).toBe(true);
     expect(changed.path).not.toBe(first.path);
-    expect(readdirSync(cache)).toEqual([changed.path.split("/").pop()!]);
+    expect(readdirSync(cache).sort()).toEqual([file(changed.path), file(bf16.path)].sort());
+  });
+
+  // node-llama-cpp is installed by bench --peer llama.cpp on demand; CI has none
+  test.skipIf(!existsSync(join(LLAMA_PEER_DIR, "eagle-peer.json")))("llama.cpp loads a BF16 file and decodes greedily", () => {
+    const path = join(root, "smoke-bf16.gguf");
+    writeLlamaGguf(tiedDir, path, "BF16");
+    const r = runLlamaPeer(ensureLlamaPeer(), { gguf: path, threads: 1, contextSize: 64, prompts: [[1, 7, 42], [1, 300]], newTokens: 6, warmupTokens: 2 });
+    expect(r.tokens.map((t) => t.length)).toEqual([6, 6]);
+    for (const t of r.tokens.flat()) expect(t >= 0 && t < gqaTied.vocabSize).toBe(true);
   });
 });
 
 test("the peer refuses a platform without a prebuilt CPU binary, in one line", () => {
   expect(cpuBinaryPackage("linux", "x64")).toBe("@node-llama-cpp/linux-x64");
   expectEagleError(() => cpuBinaryPackage("darwin", "arm64"), "no prebuilt CPU binary of node-llama-cpp for darwin-arm64");
+});
+
+test("the peer's weights follow eagle's dtype, and f16 is refused in one line", () => {
+  expect(peerWeights("f32")).toBe("F32");
+  expect(peerWeights("bf16")).toBe("BF16");
+  expectEagleError(() => peerWeights("f16"), "--peer llama.cpp: no f16 peer");
 });

@@ -1,6 +1,9 @@
 // llama-gguf.ts — one of our Hugging Face model directories as a llama.cpp GGUF file (architecture
-// "llama", every tensor F32), for the llama.cpp benchmark peer; cached under build/ by the source files'
-// size and mtime, so a rerun does not rewrite it.
+// "llama"), for the llama.cpp benchmark peer; cached under build/ by the weight type and the source files'
+// size and mtime, so a rerun does not rewrite it. F32 writes every tensor F32; BF16 (the peer of eagle's
+// --dtype bf16) writes the matrices (products and the embedding) BF16 and keeps the 1-D tensors (norms,
+// biases, rope factors) F32, as llama.cpp's convert_hf_to_gguf.py does. A BF16 checkpoint's matrices keep
+// their bits: widening bf16 to float32 is exact, and rounding an exact value gives it back.
 //
 // Two layout facts make llama.cpp compute what we compute:
 // - RoPE: Hugging Face rotates row i of a head with row i + head/2 ("rotate half"); llama.cpp's "llama"
@@ -10,7 +13,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { type GgufLayout, type GgufMetadata, type GgufTensor, writeGguf } from "../formats/gguf.ts";
+import { type GgufLayout, type GgufMetadata, type GgufTensor, type GgufTensorType, writeGguf } from "../formats/gguf.ts";
 import { listModelTensors, readTensorF32, type TensorInfo } from "../formats/safetensors.ts";
 import { loadConfig, type ModelConfig } from "../model/config.ts";
 import { ropeInvFreq } from "../model/rope.ts";
@@ -21,6 +24,11 @@ import { ggufVocab, vocabMetadata } from "./gguf-vocab.ts";
 // bump when the file this writes changes, so cached files are rewritten
 const CONVERTER_VERSION = 1;
 export const GGUF_CACHE_DIR = join(REPO_ROOT, "build", "llama-gguf");
+
+/** The weight type of a whole file: F32 everywhere, or BF16 matrices with F32 1-D tensors. */
+export type LlamaGgufWeights = "F32" | "BF16";
+// general.file_type: llama.h's llama_ftype (LLAMA_FTYPE_ALL_F32, LLAMA_FTYPE_MOSTLY_BF16)
+const FILE_TYPES: Record<LlamaGgufWeights, number> = { F32: 0, BF16: 32 };
 
 /**
  * Hugging Face's rotate-half q/k rows -> llama.cpp's interleaved pairs, per head: row j*half + i of a head
@@ -71,13 +79,13 @@ const IGNORED = /\.rotary_emb\.inv_freq$/;
 const REQUIRED_LAYER = Object.keys(LAYER_NAMES).filter((k) => !k.endsWith(".bias"));
 
 /** The general.* and llama.* keys for `config`. */
-export function llamaMetadata(config: ModelConfig, name: string): GgufMetadata {
+export function llamaMetadata(config: ModelConfig, name: string, weights: LlamaGgufWeights = "F32"): GgufMetadata {
   const u32 = (value: number) => ({ type: "u32", value }) as const;
   const f32 = (value: number) => ({ type: "f32", value }) as const;
   const meta: GgufMetadata = {
     "general.architecture": { type: "string", value: "llama" },
     "general.name": { type: "string", value: name },
-    "general.file_type": u32(0), // all F32
+    "general.file_type": u32(FILE_TYPES[weights]),
     "llama.vocab_size": u32(config.vocabSize),
     "llama.context_length": u32(config.maxPositions),
     "llama.embedding_length": u32(config.hiddenSize),
@@ -114,7 +122,7 @@ function ggufName(hfName: string, config: ModelConfig): { name: string; permute:
 }
 
 /** The GGUF tensors of a checkpoint, each read (and permuted) only when the writer reaches it. */
-export function llamaTensors(config: ModelConfig, tensors: Map<string, TensorInfo>): GgufTensor[] {
+export function llamaTensors(config: ModelConfig, tensors: Map<string, TensorInfo>, weights: LlamaGgufWeights = "F32"): GgufTensor[] {
   const out: GgufTensor[] = [];
   for (const info of tensors.values()) {
     if (IGNORED.test(info.name)) continue;
@@ -123,7 +131,8 @@ export function llamaTensors(config: ModelConfig, tensors: Map<string, TensorInf
     const heads = target.permute === "q" ? config.nHeads : config.nKvHeads;
     const cols = info.shape.length === 2 ? info.shape[1] : 1;
     const data = target.permute ? () => interleaveRopeRows(readTensorF32(info), heads, cols) : () => readTensorF32(info);
-    out.push({ name: target.name, shape: info.shape, data });
+    const type: GgufTensorType = weights === "BF16" && info.shape.length >= 2 ? "BF16" : "F32";
+    out.push({ name: target.name, shape: info.shape, type, data });
   }
   const names = new Set(out.map((t) => t.name));
   const missing = ["token_embd.weight", "output_norm.weight", ...(config.tieEmbeddings ? [] : ["output.weight"])];
@@ -134,14 +143,14 @@ export function llamaTensors(config: ModelConfig, tensors: Map<string, TensorInf
   return out;
 }
 
-/** Writes the model in `dir` to `path` as a llama.cpp GGUF F32 file. */
-export function writeLlamaGguf(dir: string, path: string): GgufLayout {
+/** Writes the model in `dir` to `path` as a llama.cpp GGUF file with `weights`. */
+export function writeLlamaGguf(dir: string, path: string, weights: LlamaGgufWeights = "F32"): GgufLayout {
   const config = loadConfig(dir);
   const tensors = listModelTensors(dir);
   const vocab = ggufVocab(dir, config);
-  const meta = { ...llamaMetadata(config, basename(resolve(dir))), ...vocabMetadata(vocab, config) };
+  const meta = { ...llamaMetadata(config, basename(resolve(dir)), weights), ...vocabMetadata(vocab, config) };
   try {
-    return writeGguf(path, meta, llamaTensors(config, tensors));
+    return writeGguf(path, meta, llamaTensors(config, tensors, weights));
   } catch (e) {
     if (e instanceof EagleError) throw new EagleError(`${dir} -> ${path}: ${e.message}`);
     throw e;
@@ -165,16 +174,21 @@ function sourceKey(dir: string): string {
   return createHash("sha256").update(JSON.stringify([CONVERTER_VERSION, stamp])).digest("hex").slice(0, 16);
 }
 
-/** The GGUF of the model in `dir` under `cacheDir`, written only when its sources changed (older ones removed). */
-export function cachedLlamaGguf(dir: string, cacheDir = GGUF_CACHE_DIR): CachedGguf {
+/**
+ * The GGUF of the model in `dir` with `weights` under `cacheDir`, written only when its sources changed
+ * (older ones of the same weight type removed; the other type's file stays). Named
+ * <model>-<path hash>[-bf16]-<source key>.gguf.
+ */
+export function cachedLlamaGguf(dir: string, weights: LlamaGgufWeights = "F32", cacheDir = GGUF_CACHE_DIR): CachedGguf {
   const abs = resolve(dir);
-  const stem = `${basename(abs)}-${createHash("sha256").update(abs).digest("hex").slice(0, 8)}`;
-  const path = join(cacheDir, `${stem}-${sourceKey(abs)}.gguf`);
+  const prefix = `${basename(abs)}-${createHash("sha256").update(abs).digest("hex").slice(0, 8)}${weights === "BF16" ? "-bf16" : ""}-`;
+  const path = join(cacheDir, `${prefix}${sourceKey(abs)}.gguf`);
   if (existsSync(path)) return { path, written: false, bytes: statSync(path).size };
   mkdirSync(cacheDir, { recursive: true });
-  const layout = writeLlamaGguf(abs, path);
+  const layout = writeLlamaGguf(abs, path, weights);
+  const sameType = (f: string) => f.startsWith(prefix) && /^[0-9a-f]{16}\.gguf$/.test(f.slice(prefix.length));
   for (const old of readdirSync(cacheDir)) {
-    if (old.startsWith(`${stem}-`) && old.endsWith(".gguf") && join(cacheDir, old) !== path) rmSync(join(cacheDir, old), { force: true });
+    if (sameType(old) && join(cacheDir, old) !== path) rmSync(join(cacheDir, old), { force: true });
   }
   return { path, written: true, bytes: layout.bytes };
 }

@@ -1,11 +1,14 @@
-// GGUF v3, the file format of llama.cpp: written only, F32 tensors only.
+// GGUF v3, the file format of llama.cpp: written only, F32 and BF16 tensors.
 // layout (all little-endian): "GGUF", u32 version, u64 tensor count, u64 metadata count; metadata as
 // (string key, u32 type, value); tensor infos as (string name, u32 dims, u64 ne[dims] innermost first,
 // u32 ggml type, u64 offset into the data section); zero padding to the alignment; the data section, each
 // tensor starting at a multiple of the alignment. A string is a u64 byte length then UTF-8 bytes.
+// A BF16 element is the top 16 bits of the float32, rounded to nearest even (as PyTorch and llama.cpp's
+// converter round); the ggml type ids are those of ggml.h's enum ggml_type.
 import { type ByteStream, writeFileStreamed } from "../util/atomic-stream.ts";
 import { EagleError } from "../util/errors.ts";
 import { shortJson } from "../util/short-json.ts";
+import { f32ToBf16 } from "./half.ts";
 
 export type GgufValue =
   | { type: "string"; value: string }
@@ -20,21 +23,27 @@ export type GgufValue =
 /** Metadata in file order (insertion order); general.alignment is added by the writer. */
 export type GgufMetadata = Record<string, GgufValue>;
 
+/** How a tensor's elements are stored. */
+export type GgufTensorType = "F32" | "BF16";
+
 export interface GgufTensor {
   name: string;
   shape: number[];            // row-major, outermost first (as PyTorch and safetensors); stored reversed, as ggml's ne
-  data: () => Float32Array;   // called once, when the writer reaches this tensor, so one tensor is in memory at a time
+  type?: GgufTensorType;      // default F32
+  data: () => Float32Array;   // the values as float32 (BF16 rounds them); called once, when the writer reaches
+                              // this tensor, so one tensor is in memory at a time
 }
 
 export interface GgufLayout {
   bytes: number;              // file size
   dataOffset: number;         // start of the data section
-  tensors: { name: string; offset: number; nbytes: number }[]; // offset: from the data section's start
+  tensors: { name: string; type: GgufTensorType; offset: number; nbytes: number }[]; // offset: from the data section's start
 }
 
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 const GGUF_VERSION = 3;
-const GGML_TYPE_F32 = 0;
+// ggml's type id and bytes per element
+const GGML_TYPES: Record<GgufTensorType, { id: number; bytes: number }> = { F32: { id: 0, bytes: 4 }, BF16: { id: 30, bytes: 2 } };
 const MAX_NAME_BYTES = 63; // ggml's GGML_MAX_NAME (64) with the terminating zero
 const MAX_DIMS = 4;
 
@@ -117,7 +126,7 @@ function alignUp(n: number, alignment: number): number {
   return Math.ceil(n / alignment) * alignment;
 }
 
-function checkTensor(t: GgufTensor, names: Set<string>): number {
+function checkTensor(t: GgufTensor, names: Set<string>): number { // returns the tensor's bytes
   const where = `gguf tensor "${t.name}"`;
   if (names.has(t.name)) throw new EagleError(`${where}: name repeated`);
   names.add(t.name);
@@ -125,7 +134,9 @@ function checkTensor(t: GgufTensor, names: Set<string>): number {
   if (t.shape.length < 1 || t.shape.length > MAX_DIMS || !t.shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
     throw new EagleError(`${where}: shape ${shortJson(t.shape)} is not 1 to ${MAX_DIMS} positive sizes`);
   }
-  return t.shape.reduce((a, b) => a * b, 1) * 4;
+  const type = GGML_TYPES[t.type ?? "F32"];
+  if (!type) throw new EagleError(`${where}: type ${shortJson(t.type)} is not F32 or BF16`);
+  return t.shape.reduce((a, b) => a * b, 1) * type.bytes;
 }
 
 /** Writes a GGUF v3 file at `path` (atomically), tensors streamed one at a time; returns where everything went. */
@@ -149,12 +160,13 @@ export function writeGguf(path: string, metadata: GgufMetadata, tensors: GgufTen
   let offset = 0;
   for (const t of tensors) {
     const nbytes = checkTensor(t, names);
+    const type = t.type ?? "F32";
     h.string(t.name);
     h.u32(t.shape.length);
     for (const d of [...t.shape].reverse()) h.u64(d);
-    h.u32(GGML_TYPE_F32);
+    h.u32(GGML_TYPES[type].id);
     h.u64(offset);
-    placed.push({ name: t.name, offset, nbytes });
+    placed.push({ name: t.name, type, offset, nbytes });
     offset = alignUp(offset + nbytes, alignment);
   }
   const dataOffset = alignUp(h.length, alignment);
@@ -162,18 +174,20 @@ export function writeGguf(path: string, metadata: GgufMetadata, tensors: GgufTen
   const header = h.bytes();
   const bytes = writeFileStreamed(path, (out) => {
     out.write(header);
-    tensors.forEach((t, i) => writeTensorData(out, t, placed[i].nbytes, dataOffset + placed[i].offset));
+    tensors.forEach((t, i) => writeTensorData(out, t, placed[i], dataOffset + placed[i].offset));
     out.write(new Uint8Array(dataOffset + offset - out.written)); // pad the last tensor too
     return out.written;
   });
   return { bytes, dataOffset, tensors: placed };
 }
 
-function writeTensorData(out: ByteStream, t: GgufTensor, nbytes: number, at: number): void {
+function writeTensorData(out: ByteStream, t: GgufTensor, placed: GgufLayout["tensors"][number], at: number): void {
   out.write(new Uint8Array(at - out.written)); // alignment padding before the tensor
   const data = t.data();
-  if (!(data instanceof Float32Array) || data.byteLength !== nbytes) {
-    throw new EagleError(`gguf tensor "${t.name}": shape ${shortJson(t.shape)} needs ${nbytes / 4} floats, data has ${data.length}`);
+  const count = placed.nbytes / GGML_TYPES[placed.type].bytes;
+  if (!(data instanceof Float32Array) || data.length !== count) {
+    throw new EagleError(`gguf tensor "${t.name}": shape ${shortJson(t.shape)} needs ${count} floats, data has ${data.length}`);
   }
-  out.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)); // host order: little-endian everywhere Bun runs
+  const stored = placed.type === "BF16" ? f32ToBf16(data) : data;
+  out.write(new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength)); // host order: little-endian everywhere Bun runs
 }
