@@ -65,3 +65,10 @@ extern "C" int et_live_handles(int64_t* counts, int32_t n) {
     }
   });
 }
+
+void et::clean_vector_state() {
+#if defined(__x86_64__)
+  static const bool avx = __builtin_cpu_supports("avx");
+  if (avx) asm volatile("vzeroupper");  // the low 128 bits, all SSE code sees, are kept
+#endif
+}

@@ -8,18 +8,8 @@ import { childrenOf, type DraftTree } from "../src/decoding/tree.ts";
 import { verifySampled } from "../src/decoding/verify.ts";
 import { Rng } from "../src/util/rng.ts";
 import { FakeDraft, hashWorld } from "./support/fake-world.ts";
+import { script } from "./support/draws.ts";
 
-// draws handed out in order; the test checks all of them were used
-function script(draws: number[]): { draw: () => number; left: () => number } {
-  let i = 0;
-  return {
-    draw: () => {
-      if (i >= draws.length) throw new Error("ran out of draws");
-      return draws[i++];
-    },
-    left: () => draws.length - i,
-  };
-}
 
 describe("drawDistinct", () => {
   test("draws from what is left, renormalised, one draw each", () => {

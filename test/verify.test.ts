@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { chainTree, type DraftTree } from "../src/decoding/tree.ts";
 import { verifyGreedy, verifySampled } from "../src/decoding/verify.ts";
+import { script } from "./support/draws.ts";
 
 const tree = (tokens: number[], parents: number[], depth: number[]): DraftTree => ({
   tokens: Int32Array.from(tokens), parents: Int32Array.from(parents), depth: Int32Array.from(depth),
@@ -37,17 +38,6 @@ describe("verifyGreedy", () => {
   });
 });
 
-// draws handed out in order; the test checks all of them were used
-function script(draws: number[]): { draw: () => number; left: () => number } {
-  let i = 0;
-  return {
-    draw: () => {
-      if (i >= draws.length) throw new Error("ran out of draws");
-      return draws[i++];
-    },
-    left: () => draws.length - i,
-  };
-}
 
 describe("verifySampled", () => {
   // vocabulary 0..4. node 0 (token 0) ─┬─ node 1 (token 1) ── node 3 (token 3)
