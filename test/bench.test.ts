@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { decode } from "../src/decoding/decode.ts";
 import { explainDivergence, firstDifference } from "../src/bench/divergence.ts";
+import { formatPeer } from "../src/bench/bench-report.ts";
 import { forward, KvCache, StepOutput } from "../src/native/engine.ts";
 import { loadModel } from "../src/model/loader.ts";
 import { DEFAULT_MODEL_DIR } from "../src/util/paths.ts";
@@ -82,4 +83,19 @@ describe("explainDivergence", () => {
     expect(unlikely.near_tie).toBe(false);
     expect(explainDivergence(m, "x", 0, prompt, plain, plain)).toBeNull();
   });
+});
+
+test("the llama.cpp peer's lines name its weights; in bf16 a difference is named as rounding, in f32 as a failure", () => {
+  const base = {
+    name: "llama.cpp" as const, release: "b1", version: "3.22.1", threads: 1, tokens_per_s: 30, engine_tokens_per_s: 31,
+    plain_over_peer: 1.5, identical_to_plain: false,
+    first_difference: { method: "llama.cpp", prompt: 0, at: 13, plain_token: 1, method_token: 2, gap: 0.117, near_tie: false },
+  };
+  const bf16 = formatPeer({ ...base, weights: "BF16" }).join("\n");
+  expect(bf16).toContain("1 thread, BF16, flash attention off");
+  expect(bf16).toContain("greedy tokens identical to eagle's plain decoding: they differ from prompt 0, new token 13 (bf16 rounding, gap 0.117 nats)");
+  const f32 = formatPeer({ ...base, weights: "F32" }).join("\n");
+  expect(f32).toContain("1 thread, F32, flash attention off");
+  expect(f32).toContain("greedy tokens identical to eagle's plain decoding: NO (prompt 0, new token 13)");
+  expect(formatPeer({ ...base, weights: "F32", identical_to_plain: true, first_difference: null }).join("\n")).toContain("decoding: yes");
 });
