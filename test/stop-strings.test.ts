@@ -1,7 +1,7 @@
 // stop strings on their own: text ends before the first stop string, which is never shown, also when it
 // arrives over several pieces; text that only looked like its start is shown once it cannot be.
 import { expect, test } from "bun:test";
-import { StopStrings, withStopStrings } from "../src/util/stop-strings.ts";
+import { openAiFinish, StopStrings, withStopStrings } from "../src/util/stop-strings.ts";
 
 /** Every piece through `stops`, the last one through finish: what was shown after each. */
 function run(stops: string[], pieces: string[]): { shown: string[]; stopped: boolean } {
@@ -43,4 +43,16 @@ test("a run's reason with its stop strings counted", () => {
   expect(s.push("more")).toBe("");
   expect(s.finish("and more")).toBe("");
   expect(() => new StopStrings([""])).toThrow(/empty/);
+});
+
+test("OpenAI's finish reason: stop for an end-of-sequence token or a stop string, length for the limits, null when cut short", () => {
+  const none = new StopStrings(["x"]);
+  expect(openAiFinish("eos", none)).toBe("stop");
+  expect(openAiFinish("max_tokens", none)).toBe("length");
+  expect(openAiFinish("context", none)).toBe("length");
+  expect(openAiFinish("interrupted", none)).toBeNull();
+  const hit = new StopStrings(["x"]);
+  hit.push("x");
+  expect(openAiFinish("interrupted", hit)).toBe("stop"); // the stop callback ended it: the stop string did
+  expect(openAiFinish("context", hit)).toBe("stop");
 });

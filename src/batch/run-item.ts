@@ -1,12 +1,12 @@
 // run-item.ts — one batch item through the decode loop, into its result record. The model and draft
 // head are shared by every item; each run gets its own caches and proposer (decode and makeProposer).
-import { contextCapacity, decode, meanAcceptance, type StopReason } from "../decoding/decode.ts";
+import { contextCapacity, decode, meanAcceptance } from "../decoding/decode.ts";
 import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { makeProposer } from "../decoding/spec-mode.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { ResolvedSpec } from "../decoding/spec-mode.ts";
-import { StopStrings, withStopStrings } from "../util/stop-strings.ts";
+import { openAiFinish, StopStrings } from "../util/stop-strings.ts";
 import { type BatchItem, type ItemId, oneLine } from "./items.ts";
 import type { PromptBuilder } from "./prompt.ts";
 
@@ -35,9 +35,6 @@ export interface ItemResult {
  * limit or the context; "interrupted" (Ctrl-C) is never written, since a cut-short item is dropped. */
 export type FinishReason = "stop" | "length" | "interrupted";
 
-const FINISH: Record<StopReason | "stop", FinishReason> = {
-  eos: "stop", stop: "stop", max_tokens: "length", context: "length", interrupted: "interrupted",
-};
 
 export interface ItemError {
   id: ItemId;
@@ -104,7 +101,7 @@ async function generate(engine: BatchEngine, item: BatchItem, hooks: ItemHooks):
     text,
     prompt_tokens: s.promptTokens,
     completion_tokens: s.newTokens,
-    finish_reason: FINISH[withStopStrings(s.stopReason, stops)],
+    finish_reason: openAiFinish(s.stopReason, stops) ?? "interrupted",
     tau: spec.config.mode === "none" ? null : round(meanAcceptance(s), 3),
     decode_tokens_per_s: s.decodeMs > 0 ? round((s.newTokens * 1000) / s.decodeMs, 1) : null,
     prompt_ms: round(s.promptMs, 2),

@@ -1,11 +1,11 @@
 // scheduler.ts — where the server's generations run. The server hands each request to a Scheduler and
 // awaits its result; it never calls decode itself, so a continuous-batching scheduler (many sequences
 // stepped in one forward) can replace the one-at-a-time scheduler here without the HTTP side changing.
-import { contextCapacity, decode, type DecodeStats, type StopReason } from "../decoding/decode.ts";
+import { contextCapacity, decode, type DecodeStats } from "../decoding/decode.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { makeProposer, type ResolvedSpec } from "../decoding/spec-mode.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
-import { StopStrings, withStopStrings } from "../util/stop-strings.ts";
+import { openAiFinish, StopStrings } from "../util/stop-strings.ts";
 
 /** One request's generation, already checked: prompt ids and the sampling settings. */
 export interface Generation {
@@ -21,9 +21,6 @@ export interface Generation {
 /** OpenAI's finish reasons, plus "cancelled": the client went away or the server is shutting down. */
 export type FinishReason = "stop" | "length" | "cancelled";
 
-const FINISH: Record<StopReason | "stop", FinishReason> = {
-  eos: "stop", stop: "stop", max_tokens: "length", context: "length", interrupted: "cancelled",
-};
 
 export interface GenerationResult {
   text: string;
@@ -157,7 +154,7 @@ export class SequentialScheduler implements Scheduler {
       text,
       promptTokens: s.promptTokens,
       completionTokens: s.newTokens,
-      finishReason: FINISH[withStopStrings(s.stopReason, stops)],
+      finishReason: openAiFinish(s.stopReason, stops) ?? "cancelled",
       stats: s,
     };
   }

@@ -65,3 +65,11 @@ export class StopStrings {
 export function withStopStrings<R extends string>(reason: R, stops: StopStrings): R | "stop" {
   return stops.stopped ? "stop" : reason;
 }
+
+/** OpenAI's finish reason for a run's end: "stop" for an end-of-sequence token or a stop string, "length" for
+ * the token limit or the context, null for a run cut short (Ctrl-C, a client gone), which each caller names. */
+export function openAiFinish(reason: string, stops: StopStrings): "stop" | "length" | null {
+  if (stops.stopped || reason === "eos") return "stop";
+  if (reason === "max_tokens" || reason === "context") return "length";
+  return null;
+}
