@@ -185,9 +185,44 @@ inline void panel_tile(const float* x, int64_t ldx, int64_t in, const W* panel, 
   }
 }
 
+// One input row against P panels at once: P weight streams in flight instead of one, for the memory-bound
+// one-token step. Each output is the same single fused multiply-add chain over k as in panel_tile<1>.
+template <int P, typename W>
+inline void row_panels(const float* x, int64_t in, const W* first, const float* bias, float* y, int64_t j0,
+                       int64_t out) {
+  constexpr int R = PANEL / LN;
+  constexpr int64_t LINE = 64 / sizeof(W);
+  const int64_t stride = in * PANEL;  // from one panel to the next
+  vn acc[P][R];
+  for (int q = 0; q < P; q++)
+    for (int r = 0; r < R; r++) acc[q][r] = vn{};
+  for (int64_t k = 0; k < in; k++) {
+    const vn xk = vn{} + x[k];
+    for (int q = 0; q < P; q++) {
+      const W* row = first + q * stride + k * PANEL;
+      for (int64_t l = 0; l < PANEL; l += LINE) __builtin_prefetch(row + PREFETCH_ROWS * PANEL + l);
+      for (int r = 0; r < R; r++) acc[q][r] += xk * weights_at(row + r * LN);
+    }
+  }
+  for (int q = 0; q < P; q++) {
+    float o[PANEL];
+    __builtin_memcpy(o, acc[q], sizeof acc[q]);
+    const int64_t j = j0 + q * PANEL, width = out - j < PANEL ? out - j : PANEL;
+    for (int64_t l = 0; l < width; l++) y[j + l] = bias ? o[l] + bias[j + l] : o[l];
+  }
+}
+
+constexpr int ROW_PANELS = 4;  // weight streams a one-token product reads at once
+
 template <typename W>
 void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const W* packed, const float* bias,
                float* y, int64_t ldy, int64_t p0, int64_t p1) {
+  if (n == 1) {
+    int64_t p = p0;
+    for (; p + ROW_PANELS <= p1; p += ROW_PANELS) row_panels<ROW_PANELS>(x, in, packed + p * in * PANEL, bias, y, p * PANEL, out);
+    for (; p < p1; p++) row_panels<1>(x, in, packed + p * in * PANEL, bias, y, p * PANEL, out);
+    return;
+  }
   for (int64_t p = p0; p < p1; p++) {
     const W* panel = packed + p * in * PANEL;
     const int64_t j = p * PANEL, width = out - j < PANEL ? out - j : PANEL;
