@@ -214,6 +214,43 @@ inline void row_panels(const float* x, int64_t in, const W* first, const float* 
 
 constexpr int ROW_PANELS = 4;  // weight streams a one-token product reads at once
 
+// C input rows against P panels at once (a verification's few rows on a memory-bound model: P weight
+// streams in flight); each output the same single fused multiply-add chain over k as in panel_tile
+template <int C, int P, typename W>
+inline void tile_panels(const float* x, int64_t ldx, int64_t in, const W* first, const float* bias, float* y,
+                        int64_t ldy, int64_t j0, int64_t out) {
+  constexpr int R = PANEL / LN;
+  constexpr int64_t LINE = 64 / sizeof(W);
+  const int64_t stride = in * PANEL;
+  vn acc[C][P][R];
+  for (int c = 0; c < C; c++)
+    for (int q = 0; q < P; q++)
+      for (int r = 0; r < R; r++) acc[c][q][r] = vn{};
+  for (int64_t k = 0; k < in; k++) {
+    vn w[P][R];
+    for (int q = 0; q < P; q++) {
+      const W* row = first + q * stride + k * PANEL;
+      for (int64_t l = 0; l < PANEL; l += LINE) __builtin_prefetch(row + PREFETCH_ROWS * PANEL + l);
+      for (int r = 0; r < R; r++) w[q][r] = weights_at(row + r * LN);
+    }
+    for (int c = 0; c < C; c++) {
+      const vn xk = vn{} + x[c * ldx + k];
+      for (int q = 0; q < P; q++)
+        for (int r = 0; r < R; r++) acc[c][q][r] += xk * w[q][r];
+    }
+  }
+  for (int c = 0; c < C; c++)
+    for (int q = 0; q < P; q++) {
+      float o[PANEL];
+      __builtin_memcpy(o, acc[c][q], sizeof acc[c][q]);
+      const int64_t j = j0 + q * PANEL, width = out - j < PANEL ? out - j : PANEL;
+      float* yc = y + c * ldy;
+      for (int64_t l = 0; l < width; l++) yc[j + l] = bias ? o[l] + bias[j + l] : o[l];
+    }
+}
+
+constexpr int64_t FEW_ROWS = 8;  // up to this many rows, AVX-512 reads two panels at once (its 32 registers hold them)
+
 template <typename W>
 void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const W* packed, const float* bias,
                float* y, int64_t ldy, int64_t p0, int64_t p1) {
@@ -222,6 +259,17 @@ void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, 
     for (; p + ROW_PANELS <= p1; p += ROW_PANELS) row_panels<ROW_PANELS>(x, in, packed + p * in * PANEL, bias, y, p * PANEL, out);
     for (; p < p1; p++) row_panels<1>(x, in, packed + p * in * PANEL, bias, y, p * PANEL, out);
     return;
+  }
+  if (LN == 16 && n <= FEW_ROWS) {
+    int64_t p = p0;
+    for (; p + 2 <= p1; p += 2) {
+      const W* first = packed + p * in * PANEL;
+      int64_t i = 0;
+      for (; i + 4 <= n; i += 4) tile_panels<4, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
+      if (i + 2 <= n) tile_panels<2, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out), i += 2;
+      if (i < n) tile_panels<1, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
+    }
+    p0 = p;  // an odd last panel: below
   }
   for (int64_t p = p0; p < p1; p++) {
     const W* panel = packed + p * in * PANEL;
