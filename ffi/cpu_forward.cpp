@@ -63,15 +63,14 @@ void embed_row(const Tensor& table, int32_t t, int64_t h, float* dst) {
   }
   TORCH_CHECK(type == torch::kBFloat16 || type == torch::kHalf, "cpu kernels need a float32, bfloat16 or float16 embedding table");
   const uint16_t* src = reinterpret_cast<const uint16_t*>(table.data_ptr()) + int64_t(t) * h;
+  if (type == torch::kHalf) {
+    const _Float16* half = reinterpret_cast<const _Float16*>(src);
+    for (int64_t k = 0; k < h; k++) dst[k] = float(half[k]);
+    return;
+  }
   for (int64_t k = 0; k < h; k++) {
-    if (type == torch::kHalf) {
-      _Float16 half;
-      std::memcpy(&half, src + k, sizeof half);
-      dst[k] = float(half);
-    } else {
-      const uint32_t bits = uint32_t(src[k]) << 16;
-      std::memcpy(dst + k, &bits, sizeof(float));
-    }
+    const uint32_t bits = uint32_t(src[k]) << 16;
+    std::memcpy(dst + k, &bits, sizeof(float));
   }
 }
 

@@ -14,7 +14,7 @@
  *   kv.cpp          cache length, rollback and compaction of accepted tree slots
  *   out.cpp         readers of a forward's results: argmax, top-k, one logits or hidden row
  *   host.cpp        small host arrays onto the device without draining its queue
- *   cpu_forward.cpp the float32 CPU forward on raw pointers; cpu_kernels*.{h,cpp} its per-ISA kernels;
+ *   cpu_forward.cpp the CPU forward on raw pointers (f32, bf16, f16 weights); cpu_kernels*.{h,cpp} its per-ISA kernels;
  *                   cpu_pool.cpp their worker threads
  *   device.cpp      device sync and copy bandwidth, for benchmarks
  *   cuda_memory.cpp free CUDA memory from the driver, for refusing what cannot fit

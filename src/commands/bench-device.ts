@@ -18,8 +18,7 @@ import { type LoadedDraft, loadDraft } from "../model/draft.ts";
 import { siblingHeadDir, modelName, DEFAULT_PROMPTS } from "../util/paths.ts";
 import { decode, type DecodeStats } from "../decoding/decode.ts";
 import { makeProposer, specConfig } from "../decoding/spec-mode.ts";
-import { TextTokenizer } from "../model/tokenizer.ts";
-import { readTextFile } from "../util/files.ts";
+import { promptIds } from "../bench/workload.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type DeviceBenchReport, formatDeviceBench, type ShapeResult, type TargetCheck } from "../bench/bench-device-report.ts";
@@ -159,12 +158,11 @@ const TAU_TOKENS = 64;
 
 /** τ of a pair that predicts: EAGLE-2 (the official defaults), greedy, over the first bench prompts. */
 export function measuredTau(target: LoadedModel, head: LoadedDraft): TauSource {
-  const tokenizer = TextTokenizer.load(target.dir);
-  const prompts = readTextFile(DEFAULT_PROMPTS, "prompts").split("\n").filter((l) => l.trim() !== "").slice(0, TAU_PROMPTS);
+  const prompts = promptIds(DEFAULT_PROMPTS, target.dir, target.config.vocabSize).slice(0, TAU_PROMPTS);
   let rounds = 0;
   let tokens = 0;
   for (const prompt of prompts) {
-    const run = decode(target, tokenizer.encode(prompt), {
+    const run = decode(target, prompt, {
       maxNewTokens: TAU_TOKENS, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, stopIds: [],
     }, makeProposer(specConfig("eagle2", {}), head));
     let step = run.next();

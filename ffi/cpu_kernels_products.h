@@ -1,0 +1,205 @@
+// cpu_kernels_products.h — the products y = x w^T + b over panel-packed float32, bfloat16 or float16 weights.
+// Part of the kernels' code: included by cpu_kernels_impl.h only (see there).
+#pragma once
+#if defined(__AVX512F__) || defined(__F16C__)
+#include <immintrin.h>  // the float16 conversions (compiler builtins, no library code)
+#endif
+
+#include "cpu_kernels.h"
+#include "cpu_kernels_vec.h"
+
+namespace et::cpu {
+namespace {
+
+// ---- products: y = x w^T + b, with w packed in panels of 32 outputs (see cpu_kernels.h)
+
+constexpr int64_t PREFETCH_ROWS = 32;  // 4 KiB ahead
+
+// a panel row's LN weights as floats: float32 as stored, or bfloat16 widened (its bits are a float32's top half)
+inline vn weights_at(const float* p) { return loadn(p); }
+inline vn weights_at(const uint16_t* p) {
+  typedef uint16_t hn __attribute__((vector_size(LN * 2)));
+  typedef uint32_t un __attribute__((vector_size(LN * 4)));
+  hn h;
+  __builtin_memcpy(&h, p, sizeof h);
+  const un wide = __builtin_convertvector(h, un) << 16;
+  vn v;
+  __builtin_memcpy(&v, &wide, sizeof v);
+  return v;
+}
+
+// a panel row's LN weights from float16 bits, widened exactly (F16C / AVX-512 convert in registers)
+struct f16 {
+  uint16_t bits;
+};
+inline vn weights_at(const f16* p) {
+#if defined(__AVX512F__)
+  // (the masked form: GCC 12's unmasked one warns about its own undefined operand)
+  const __m512 v = _mm512_mask_cvtph_ps(_mm512_setzero_ps(), __mmask16(0xffff), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+#elif defined(__F16C__)
+  const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+#else
+  float v[LN];
+  for (int i = 0; i < LN; i++) {
+    _Float16 h;
+    __builtin_memcpy(&h, &p[i].bits, sizeof h);
+    v[i] = float(h);
+  }
+#endif
+  vn out;
+  __builtin_memcpy(&out, &v, sizeof out);
+  return out;
+}
+
+// C input rows against one panel (of float32, bfloat16 or float16 weights W): PANEL / LN accumulators per row, one
+// fused multiply-add chain per output over k from 0 (so an output's bits depend on neither C, nor the panel's
+// position, nor the register width, nor whether its weights were stored as bfloat16 or as the same float32)
+template <int C, typename W>
+inline void panel_tile(const float* x, int64_t ldx, int64_t in, const W* panel, const float* bias, float* y,
+                       int64_t ldy, int64_t j, int64_t width) {
+  constexpr int R = PANEL / LN;
+  constexpr int64_t LINE = 64 / sizeof(W);  // weights per cache line
+  vn acc[C][R];
+  for (int c = 0; c < C; c++)
+    for (int r = 0; r < R; r++) acc[c][r] = vn{};
+  for (int64_t k = 0; k < in; k++) {
+    // a panel streams from memory: ask for its bytes a few rows ahead, as the wider tiles leave the hardware
+    // prefetcher behind (reading past the panel's end only prefetches)
+    for (int64_t l = 0; l < PANEL; l += LINE) __builtin_prefetch(panel + (k + PREFETCH_ROWS) * PANEL + l);
+    vn w[R];
+    for (int r = 0; r < R; r++) w[r] = weights_at(panel + k * PANEL + r * LN);
+    for (int c = 0; c < C; c++) {
+      const vn xk = vn{} + x[c * ldx + k];  // a broadcast
+      for (int r = 0; r < R; r++) acc[c][r] += xk * w[r];
+    }
+  }
+  for (int c = 0; c < C; c++) {
+    float o[PANEL];
+    __builtin_memcpy(o, acc[c], sizeof acc[c]);
+    float* yc = y + c * ldy + j;
+    if (bias) for (int64_t l = 0; l < width; l++) yc[l] = o[l] + bias[j + l];
+    else for (int64_t l = 0; l < width; l++) yc[l] = o[l];
+  }
+}
+
+// One input row against P panels at once: P weight streams in flight instead of one, for the memory-bound
+// one-token step. Each output is the same single fused multiply-add chain over k as in panel_tile<1>.
+template <int P, typename W>
+inline void row_panels(const float* x, int64_t in, const W* first, const float* bias, float* y, int64_t j0,
+                       int64_t out) {
+  constexpr int R = PANEL / LN;
+  constexpr int64_t LINE = 64 / sizeof(W);
+  const int64_t stride = in * PANEL;  // from one panel to the next
+  vn acc[P][R];
+  for (int q = 0; q < P; q++)
+    for (int r = 0; r < R; r++) acc[q][r] = vn{};
+  for (int64_t k = 0; k < in; k++) {
+    const vn xk = vn{} + x[k];
+    for (int q = 0; q < P; q++) {
+      const W* row = first + q * stride + k * PANEL;
+      for (int64_t l = 0; l < PANEL; l += LINE) __builtin_prefetch(row + PREFETCH_ROWS * PANEL + l);
+      for (int r = 0; r < R; r++) acc[q][r] += xk * weights_at(row + r * LN);
+    }
+  }
+  for (int q = 0; q < P; q++) {
+    float o[PANEL];
+    __builtin_memcpy(o, acc[q], sizeof acc[q]);
+    const int64_t j = j0 + q * PANEL, width = out - j < PANEL ? out - j : PANEL;
+    for (int64_t l = 0; l < width; l++) y[j + l] = bias ? o[l] + bias[j + l] : o[l];
+  }
+}
+
+constexpr int ROW_PANELS = 4;  // weight streams a one-token product reads at once
+
+// C input rows against P panels at once (a verification's few rows on a memory-bound model: P weight
+// streams in flight); each output the same single fused multiply-add chain over k as in panel_tile
+template <int C, int P, typename W>
+inline void tile_panels(const float* x, int64_t ldx, int64_t in, const W* first, const float* bias, float* y,
+                        int64_t ldy, int64_t j0, int64_t out) {
+  constexpr int R = PANEL / LN;
+  constexpr int64_t LINE = 64 / sizeof(W);
+  const int64_t stride = in * PANEL;
+  vn acc[C][P][R];
+  for (int c = 0; c < C; c++)
+    for (int q = 0; q < P; q++)
+      for (int r = 0; r < R; r++) acc[c][q][r] = vn{};
+  for (int64_t k = 0; k < in; k++) {
+    vn w[P][R];
+    for (int q = 0; q < P; q++) {
+      const W* row = first + q * stride + k * PANEL;
+      for (int64_t l = 0; l < PANEL; l += LINE) __builtin_prefetch(row + PREFETCH_ROWS * PANEL + l);
+      for (int r = 0; r < R; r++) w[q][r] = weights_at(row + r * LN);
+    }
+    for (int c = 0; c < C; c++) {
+      const vn xk = vn{} + x[c * ldx + k];
+      for (int q = 0; q < P; q++)
+        for (int r = 0; r < R; r++) acc[c][q][r] += xk * w[q][r];
+    }
+  }
+  for (int c = 0; c < C; c++)
+    for (int q = 0; q < P; q++) {
+      float o[PANEL];
+      __builtin_memcpy(o, acc[c][q], sizeof acc[c][q]);
+      const int64_t j = j0 + q * PANEL, width = out - j < PANEL ? out - j : PANEL;
+      float* yc = y + c * ldy;
+      for (int64_t l = 0; l < width; l++) yc[j + l] = bias ? o[l] + bias[j + l] : o[l];
+    }
+}
+
+constexpr int64_t FEW_ROWS = 8;  // up to this many rows, AVX-512 reads two panels at once (its 32 registers hold them)
+
+template <typename W>
+void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const W* packed, const float* bias,
+               float* y, int64_t ldy, int64_t p0, int64_t p1) {
+  if (n == 1) {
+    int64_t p = p0;
+    for (; p + ROW_PANELS <= p1; p += ROW_PANELS) row_panels<ROW_PANELS>(x, in, packed + p * in * PANEL, bias, y, p * PANEL, out);
+    for (; p < p1; p++) row_panels<1>(x, in, packed + p * in * PANEL, bias, y, p * PANEL, out);
+    return;
+  }
+  if (LN == 16 && n <= FEW_ROWS) {
+    int64_t p = p0;
+    for (; p + 2 <= p1; p += 2) {
+      const W* first = packed + p * in * PANEL;
+      int64_t i = 0;
+      for (; i + 4 <= n; i += 4) tile_panels<4, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
+      if (i + 2 <= n) tile_panels<2, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out), i += 2;
+      if (i < n) tile_panels<1, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
+    }
+    p0 = p;  // an odd last panel: below
+  }
+  for (int64_t p = p0; p < p1; p++) {
+    const W* panel = packed + p * in * PANEL;
+    const int64_t j = p * PANEL, width = out - j < PANEL ? out - j : PANEL;
+    int64_t i = 0;
+    for (; i + ET_TILE_C <= n; i += ET_TILE_C)
+      panel_tile<ET_TILE_C>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
+    // the rest in halving tiles, so a few rows still share each weight load
+    if constexpr (ET_TILE_C > 4) {
+      if (i + 4 <= n) panel_tile<4>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width), i += 4;
+    }
+    if constexpr (ET_TILE_C > 2) {
+      if (i + 2 <= n) panel_tile<2>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width), i += 2;
+    }
+    for (; i < n; i++) panel_tile<1>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
+  }
+}
+
+void linear(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const float* packed, const float* bias,
+            float* y, int64_t ldy, int64_t p0, int64_t p1) {
+  linear_of(x, ldx, n, in, out, packed, bias, y, ldy, p0, p1);
+}
+
+void linear_bf16(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
+                 const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1) {
+  linear_of(x, ldx, n, in, out, packed, bias, y, ldy, p0, p1);
+}
+
+void linear_f16(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
+                const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1) {
+  linear_of(x, ldx, n, in, out, reinterpret_cast<const f16*>(packed), bias, y, ldy, p0, p1);
+}
+
+
+}  // namespace
+}  // namespace et::cpu

@@ -1,0 +1,137 @@
+// cpu_kernels_vec.h — the vector types (the ISA's own width vn, 8-lane v8), loads, lane sums, dot products, exp and max.
+// Part of the kernels' code: included by cpu_kernels_impl.h only (see there).
+#pragma once
+#include <math.h>
+#include <stdint.h>
+
+namespace et::cpu {
+namespace {
+
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
+
+#if defined(__AVX512F__)
+constexpr int LN = 16;
+#elif defined(__AVX__)
+constexpr int LN = 8;
+#else
+constexpr int LN = 4;
+#endif
+typedef float vn __attribute__((vector_size(LN * 4)));
+
+inline vn loadn(const float* p) {
+  vn v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline v8 load8(const float* p) {
+  v8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, v8 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// the first `count` (< 8) floats at p in a vector, the rest zero; and back
+inline v8 load_part(const float* p, int64_t count) {
+  float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t i = 0; i < count; i++) t[i] = p[i];
+  return load8(t);
+}
+inline void store_part(float* p, v8 v, int64_t count) {
+  float t[8];
+  store8(t, v);
+  for (int64_t i = 0; i < count; i++) p[i] = t[i];
+}
+
+// lanes added by halving (lane i += lane i + w for w = N/2, N/4, .., 1), always in this order, in registers
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v2 __attribute__((vector_size(8)));
+
+inline float hsum2(v2 v) { return v[0] + v[1]; }
+inline float hsum4(v4 v) { return hsum2(__builtin_shufflevector(v, v, 0, 1) + __builtin_shufflevector(v, v, 2, 3)); }
+inline float hsum8(v8 v) {
+  return hsum4(__builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7));
+}
+// 16 lanes held as 16 / LN registers (part i = lanes i*LN ..), added as hsum8(lanes 0-7 + lanes 8-15)
+inline float hsum16(const vn* parts) {
+  float lanes[16];
+  for (int i = 0; i < 16 / LN; i++) __builtin_memcpy(lanes + i * LN, &parts[i], sizeof(vn));
+  v8 lo, hi;
+  __builtin_memcpy(&lo, lanes, sizeof lo);
+  __builtin_memcpy(&hi, lanes + 8, sizeof hi);
+  return hsum8(lo + hi);
+}
+
+// a . b over n floats: 8-lane partial sums over whole chunks, then the rest in order
+inline float dot8(const float* a, const float* b, int64_t n) {
+  const int64_t whole = n & ~int64_t(7);
+  v8 acc = {};
+  for (int64_t k = 0; k < whole; k += 8) acc += load8(a + k) * load8(b + k);
+  float s = hsum8(acc);
+  for (int64_t k = whole; k < n; k++) s += a[k] * b[k];
+  return s;
+}
+
+// 16-lane partial sums (lane l sums elements l, l + 16, ..; one chain each), then the rest in order
+inline float dot16(const float* a, const float* b, int64_t n) {
+  const int64_t whole = n & ~int64_t(15);
+  vn acc[16 / LN] = {};
+  for (int64_t k = 0; k < whole; k += 16)
+    for (int i = 0; i < 16 / LN; i++) acc[i] += loadn(a + k + i * LN) * loadn(b + k + i * LN);
+  float s = hsum16(acc);
+  for (int64_t k = whole; k < n; k++) s += a[k] * b[k];
+  return s;
+}
+
+// e^x for x <= 0 (softmax and SiLU arguments are clamped first), Cephes-style: x = n ln2 + r with
+// |r| <= ln2/2, e^r by a degree-7 polynomial, 2^n by building the exponent bits. Relative error ~2e-7.
+inline v8 exp8(v8 x) {
+  const v8 lo = v8{} - 87.0f;
+  x = x < lo ? lo : x;
+  x = x > 0.0f ? v8{} : x;
+  const v8 magic = v8{} + 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  v8 t = x * 1.44269504088896341f + magic;
+  v8 n = t - magic;
+  vi8 ni = reinterpret_cast<vi8>(t) - reinterpret_cast<vi8>(magic);
+  v8 r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  v8 p = v8{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  vi8 scale = (ni + 127) << 23;
+  return p * reinterpret_cast<v8>(scale);
+}
+
+
+// the largest of x[0..n) (8 lanes at a time: a maximum is exact in any order); *nan tells whether any is NaN
+inline float max_of(const float* x, int64_t n, bool* nan) {
+  const int64_t whole = n & ~int64_t(7);
+  v8 best8 = v8{} - INFINITY;
+  vi8 odd = {};
+  for (int64_t i = 0; i < whole; i += 8) {
+    const v8 v = load8(x + i);
+    best8 = v > best8 ? v : best8;
+    odd |= v != v;
+  }
+  float best = -INFINITY;
+  bool any = false;
+  for (int l = 0; l < 8; l++) {
+    best = best8[l] > best ? best8[l] : best;
+    any |= odd[l] != 0;
+  }
+  for (int64_t i = whole; i < n; i++) {
+    any |= x[i] != x[i];
+    best = x[i] > best ? x[i] : best;
+  }
+  *nan = any;
+  return best;
+}
+
+
+}  // namespace
+}  // namespace et::cpu
