@@ -11,6 +11,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
 #include "cpu_kernels.h"
 #include "shim.h"
 
@@ -216,7 +220,7 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, K
   const float* sin = rope_rows(m, max_pos, true);
   const int64_t cap = kv.capacity;
   float* kt = kv.k[l].data_ptr<float>();  // (Hkv, D, capacity): keys transposed
-  float* vc = kv.v[l].data_ptr<float>();  // (Hkv, capacity, D)
+  float* vt = kv.v[l].data_ptr<float>();  // (Hkv, D, capacity): values transposed too
   for (int64_t i = 0; i < n; i++) {
     float* row = qkv + i * ld;
     const int64_t p = s.positions[i] * (D / 2);
@@ -224,8 +228,9 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, K
     const int64_t slot = s.len + i;
     for (int64_t g = 0; g < Hkv; g++) {
       const float* k = row + qw + g * D;
+      const float* v = row + qw + kw + g * D;
       for (int64_t d = 0; d < D; d++) kt[(g * D + d) * cap + slot] = k[d];
-      std::memcpy(vc + (g * cap + slot) * D, row + qw + kw + g * D, D * sizeof(float));
+      for (int64_t d = 0; d < D; d++) vt[(g * D + d) * cap + slot] = v[d];
     }
   }
   // one task per (new token, key/value head): its G query heads share the keys
@@ -234,11 +239,11 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, K
   const int64_t work = int64_t(keys.widest) * D * G;
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, work));
   cpu::parallel_for(n * Hkv, grain, [&](int64_t a, int64_t b) {
-    float* scores = scratch_scores(size_t(G) * keys.widest);
+    float* scores = scratch_scores(size_t(cpu::attend_scratch(G, D, keys.widest)));
     for (int64_t t = a; t < b; t++) {
       const int64_t i = t / Hkv, g = t % Hkv;
       const int64_t k0 = keys.first[i], m = keys.first[i + 1] - k0;
-      K.attend(qkv + i * ld + g * G * D, G, kt + g * D * cap, cap, vc + g * cap * D, D, keys.keys.data() + k0, m,
+      K.attend(qkv + i * ld + g * G * D, G, kt + g * D * cap, vt + g * D * cap, cap, D, keys.keys.data() + k0, m,
                scale, scores, att + i * qw + g * G * D);
     }
   });
@@ -294,17 +299,22 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
   const auto& c = m->cfg;
   kv.model = m;
   kv.capacity = capacity;
-  kv.k_transposed = use_cpu_kernels(*m);
+  kv.transposed = use_cpu_kernels(*m);
   kv.k.clear();
   kv.v.clear();
   // uninitialised: a slot is only ever read after a forward wrote it (attention reads [0, len + n)),
   // so a cache sized for a long run costs no time up front and, on CPU, memory only as it fills
   for (int32_t l = 0; l < c.n_layers; l++) {
-    // the CPU kernels' caches are float32 (a bfloat16 model's too)
-    const auto opts = kv.k_transposed ? f32_options(*m) : m->opts;
-    kv.k.push_back(kv.k_transposed ? torch::empty({c.n_kv_heads, c.head_dim, capacity}, opts)
-                                   : torch::empty({c.n_kv_heads, capacity, c.head_dim}, opts));
-    kv.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, opts));
+    if (!kv.transposed) {
+      kv.k.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, m->opts));
+      kv.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, m->opts));
+      continue;
+    }
+    // the CPU kernels' caches: float32 (a bfloat16 model's too), transposed, with room past the end for
+    // the attention kernel's reads of a last short run of slots
+    const int64_t count = int64_t(c.n_kv_heads) * c.head_dim * capacity;
+    for (auto* side : {&kv.k, &kv.v})
+      side->push_back(torch::empty({count + cpu::CACHE_PAD}, f32_options(*m)).narrow(0, 0, count).view({c.n_kv_heads, c.head_dim, capacity}));
   }
 }
 
@@ -312,6 +322,7 @@ const char* cpu_kernels_isa() { return cpu_kernels_enabled() ? cpu::kernels().is
 
 void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
                  const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out) {
+  const cpu::FlushDenormals flush;
   const auto& c = m.cfg;
   const int64_t h = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   const int64_t qw = int64_t(c.n_heads) * c.head_dim, ld = qw + 2 * int64_t(c.n_kv_heads) * c.head_dim;

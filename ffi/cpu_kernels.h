@@ -18,6 +18,12 @@ namespace et::cpu {
 constexpr int64_t PANEL = 32;
 static inline int64_t panels(int64_t out) { return (out + PANEL - 1) / PANEL; }
 
+// Floats past the end of a transposed cache that `attend` may read (and ignore).
+constexpr int64_t CACHE_PAD = 16;
+// `attend`'s scratch floats: the scores, and copies of the keys and values of the slots after the last
+// whole run of 16 consecutive ones
+static inline int64_t attend_scratch(int64_t nq, int64_t d, int64_t m) { return nq * m + 2 * d * (m + 16); }
+
 struct Kernels {
   const char* isa;
   // y[i*ldy + j] = x[i*ldx ..] . w[j] + bias[j] (bias may be null) for rows i < n and the outputs j of
@@ -38,10 +44,11 @@ struct Kernels {
   // cos/sin of the d/2 frequencies
   void (*rope)(float* x, int64_t heads, int64_t d, const float* cos, const float* sin);
   // attention of nq query heads (rows of d at q) sharing one key/value head, over the m cache slots
-  // keys[0..m) (increasing): kt holds the keys transposed (d rows of `cap` floats), vals the values (rows
-  // of d); out gets nq rows of d; `scores` holds room for nq x m floats
-  void (*attend)(const float* q, int64_t nq, const float* kt, int64_t cap, const float* vals, int64_t d,
-                 const int32_t* keys, int64_t m, float scale, float* scores, float* out);
+  // keys[0..m) (increasing): kt and vt hold that head's keys and values transposed (d rows of `cap` floats
+  // each, CACHE_PAD floats readable past the cache's end); out gets nq rows of d; `scratch` holds room for
+  // attend_scratch(nq, d, m) floats
+  void (*attend)(const float* q, int64_t nq, const float* kt, const float* vt, int64_t cap, int64_t d,
+                 const int32_t* keys, int64_t m, float scale, float* scratch, float* out);
   // y[i] = silu(gate[i]) * up[i]
   void (*silu_mul)(const float* gate, const float* up, float* y, int64_t count);
   // x[i] += y[i]
@@ -50,6 +57,18 @@ struct Kernels {
   int64_t (*argmax)(const float* x, int64_t n);
   // log sum_i exp(x[i]) over n > 0 finite-or--inf values (max-shifted); NaN in, NaN out
   float (*logsumexp)(const float* x, int64_t n);
+};
+
+// Denormal floats flushed to zero, in and out, while it lives (on x86: MXCSR's FTZ and DAZ, restored after).
+// A forward runs under it, on the caller's thread and on every pool worker: a softmax weight near e^-87
+// times a value is denormal, and each such product cost a microcode assist (attention ran 30x slower on
+// them). The same mode everywhere keeps every output's bits independent of the thread computing it.
+struct FlushDenormals {
+  FlushDenormals();
+  ~FlushDenormals();
+  FlushDenormals(const FlushDenormals&) = delete;
+  FlushDenormals& operator=(const FlushDenormals&) = delete;
+  unsigned saved = 0;
 };
 
 // the best table this CPU runs (ET_CPU_ISA=generic|avx2|avx512 asks for one), chosen once

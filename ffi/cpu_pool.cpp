@@ -9,9 +9,23 @@
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
+#include "cpu_kernels.h"
 #include "shim.h"
 
 namespace et::cpu {
+
+#if defined(__x86_64__)
+FlushDenormals::FlushDenormals() : saved(_mm_getcsr()) { _mm_setcsr(saved | 0x8040); }  // FTZ (bit 15), DAZ (bit 6)
+FlushDenormals::~FlushDenormals() { _mm_setcsr(saved); }
+#else
+FlushDenormals::FlushDenormals() {}
+FlushDenormals::~FlushDenormals() {}
+#endif
+
 namespace {
 
 class Pool {
@@ -56,6 +70,7 @@ class Pool {
 
   // a worker takes each new job's description whole, under the lock, so it never mixes two jobs
   void loop(int chunk) {
+    const FlushDenormals flush;  // for the worker's life: it runs only the kernels
     uint64_t seen = 0;
     for (;;) {
       // spin a little: the next product of a forward comes within microseconds

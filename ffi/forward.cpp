@@ -197,7 +197,7 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
              const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out) {
   check_inputs(m, kv, tokens, positions, n);
   c10::InferenceMode guard;
-  TORCH_CHECK(kv.k_transposed == use_cpu_kernels(m), "cache layout does not match the model's forward");
+  TORCH_CHECK(kv.transposed == use_cpu_kernels(m), "cache layout does not match the model's forward");
   if (use_cpu_kernels(m)) {
     forward_cpu(m, kv, tokens, positions, n, mask, mask_cols, features, out);
     kv.len += n;  // only now: a throw above leaves len as it was

@@ -12,7 +12,7 @@ namespace {
 bool keep_in_place(et::KvCache& c, int32_t base, const int32_t* slots, int32_t n) {
   const auto& k0 = c.k[0];
   if (!k0.device().is_cpu() || k0.scalar_type() != torch::kFloat32) return false;
-  const int64_t cap = c.capacity, H = k0.size(0), D = c.k_transposed ? k0.size(1) : k0.size(2);
+  const int64_t cap = c.capacity, H = k0.size(0), D = c.transposed ? k0.size(1) : k0.size(2);
   for (size_t l = 0; l < c.k.size(); l++) {
     float* k = c.k[l].data_ptr<float>();
     float* v = c.v[l].data_ptr<float>();
@@ -20,11 +20,12 @@ bool keep_in_place(et::KvCache& c, int32_t base, const int32_t* slots, int32_t n
       for (int32_t i = 0; i < n; i++) {
         const int64_t from = slots[i], to = base + i;
         if (from == to) continue;
-        std::memcpy(v + (h * cap + to) * D, v + (h * cap + from) * D, D * sizeof(float));
-        if (c.k_transposed) {
+        if (c.transposed) {
           for (int64_t d = 0; d < D; d++) k[(h * D + d) * cap + to] = k[(h * D + d) * cap + from];
+          for (int64_t d = 0; d < D; d++) v[(h * D + d) * cap + to] = v[(h * D + d) * cap + from];
         } else {
           std::memcpy(k + (h * cap + to) * D, k + (h * cap + from) * D, D * sizeof(float));
+          std::memcpy(v + (h * cap + to) * D, v + (h * cap + from) * D, D * sizeof(float));
         }
       }
     }
@@ -82,9 +83,9 @@ int et_kv_keep(et_kv* kv, int32_t base, const int32_t* slots, int32_t n) {
       auto idx = et::host_to_device(slots, n, torch::kInt32, c.k[0].device(), torch::kLong);
       for (size_t l = 0; l < c.k.size(); l++) {
         // index_select copies first, so sources overlapping the destination are safe
-        const int64_t dim = c.k_transposed ? 2 : 1;  // the slot dimension of the keys
+        const int64_t dim = c.transposed ? 2 : 1;  // the slot dimension
         c.k[l].narrow(dim, base, n).copy_(c.k[l].index_select(dim, idx));
-        c.v[l].narrow(1, base, n).copy_(c.v[l].index_select(1, idx));
+        c.v[l].narrow(dim, base, n).copy_(c.v[l].index_select(dim, idx));
       }
     }
     c.len = base + n;

@@ -94,10 +94,10 @@ struct Model {
 
 struct KvCache {
   std::shared_ptr<Model> model;
-  // per layer: (n_kv_heads, capacity, head_dim); keys as (n_kv_heads, head_dim, capacity) when
-  // k_transposed (the CPU kernels read 8 keys' same dimension in one load)
+  // per layer: (n_kv_heads, capacity, head_dim); keys and values as (n_kv_heads, head_dim, capacity) when
+  // transposed (the CPU kernels read 16 slots' same dimension in one load)
   std::vector<torch::Tensor> k, v;
-  bool k_transposed = false;
+  bool transposed = false;
   int32_t len = 0;
   int32_t capacity = 0;
 };

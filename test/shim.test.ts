@@ -91,6 +91,32 @@ for (const spec of RANDOM_SPECS) {
       out.dispose();
     });
 
+    // a long prompt puts every key list length from 1 to 150 through the kernels' runs of 16 and 64 slots;
+    // the tree then hides scattered cached slots (a mask over cached slots and new tokens)
+    test("a long context and a mask over cached slots match the reference", () => {
+      const vocab = loaded.config.vocabSize;
+      const kv = KvCache.create(loaded.model, 200);
+      const out = StepOutput.create();
+      const refCache = new RefCache(loaded.config.nLayers);
+      const prompt = Array.from({ length: 150 }, (_, i) => (i * 37 + 11) % vocab);
+      const pos = prompt.map((_, i) => i);
+      forward(loaded.model, kv, { tokens: Int32Array.from(prompt), positions: Int32Array.from(pos) }, out);
+      expectLogitsMatch(out, refForward(ref, refCache, prompt, pos, null).logits, vocab);
+
+      const tree = treeMask(PARENTS);
+      const L = prompt.length + PARENTS.length;
+      const rows = tree.rows.map((row, i) => [...prompt.map((_, s) => (s * 7 + i) % 5 !== 0), ...row]);
+      expect(rows[0].length).toBe(L);
+      const treeTokens = [5, 77, 78, 200, 201, 333].map((t) => t % vocab);
+      const treePos = tree.depth.map((d) => prompt.length + d);
+      forward(loaded.model, kv, {
+        tokens: Int32Array.from(treeTokens), positions: Int32Array.from(treePos), mask: Uint8Array.from(rows.flat().map(Number)), maskCols: L,
+      }, out);
+      expectLogitsMatch(out, refForward(ref, refCache, treeTokens, treePos, rows).logits, vocab);
+      kv.dispose();
+      out.dispose();
+    });
+
     test("truncate then re-forward reproduces the logits", () => {
       const kv = KvCache.create(loaded.model, 32);
       const out = StepOutput.create();

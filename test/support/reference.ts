@@ -142,7 +142,9 @@ function attendOne(q: Float64Array, keys: Float64Array[], values: Float64Array[]
 }
 
 // slots token t may attend to: every cached slot, then the new tokens its mask row allows
+// mask rows of n columns see every cached slot; rows of base + n columns choose among the cached slots too
 function visibleSlots(base: number, t: number, n: number, mask: boolean[][] | null): number[] {
+  if (mask && mask[t].length === base + n) return mask[t].flatMap((on, s) => (on ? [s] : []));
   const slots = Array.from({ length: base }, (_, s) => s);
   for (let j = 0; j < n; j++) if (mask ? mask[t][j] : j <= t) slots.push(base + j);
   return slots;
@@ -177,20 +179,25 @@ function mlpBlock(m: RefModel, l: number, x: Float64Array): Float64Array {
   return x.map((v, i) => v + down[i]); // residual
 }
 
-function checkBatch(m: RefModel, tokens: number[], positions: number[], mask: boolean[][] | null): void {
+function checkBatch(m: RefModel, cache: RefCache, tokens: number[], positions: number[], mask: boolean[][] | null): void {
   const n = tokens.length;
   if (n === 0) fail("reference: forward needs at least one token");
   if (positions.length !== n) fail(`reference: ${positions.length} positions for ${n} tokens`);
   for (const t of tokens) if (!(Number.isInteger(t) && t >= 0 && t < m.config.vocabSize)) fail(`reference: token ${t} out of vocab`);
   if (!mask) return;
-  if (mask.length !== n || mask.some((row) => row.length !== n)) fail(`reference: mask must be ${n}x${n}`);
-  for (let t = 0; t < n; t++) if (!mask[t][t]) fail(`reference: mask row ${t} hides the token from itself`);
+  const base = cache.keys[0]?.length ?? 0, cols = mask[0]?.length;
+  if (mask.length !== n || !(cols === n || cols === base + n) || mask.some((row) => row.length !== cols)) {
+    fail(`reference: mask must be ${n}x${n} or ${n}x${base + n}`);
+  }
+  const self = cols === n ? 0 : base;
+  for (let t = 0; t < n; t++) if (!mask[t][self + t]) fail(`reference: mask row ${t} hides the token from itself`);
 }
 
 // run new tokens at explicit positions, appending their k/v to the cache after the cached slots.
-// mask[t][j]: new token t sees new token j; cached slots are always visible; null = causal.
+// mask[t][j]: new token t sees new token j, cached slots all visible; or with base + n columns, slot j of the
+// cache then the new tokens (et_forward's two mask shapes); null = causal.
 export function forward(m: RefModel, cache: RefCache, tokens: number[], positions: number[], mask: boolean[][] | null): RefOutput {
-  checkBatch(m, tokens, positions, mask);
+  checkBatch(m, cache, tokens, positions, mask);
   const c = m.config;
   let xs: Float64Array[] = tokens.map((t) => Float64Array.from(m.embed.subarray(t * c.hiddenSize, (t + 1) * c.hiddenSize)));
   for (let l = 0; l < c.layers; l++) {
