@@ -162,6 +162,33 @@ int et_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* pos
   });
 }
 
+int et_forward_batch(et_model* m, int32_t n_seqs, et_kv* const* kvs, const int32_t* counts,
+                     const int32_t* tokens, const int32_t* positions, const uint8_t* masks,
+                     const int32_t* mask_cols, et_out* const* outs) {
+  return guarded([&] {
+    et::check_handle(m, et::HandleKind::Model, "et_forward_batch");
+    TORCH_CHECK(n_seqs > 0, "et_forward_batch: needs at least one sequence, got ", n_seqs);
+    TORCH_CHECK(kvs && counts && tokens && positions && outs, "et_forward_batch: null argument");
+    TORCH_CHECK(!m->m->cfg.draft, "et_forward_batch: this is a draft head");
+    std::vector<et::SeqPart> parts;
+    std::vector<et::Out*> results;
+    int64_t mask_bytes = 0;
+    for (int32_t b = 0; b < n_seqs; b++) {
+      et::check_handle(kvs[b], et::HandleKind::Kv, "et_forward_batch");
+      et::check_handle(outs[b], et::HandleKind::Out, "et_forward_batch");
+      TORCH_CHECK(kvs[b]->c.model == m->m, "et_forward_batch: the cache of sequence ", b, " belongs to another model");
+      TORCH_CHECK(counts[b] > 0, "et_forward_batch: sequence ", b, " has ", counts[b], " tokens");
+      const int32_t cols = mask_cols ? mask_cols[b] : 0;
+      TORCH_CHECK(cols >= 0, "et_forward_batch: sequence ", b, " has ", cols, " mask columns");
+      TORCH_CHECK(cols == 0 || masks, "et_forward_batch: sequence ", b, " has a mask but masks is null");
+      parts.push_back({&kvs[b]->c, counts[b], cols ? masks + mask_bytes : nullptr, cols});
+      results.push_back(&outs[b]->o);
+      mask_bytes += int64_t(counts[b]) * cols;
+    }
+    et::forward_batch(*m->m, parts, tokens, positions, results);
+  });
+}
+
 int et_draft_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* positions, int32_t n,
                      const uint8_t* mask, int32_t mask_cols, const et_out* features, const int32_t* feature_rows,
                      et_out* out) {

@@ -169,12 +169,11 @@ struct KeyLists {
   int64_t widest = 0;  // most slots any row sees
 };
 
-KeyLists key_lists(int32_t len, int32_t n, const uint8_t* mask, int32_t mask_cols) {
+// appends the key lists of one sequence's n new tokens after `len` cached slots
+void add_key_lists(KeyLists& k, int32_t len, int32_t n, const uint8_t* mask, int32_t mask_cols) {
   const int32_t L = len + n;
   TORCH_CHECK(!mask || mask_cols == n || mask_cols == L, "mask has ", mask_cols, " columns; expected n (", n,
               ") or len + n (", L, ")");
-  KeyLists k;
-  k.first.reserve(n + 1);
   const int32_t skip = mask && mask_cols == n ? len : 0;  // columns every row sees: the cached slots
   for (int32_t i = 0; i < n; i++) {
     k.first.push_back(int64_t(k.keys.size()));
@@ -189,19 +188,34 @@ KeyLists key_lists(int32_t len, int32_t n, const uint8_t* mask, int32_t mask_col
     }
     k.widest = std::max<int64_t>(k.widest, int64_t(k.keys.size()) - k.first.back());
   }
-  k.first.push_back(int64_t(k.keys.size()));
-  return k;
 }
 
+// Where each new row goes: its sequence's cache and slot, and the slots it attends to.
 struct Step {
   const int32_t* positions;
-  int32_t n, len;
-  const KeyLists* keys;
+  int64_t n;                       // rows over all sequences
+  KeyLists keys;                   // row r: keys.keys[first[r] .. first[r + 1])
+  std::vector<KvCache*> row_kv;    // row r's cache
+  std::vector<int32_t> row_slot;   // the slot row r's keys and values go to
 };
 
+Step make_step(const std::vector<SeqPart>& parts, const int32_t* positions) {
+  Step s{positions, 0, {}, {}, {}};
+  for (const auto& p : parts) {
+    add_key_lists(s.keys, p.kv->len, p.n, p.mask, p.mask_cols);
+    for (int32_t i = 0; i < p.n; i++) {
+      s.row_kv.push_back(p.kv);
+      s.row_slot.push_back(p.kv->len + i);
+    }
+    s.n += p.n;
+  }
+  s.keys.first.push_back(int64_t(s.keys.keys.size()));
+  return s;
+}
+
 // x += attn(norm(x)) for one layer; qkv, att: scratch rows
-void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, KvCache& kv, int32_t l, float* xn,
-                     float* qkv, float* att, float* tmp) {
+void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, int32_t l, float* xn, float* qkv,
+                     float* att, float* tmp) {
   const auto& c = m.cfg;
   const auto& K = cpu::kernels();
   const int64_t n = s.n, h = c.hidden_size, H = c.n_heads, Hkv = c.n_kv_heads, G = H / Hkv, D = c.head_dim;
@@ -218,14 +232,14 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, K
   for (int64_t i = 0; i < n; i++) max_pos = std::max(max_pos, s.positions[i]);
   const float* cos = rope_rows(m, max_pos, false);
   const float* sin = rope_rows(m, max_pos, true);
-  const int64_t cap = kv.capacity;
-  float* kt = kv.k[l].data_ptr<float>();  // (Hkv, D, capacity): keys transposed
-  float* vt = kv.v[l].data_ptr<float>();  // (Hkv, D, capacity): values transposed too
   for (int64_t i = 0; i < n; i++) {
     float* row = qkv + i * ld;
     const int64_t p = s.positions[i] * (D / 2);
     K.rope(row, H + Hkv, D, cos + p, sin + p);  // q and k heads are adjacent
-    const int64_t slot = s.len + i;
+    KvCache& kv = *s.row_kv[i];
+    const int64_t cap = kv.capacity, slot = s.row_slot[i];
+    float* kt = kv.k[l].data_ptr<float>();  // (Hkv, D, capacity): keys transposed
+    float* vt = kv.v[l].data_ptr<float>();  // (Hkv, D, capacity): values transposed too
     for (int64_t g = 0; g < Hkv; g++) {
       const float* k = row + qw + g * D;
       const float* v = row + qw + kw + g * D;
@@ -234,7 +248,7 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, K
     }
   }
   // one task per (new token, key/value head): its G query heads share the keys
-  const KeyLists& keys = *s.keys;
+  const KeyLists& keys = s.keys;
   const float scale = c.attention_scale;
   const int64_t work = int64_t(keys.widest) * D * G;
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, work));
@@ -243,6 +257,10 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, K
     for (int64_t t = a; t < b; t++) {
       const int64_t i = t / Hkv, g = t % Hkv;
       const int64_t k0 = keys.first[i], m = keys.first[i + 1] - k0;
+      const KvCache& kv = *s.row_kv[i];
+      const int64_t cap = kv.capacity;
+      const float* kt = kv.k[l].data_ptr<float>();
+      const float* vt = kv.v[l].data_ptr<float>();
       K.attend(qkv + i * ld + g * G * D, G, kt + g * D * cap, vt + g * D * cap, cap, D, keys.keys.data() + k0, m,
                scale, scores, att + i * qw + g * G * D);
     }
@@ -320,14 +338,14 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
 
 const char* cpu_kernels_isa() { return cpu_kernels_enabled() ? cpu::kernels().isa : "off"; }
 
-void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
-                 const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out) {
+void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
+                 const Features* features, const std::vector<Out*>& outs) {
   const cpu::FlushDenormals flush;
   const auto& c = m.cfg;
   const int64_t h = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   const int64_t qw = int64_t(c.n_heads) * c.head_dim, ld = qw + 2 * int64_t(c.n_kv_heads) * c.head_dim;
-  const KeyLists keys = key_lists(kv.len, n, mask, mask_cols);
-  const Step step{positions, n, kv.len, &keys};
+  const Step step = make_step(parts, positions);
+  const int64_t n = step.n;
   // scratch rows: x, xn, tmp (h each), qkv (ld), att (qw), gu (2I); fc input (2h) for a draft head
   const int64_t row = 3 * h + ld + qw + std::max<int64_t>(2 * I, 2 * h);
   float* x = scratch(size_t(n) * row);
@@ -350,7 +368,7 @@ void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32
     for (int64_t i = 0; i < n; i++) embed_row(embed, tokens[i], h, x + i * h);
   }
   for (int32_t l = 0; l < c.n_layers; l++) {
-    attention_block(m, m.layers[l], x, step, kv, l, xn, qkv, att, tmp);
+    attention_block(m, m.layers[l], x, step, l, xn, qkv, att, tmp);
     mlp_block(m, m.layers[l], x, n, xn, gu, tmp);
   }
   auto hidden = torch::empty({n, h}, f32_options(m));
@@ -360,8 +378,14 @@ void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32
   else cpu::kernels().rms_norm(x, h, n, h, f32(m.global[ET_W_NORM]), c.rms_norm_eps, hp, h);
   auto logits = torch::empty({n, V}, f32_options(m));
   linear(hp, h, n, m.packed_lm_head, V, Tensor(), logits.data_ptr<float>(), V);
-  out.hidden = hidden;
-  out.logits = logits;
+  // each sequence's rows, as views of the whole (contiguous: whole rows)
+  int64_t first = 0;
+  for (size_t b = 0; b < parts.size(); b++) {
+    const int64_t rows = parts[b].n;
+    outs[b]->hidden = parts.size() == 1 ? hidden : hidden.narrow(0, first, rows);
+    outs[b]->logits = parts.size() == 1 ? logits : logits.narrow(0, first, rows);
+    first += rows;
+  }
 }
 
 }  // namespace et

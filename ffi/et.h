@@ -174,6 +174,19 @@ ET_API void et_out_free(et_out* o);
 ET_API int et_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* positions, int32_t n,
                       const uint8_t* mask, int32_t mask_cols, et_out* out);
 
+/* Target forwards of several sequences in one call (batched decoding): sequence b has its own cache kvs[b]
+ * and results holder outs[b] (all distinct, caches of this model) and counts[b] > 0 new tokens. tokens and
+ * positions hold every sequence's in turn (sum of counts). mask_cols[b] == 0: causal; else sequence b's mask
+ * is the next counts[b] x mask_cols[b] bytes of `masks` (the masked sequences' masks in turn), with
+ * et_forward's meaning; mask_cols == NULL: every sequence causal. Each sequence's results equal what
+ * et_forward gives it alone (on the CPU kernels bit for bit: one pass over every row, each row attending to
+ * its own cache). Every sequence is checked before any runs; on a failure past the checks (out of memory),
+ * libtorch's path (CUDA, ET_CPU_KERNELS=0), which runs one forward per sequence, may leave the sequences
+ * before the failing one advanced. */
+ET_API int et_forward_batch(et_model* m, int32_t n_seqs, et_kv* const* kvs, const int32_t* counts,
+                            const int32_t* tokens, const int32_t* positions, const uint8_t* masks,
+                            const int32_t* mask_cols, et_out* const* outs);
+
 /* One EAGLE draft-head forward over n new entries. Entry i pairs tokens[i] with the feature row
  * feature_rows[i] of `features` (the hidden states of an earlier target or draft forward; they are read
  * before `out` is written, so `features` may be `out` itself):

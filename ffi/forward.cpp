@@ -199,7 +199,7 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
   c10::InferenceMode guard;
   TORCH_CHECK(kv.transposed == use_cpu_kernels(m), "cache layout does not match the model's forward");
   if (use_cpu_kernels(m)) {
-    forward_cpu(m, kv, tokens, positions, n, mask, mask_cols, features, out);
+    forward_cpu(m, {SeqPart{&kv, n, mask, mask_cols}}, tokens, positions, features, {&out});
     kv.len += n;  // only now: a throw above leaves len as it was
     return;
   }
@@ -224,6 +224,35 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
   out.logits = torch::linear(hidden, m.lm_head()).to(torch::kFloat32);
   out.hidden = hidden;
   kv.len += n;  // only now: a throw above leaves len as it was
+}
+
+void forward_batch(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
+                   const std::vector<Out*>& outs) {
+  TORCH_CHECK(!parts.empty(), "a batched forward needs at least one sequence");
+  int64_t first = 0;
+  for (size_t b = 0; b < parts.size(); b++) {
+    const auto& p = parts[b];
+    for (size_t a = 0; a < b; a++) {
+      TORCH_CHECK(parts[a].kv != p.kv, "sequences ", a, " and ", b, " share a cache");
+      TORCH_CHECK(outs[a] != outs[b], "sequences ", a, " and ", b, " share a results holder");
+    }
+    check_inputs(m, *p.kv, tokens + first, positions + first, p.n);
+    TORCH_CHECK(p.kv->transposed == use_cpu_kernels(m), "cache layout does not match the model's forward");
+    first += p.n;
+  }
+  c10::InferenceMode guard;
+  if (use_cpu_kernels(m)) {
+    forward_cpu(m, parts, tokens, positions, nullptr, outs);
+    for (const auto& p : parts) p.kv->len += p.n;  // only now: a throw above leaves every len as it was
+    return;
+  }
+  // libtorch's path (CUDA, ET_CPU_KERNELS=0): one forward per sequence, in order
+  first = 0;
+  for (size_t b = 0; b < parts.size(); b++) {
+    const auto& p = parts[b];
+    forward(m, *p.kv, tokens + first, positions + first, p.n, p.mask, p.mask_cols, nullptr, *outs[b]);
+    first += p.n;
+  }
 }
 
 }  // namespace et

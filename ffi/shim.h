@@ -120,6 +120,15 @@ torch::Tensor host_to_device(const void* data, int64_t n, torch::ScalarType from
                              torch::ScalarType to);
 
 // A draft forward's features: row rows[i] of `hidden` (n checked rows) for entry i
+// One sequence's share of a forward: its cache, its n new rows (consecutive in the call's tokens) and their
+// mask (as et_forward's).
+struct SeqPart {
+  KvCache* kv;
+  int32_t n;
+  const uint8_t* mask;
+  int32_t mask_cols;
+};
+
 struct Features {
   const torch::Tensor* hidden;
   const int32_t* rows;
@@ -129,6 +138,10 @@ struct Features {
 // before `out` is written, so they may be rows of `out` itself.
 void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
              const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out);
+// Several sequences' target forwards in one (et_forward_batch): tokens and positions of every part in turn;
+// on the CPU kernels one pass, elsewhere one forward per part. Checks every part before any runs.
+void forward_batch(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
+                   const std::vector<Out*>& outs);
 
 // cpu_forward.cpp: the float32 CPU forward through cpu_kernels.h (checked inputs; leaves kv.len to the
 // caller); whether the kernels are on (unless ET_CPU_KERNELS=0) and a model takes them (CPU, float32,
@@ -150,8 +163,10 @@ const float* rope_rows(const Model& m, int32_t max_pos, bool want_sin);
 // forward.cpp, at et_model_finish for libtorch's path: fuses q/k/v and gate/up (see Layer)
 void fuse_weights(Model& m);
 const char* cpu_kernels_isa();
-void forward_cpu(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
-                 const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out);
+// The CPU kernels' forward over every part's rows at once: products over all rows, each row's attention over
+// its own cache; outs[b] gets part b's rows. Leaves the caches' lengths to the caller.
+void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
+                 const Features* features, const std::vector<Out*>& outs);
 
 }  // namespace et
 

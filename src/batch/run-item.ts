@@ -1,6 +1,7 @@
-// run-item.ts — one batch item through the decode loop, into its result record. The model and draft
-// head are shared by every item; each run gets its own caches and proposer (decode and makeProposer).
-import { contextCapacity, decode, meanAcceptance } from "../decoding/decode.ts";
+// run-item.ts — one batch item as a sequence of the batch decoder, into its result record. The model and
+// draft head are shared by every item; each run gets its own caches and proposer (decodeSteps, makeProposer).
+import type { BatchSequence } from "../decoding/batch-decode.ts";
+import { contextCapacity, decodeSteps, meanAcceptance } from "../decoding/decode.ts";
 import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { makeProposer } from "../decoding/spec-mode.ts";
@@ -47,65 +48,65 @@ export function isError(r: BatchResult): r is ItemError {
   return "error" in r;
 }
 
-/** What a run reports back while it goes: each token (progress display) and whether to stop (Ctrl-C). */
+/** What an item reports back while it runs: each token (the progress display). */
 export interface ItemHooks {
   onToken(): void;
-  /** Lets pending signals through (see Interrupt.poll); true ends the item early. */
-  poll(): Promise<boolean>;
 }
-
-const NO_HOOKS: ItemHooks = { onToken() {}, poll: async () => false };
 
 /**
- * Runs one item to the end, or to an interruption (finish_reason "interrupted"). An EagleError (a prompt
- * too long for the context, a chat template that fails, an engine error) becomes this item's error record;
- * anything else is a bug and propagates.
+ * One item as a sequence for the batch decoder: its prompt, its own caches, proposer and seed. Its result
+ * (or, for an EagleError — a prompt too long for the context, a chat template that fails, an engine error —
+ * its error record) goes to `done`, also when it fails before it starts (then null is returned). Anything
+ * else is a bug and propagates.
  */
-export async function runItem(engine: BatchEngine, item: BatchItem, hooks: ItemHooks = NO_HOOKS): Promise<BatchResult> {
-  try {
-    return await generate(engine, item, hooks);
-  } catch (err) {
-    if (err instanceof EagleError) return { id: item.id, error: oneLine(err.message) };
-    throw err;
-  }
-}
-
-async function generate(engine: BatchEngine, item: BatchItem, hooks: ItemHooks): Promise<ItemResult> {
+export function itemSequence(engine: BatchEngine, item: BatchItem, hooks: ItemHooks,
+  done: (r: BatchResult) => void): BatchSequence | null {
   const { target, spec, tokenizer } = engine;
   const o = item.options;
-  const ids = engine.prompts.encode(item.input);
-  // checked before the proposer exists: decode only disposes it once the run has started
-  contextCapacity(target, ids.length, o.maxTokens, 0);
-  let stopping = false;
+  let ids: number[];
+  try {
+    ids = engine.prompts.encode(item.input);
+    // checked before the proposer exists: the decode loop only disposes it once the run has started
+    contextCapacity(target, ids.length, o.maxTokens, 0);
+  } catch (err) {
+    if (!(err instanceof EagleError)) throw err;
+    done({ id: item.id, error: oneLine(err.message) });
+    return null;
+  }
   const stops = new StopStrings(o.stop);
-  const run = decode(target, ids, {
+  const stream = tokenizer.streamDecoder(ids);
+  let text = "";
+  const steps = decodeSteps(target, ids, {
     maxNewTokens: o.maxTokens,
     sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP },
     seed: o.seed === -1 ? Math.floor(Math.random() * 2 ** 31) : o.seed,
     stopIds: tokenizer.eosIds,
-    stop: () => stopping || stops.stopped,
+    stop: () => stops.stopped,
   }, makeProposer(spec.config, spec.head));
-  const stream = tokenizer.streamDecoder(ids);
-  let text = "";
-  let step = run.next();
-  while (!step.done) {
-    text += stops.push(stream.push(step.value));
-    hooks.onToken();
-    stopping = await hooks.poll();
-    step = run.next();
-  }
-  text += stops.finish(stream.flush());
-  const s = step.value;
   return {
-    id: item.id,
-    text,
-    prompt_tokens: s.promptTokens,
-    completion_tokens: s.newTokens,
-    finish_reason: openAiFinish(s.stopReason, stops) ?? "interrupted",
-    tau: spec.config.mode === "none" ? null : round(meanAcceptance(s), 3),
-    decode_tokens_per_s: s.decodeMs > 0 ? round((s.newTokens * 1000) / s.decodeMs, 1) : null,
-    prompt_ms: round(s.promptMs, 2),
-    decode_ms: round(s.decodeMs, 2),
+    steps,
+    onToken(token) {
+      text += stops.push(stream.push(token));
+      hooks.onToken();
+    },
+    onDone(s) {
+      text += stops.finish(stream.flush());
+      done({
+        id: item.id,
+        text,
+        prompt_tokens: s.promptTokens,
+        completion_tokens: s.newTokens,
+        finish_reason: openAiFinish(s.stopReason, stops) ?? "interrupted",
+        tau: spec.config.mode === "none" ? null : round(meanAcceptance(s), 3),
+        decode_tokens_per_s: s.decodeMs > 0 ? round((s.newTokens * 1000) / s.decodeMs, 1) : null,
+        prompt_ms: round(s.promptMs, 2),
+        decode_ms: round(s.decodeMs, 2),
+      });
+    },
+    onError(err) {
+      if (!(err instanceof EagleError)) throw err;
+      done({ id: item.id, error: oneLine(err.message) });
+    },
   };
 }
 

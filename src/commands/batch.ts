@@ -1,14 +1,16 @@
 // batch — many prompts in (stdin or --input, one per line: plain text or JSON), one JSON result line per
 // prompt out (stdout or --output), in input order, each written as soon as it is ready. A bad line gets an
 // error record and the run goes on; the exit code says whether every line succeeded.
-// Three separate steps, so a scheduler that runs several items at once can replace the middle one:
-// parse items (batch/items.ts) -> run each item (batch/run-item.ts) -> write results in order (batch/sink.ts).
+// Three steps: parse items (batch/items.ts) -> run up to --parallel items at once, their verification
+// forwards batched in one per round (decoding/batch-decode.ts, batch/run-item.ts) -> write results in input
+// order (batch/sink.ts).
 import { existsSync } from "node:fs";
 import type { Argv } from "yargs";
 import { type BadLine, type ItemOptions, type ParsedLine, parseItems } from "../batch/items.ts";
 import { Progress } from "../batch/progress.ts";
 import { PromptBuilder } from "../batch/prompt.ts";
-import { type BatchEngine, type BatchResult, isError, runItem } from "../batch/run-item.ts";
+import { type BatchEngine, type BatchResult, isError, itemSequence } from "../batch/run-item.ts";
+import { BatchDecoder } from "../decoding/batch-decode.ts";
 import { fileOutput, type LineOutput, OrderedWriter, stdoutOutput } from "../batch/sink.ts";
 import { EagleError } from "../util/errors.ts";
 import { readTextFile } from "../util/files.ts";
@@ -32,7 +34,11 @@ export interface BatchArgs extends RuntimeArgs, SpecArgs {
   topP: number;
   seed: number;
   stop?: string[];
+  parallel?: number;
 }
+
+/** Sequences decoded at once unless --parallel says otherwise. */
+export const DEFAULT_PARALLEL = 16;
 
 export function batchFlags<T>(y: Argv<T>) {
   const own = helpFirst(y, ["model", "input", "output"])
@@ -50,12 +56,17 @@ export function batchFlags<T>(y: Argv<T>) {
     .option("temp", { type: "number", default: 0.8, describe: "temperature; 0 = greedy (item: temperature)" })
     .option("top-k", { type: "number", default: 40, describe: "keep the k most likely tokens; 0 = off (item: top_k)" })
     .option("top-p", { type: "number", default: 0.95, describe: "keep the smallest set with this much mass; 1 = off (item: top_p)" })
-    .option("seed", { type: "number", default: -1, describe: "random seed for every item; -1 = pick one per item (item: seed)" });
+    .option("seed", { type: "number", default: -1, describe: "random seed for every item; -1 = pick one per item (item: seed)" })
+    .option("parallel", { alias: "P", type: "number", describe: "items decoded at once, their forwards batched (each item's output is what it gets alone)", defaultDescription: String(DEFAULT_PARALLEL) });
   return specFlags(runtimeFlags(stopFlag(own)));
 }
 
 export async function runBatch(a: BatchArgs): Promise<void> {
   checkSamplingFlags(a);
+  const parallel = a.parallel ?? DEFAULT_PARALLEL;
+  if (!(Number.isInteger(parallel) && parallel >= 1 && parallel <= 4096)) {
+    throw new EagleError(`--parallel must be an integer from 1 to 4096, got ${a.parallel}`, 2);
+  }
   applyThreads(a.threads);
   const defaults: ItemOptions = { maxTokens: a.n, temperature: a.temp, topK: a.topK, topP: a.topP, seed: a.seed, stop: stopStrings(a.stop) };
   const out = a.output !== undefined ? fileOutput(a.output, a.force) : stdoutOutput();
@@ -66,7 +77,7 @@ export async function runBatch(a: BatchArgs): Promise<void> {
   using interrupt = new Interrupt(() => progress.message("interrupted: stopping after the results so far (Ctrl-C again quits at once)"));
   let counts: RunCounts | null = null;
   try {
-    counts = await runInOrder(items, engine, new OrderedWriter(out), progress, interrupt);
+    counts = await runBatched(items, engine, new OrderedWriter(out), progress, interrupt, parallel);
     out.close();
   } finally {
     progress.finish();
@@ -116,21 +127,38 @@ interface RunCounts {
   interrupted: boolean; // Ctrl-C: the items after the counted ones were not run
 }
 
-/** The scheduler: one item at a time, each result written before the next item starts. */
-async function runInOrder(items: ParsedLine[], engine: BatchEngine, writer: OrderedWriter, progress: Progress,
-  interrupt: Interrupt): Promise<RunCounts> {
+/** The scheduler: up to `parallel` items decode at once; a finished item leaves and the next one joins
+ * at once (continuous batching). Results are written in input order as they become ready. */
+async function runBatched(items: ParsedLine[], engine: BatchEngine, writer: OrderedWriter, progress: Progress,
+  interrupt: Interrupt, parallel: number): Promise<RunCounts> {
   const counts: RunCounts = { ok: 0, failed: 0, interrupted: false };
-  const hooks = { onToken: () => progress.token(), poll: () => interrupt.poll() };
-  for (const [slot, item] of items.entries()) {
-    const result: BatchResult = item.kind === "bad" ? errorRecord(item) : await runItem(engine, item, hooks);
+  const decoder = new BatchDecoder(engine.target);
+  const ready = new Map<number, BatchResult>(); // finished this round, to write
+  const hooks = { onToken: () => progress.token() };
+  let next = 0;
+  while (next < items.length || decoder.size > 0) {
+    while (decoder.size < parallel && next < items.length) {
+      const slot = next++;
+      const item = items[slot];
+      if (item.kind === "bad") ready.set(slot, errorRecord(item));
+      else {
+        const seq = itemSequence(engine, item, hooks, (r) => ready.set(slot, r));
+        if (seq) decoder.add(seq);
+      }
+    }
+    if (decoder.size > 0) decoder.round();
+    for (const [slot, result] of ready) {
+      if (isError(result)) counts.failed++;
+      else counts.ok++;
+      progress.itemDone();
+      await writer.put(slot, result);
+    }
+    ready.clear();
     if (await interrupt.poll()) {
-      counts.interrupted = true; // this result may be cut short: it is not written
+      counts.interrupted = true; // the items still decoding are dropped, the ones not started never run
+      decoder.cancelAll();
       break;
     }
-    if (isError(result)) counts.failed++;
-    else counts.ok++;
-    progress.itemDone();
-    await writer.put(slot, result);
   }
   return counts;
 }

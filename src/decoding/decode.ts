@@ -2,7 +2,7 @@
 // Each round: the proposer drafts a tree under the root (the last chosen token), the target checks the
 // whole tree in one forward, the verifier accepts a path and picks a bonus token, both caches keep the
 // accepted path, and the accepted tokens stream out. A generator: yields token ids, returns statistics.
-import { forward, KvCache, nativeMilliseconds, StepOutput } from "../native/engine.ts";
+import { forward, KvCache, nativeMilliseconds, type SequenceForward, StepOutput } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { type Prediction, PlainProposer, type Proposer } from "./proposer.ts";
@@ -95,8 +95,31 @@ function firstToken(out: StepOutput, row: number, sampling: SamplingParams, rng:
   return sampleFrom(targetDistribution(logits, sampling), rng.next());
 }
 
+/** What the decode loop's steps yield: a token, or a verification forward for its driver to run (alone, or
+ * batched with other sequences' through forwardBatch) before asking for the next step. */
+export type DecodeEvent = number | SequenceForward;
+
+/** The decode loop, one sequence: yields its tokens as they are accepted and returns its statistics. */
 export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
   proposer: Proposer = new PlainProposer(), verifier: Verifier = verify): Generator<number, DecodeStats> {
+  const steps = decodeSteps(m, prompt, opts, proposer, verifier);
+  try {
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+      if (typeof step.value === "number") yield step.value;
+      else forward(m.model, step.value.kv, step.value.batch, step.value.out);
+    }
+  } finally {
+    steps.return(undefined as never); // a consumer that stops early still frees the run's caches
+  }
+}
+
+/** The decode loop with its verification forwards left to the caller (see DecodeEvent). Everything else —
+ * prefill, drafting, verification, compaction — runs here, so a sequence decoded in a batch makes exactly
+ * the choices it makes alone. */
+export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptions,
+  proposer: Proposer = new PlainProposer(), verifier: Verifier = verify): Generator<DecodeEvent, DecodeStats> {
   let capacity: number;
   try {
     capacity = contextCapacity(m, prompt.length, opts.maxNewTokens, proposer.maxTreeNodes);
@@ -145,9 +168,9 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
       const tree = proposer.propose(root, capacity - base);
       const s0 = performance.now();
       const n = tree.tokens.length;
-      forward(m.model, kv, {
-        tokens: tree.tokens, positions: Int32Array.from(tree.depth, (d) => base + d), mask: n > 1 ? treeMask(tree) : undefined,
-      }, out);
+      yield {
+        kv, out, batch: { tokens: tree.tokens, positions: Int32Array.from(tree.depth, (d) => base + d), mask: n > 1 ? treeMask(tree) : undefined },
+      };
       const verdict = verifier(tree, out, opts.sampling, rng, vocab);
       kv.keep(base, Int32Array.from(verdict.path, (node) => base + node));
       stats.verifyMs += performance.now() - s0;

@@ -382,6 +382,43 @@ export function forward(model: Model, kv: KvCache, batch: Batch, out: StepOutput
     batch.tokens.length, batch.mask ?? null, cols, StepOutput.ptrOf(out)), "forward");
 }
 
+/** One sequence's share of a batched forward: its cache, its new tokens, where its results go. */
+export interface SequenceForward {
+  kv: KvCache;
+  batch: Batch;
+  out: StepOutput;
+}
+
+/** Several sequences' forwards in one call (et_forward_batch): each gets in its own `out` what forward()
+ * would give it alone. Caches and outputs must be distinct. */
+export function forwardBatch(model: Model, seqs: SequenceForward[]): void {
+  const b = seqs.length;
+  const counts = new Int32Array(b), cols = new Int32Array(b);
+  const kvs = new BigUint64Array(b), outs = new BigUint64Array(b);
+  let rows = 0, maskBytes = 0;
+  seqs.forEach((s, i) => {
+    cols[i] = maskColumns(s.batch); // 0: causal
+    counts[i] = s.batch.tokens.length;
+    kvs[i] = BigInt(KvCache.ptrOf(s.kv));
+    outs[i] = BigInt(StepOutput.ptrOf(s.out));
+    rows += counts[i];
+    maskBytes += s.batch.mask?.length ?? 0;
+  });
+  const tokens = new Int32Array(rows), positions = new Int32Array(rows), masks = new Uint8Array(Math.max(1, maskBytes));
+  let at = 0, maskAt = 0;
+  for (const s of seqs) {
+    tokens.set(s.batch.tokens, at);
+    positions.set(s.batch.positions, at);
+    at += s.batch.tokens.length;
+    if (s.batch.mask) {
+      masks.set(s.batch.mask, maskAt);
+      maskAt += s.batch.mask.length;
+    }
+  }
+  timed(() => shim().et_forward_batch(Model.ptrOf(model), b, kvs, counts, tokens, positions, masks, cols, outs),
+    "batched forward");
+}
+
 /** One draft-head forward: entry i pairs batch.tokens[i] with hidden row featureRows[i] of `features`. */
 export function draftForward(draft: Model, kv: KvCache, batch: Batch, features: StepOutput, featureRows: Int32Array,
   out: StepOutput): void {

@@ -1,0 +1,195 @@
+// batched decoding: et_forward_batch gives every sequence what et_forward gives it alone (bit for bit on the
+// CPU kernels in float32), refuses bad batches without touching any cache, and the batch decoder's
+// sequences — greedy and sampled, plain and speculative, joining and leaving at different rounds — produce
+// exactly the tokens each produces decoded alone with the same seed; `batch --parallel` keeps its output.
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { BatchDecoder } from "../src/decoding/batch-decode.ts";
+import { decode, type DecodeOptions, decodeSteps } from "../src/decoding/decode.ts";
+import { makeProposer, type SpecMode } from "../src/decoding/spec-mode.ts";
+import { loadDraft } from "../src/model/draft.ts";
+import { loadModel } from "../src/model/loader.ts";
+import { cpuKernels, forward, forwardBatch, KvCache, StepOutput } from "../src/native/engine.ts";
+import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
+import { testSpec } from "./support/costs.ts";
+import { TEST_PLACEMENT } from "./support/device.ts";
+
+const target = loadModel(DEFAULT_MODEL_DIR, TEST_PLACEMENT);
+const head = loadDraft(`${DEFAULT_MODEL_DIR}-eagle`, target);
+afterAll(() => {
+  head.model.dispose();
+  target.model.dispose();
+});
+const vocab = target.config.vocabSize;
+const exact = TEST_PLACEMENT.device === "cpu" && cpuKernels() !== "off" && target.placement.dtype === "f32";
+
+function logits(out: StepOutput): number[][] {
+  return Array.from({ length: out.rows }, (_, r) => Array.from(out.logitsRow(r, new Float32Array(vocab))));
+}
+
+function expectSame(a: number[][], b: number[][]): void {
+  expect(a.length).toBe(b.length);
+  if (exact) return expect(a).toEqual(b);
+  a.forEach((row, r) => row.forEach((v, i) => expect(Math.abs(v - b[r][i])).toBeLessThan(1e-4)));
+}
+
+const ids = (n: number, salt: number) => Int32Array.from({ length: n }, (_, i) => 1 + ((i * 31 + salt * 17) % (vocab - 1)));
+const positions = (from: number, n: number) => Int32Array.from({ length: n }, (_, i) => from + i);
+
+describe("et_forward_batch", () => {
+  test("each sequence gets what it gets alone: different lengths, a tree mask, a mask over cached slots", () => {
+    const prompts = [ids(5, 1), ids(40, 2), ids(17, 3)];
+    const caches = prompts.map(() => KvCache.create(target.model, 96));
+    const alone = prompts.map(() => KvCache.create(target.model, 96));
+    const outs = prompts.map(() => StepOutput.create());
+    const single = StepOutput.create();
+    prompts.forEach((p, i) => {
+      forward(target.model, caches[i], { tokens: p, positions: positions(0, p.length) }, single);
+      forward(target.model, alone[i], { tokens: p, positions: positions(0, p.length) }, single);
+    });
+    // sequence 0: one token; 1: a 3-node tree (root, two children); 2: two tokens hiding cached slot 3
+    const tree = Uint8Array.of(1, 0, 0, 1, 1, 0, 1, 0, 1);
+    const L2 = prompts[2].length + 2;
+    const wide = new Uint8Array(2 * L2).fill(1);
+    wide[3] = 0;
+    wide[L2 + 3] = 0;
+    wide[prompts[2].length + 1] = 0; // row 0 does not see row 1
+    const batches = [
+      { tokens: Int32Array.of(7), positions: positions(5, 1) },
+      { tokens: Int32Array.of(9, 11, 12), positions: Int32Array.of(40, 41, 41), mask: tree },
+      { tokens: Int32Array.of(3, 4), positions: positions(17, 2), mask: wide, maskCols: L2 },
+    ];
+    forwardBatch(target.model, batches.map((batch, i) => ({ kv: caches[i], batch, out: outs[i] })));
+    batches.forEach((batch, i) => {
+      forward(target.model, alone[i], batch, single);
+      expect(caches[i].length).toBe(alone[i].length);
+      expectSame(logits(outs[i]), logits(single));
+    });
+    // and the caches carry on as the lone ones do
+    forwardBatch(target.model, [0, 1, 2].map((i) => ({ kv: caches[i], batch: { tokens: Int32Array.of(5), positions: positions(caches[i].length, 1) }, out: outs[i] })));
+    [0, 1, 2].forEach((i) => {
+      forward(target.model, alone[i], { tokens: Int32Array.of(5), positions: positions(alone[i].length, 1) }, single);
+      expectSame(logits(outs[i]), logits(single));
+    });
+    for (const h of [...caches, ...alone, ...outs, single]) h.dispose();
+  });
+
+  test("a bad batch is refused and leaves every cache as it was", () => {
+    const a = KvCache.create(target.model, 8), b = KvCache.create(target.model, 8);
+    const oa = StepOutput.create(), ob = StepOutput.create();
+    const one = (kv: KvCache, out: StepOutput, tokens = Int32Array.of(3)) => ({ kv, out, batch: { tokens, positions: positions(kv.length, tokens.length) } });
+    expect(() => forwardBatch(target.model, [one(a, oa), one(a, ob)])).toThrow(/share a cache/);
+    expect(() => forwardBatch(target.model, [one(a, oa), one(b, oa)])).toThrow(/share a results holder/);
+    expect(() => forwardBatch(target.model, [one(a, oa), one(b, ob, ids(9, 1))])).toThrow(/cache full/);
+    expect(() => forwardBatch(target.model, [one(a, oa), one(b, ob, Int32Array.of(vocab))])).toThrow(/outside the vocabulary/);
+    expect(() => forwardBatch(target.model, [])).toThrow(/at least one sequence/);
+    expect([a.length, b.length]).toEqual([0, 0]);
+    forwardBatch(target.model, [one(a, oa), one(b, ob)]);
+    expect([a.length, b.length]).toEqual([1, 1]);
+    for (const h of [a, b, oa, ob]) h.dispose();
+  });
+});
+
+interface Job {
+  prompt: number[];
+  mode: SpecMode;
+  opts: DecodeOptions;
+}
+
+const options = (maxNewTokens: number, temperature: number, seed: number): DecodeOptions =>
+  ({ maxNewTokens, sampling: { temperature, topK: temperature > 0 ? 40 : 0, topP: 0.95 }, seed, stopIds: [] });
+
+function aloneTokens(j: Job): number[] {
+  return [...decode(target, j.prompt, j.opts, makeProposer(testSpec(j.mode), j.mode === "none" ? null : head))];
+}
+
+describe("the batch decoder", () => {
+  const jobs: Job[] = [
+    { prompt: [1, ...ids(6, 1)], mode: "none", opts: options(40, 0, 1) },
+    { prompt: [1, ...ids(12, 2)], mode: "eagle2", opts: options(25, 0, 1) },
+    { prompt: [1, ...ids(3, 3)], mode: "none", opts: options(60, 1, 7) },
+    { prompt: [1, ...ids(9, 4)], mode: "eagle1", opts: options(33, 0.7, 11) },
+    { prompt: [1, ...ids(20, 5)], mode: "auto", opts: options(50, 0, 1) },
+    { prompt: [1, ...ids(5, 6)], mode: "eagle2", opts: options(45, 1, 3) },
+  ];
+
+  test("every sequence's tokens equal its tokens decoded alone, whatever shares its batch", () => {
+    const decoder = new BatchDecoder(target);
+    const got = jobs.map(() => [] as number[]);
+    const ended: number[] = [];
+    const start = (i: number) => {
+      const j = jobs[i];
+      decoder.add({
+        steps: decodeSteps(target, j.prompt, j.opts, makeProposer(testSpec(j.mode), j.mode === "none" ? null : head)),
+        onToken: (t) => got[i].push(t),
+        onDone: (s) => {
+          expect(s.newTokens).toBe(got[i].length);
+          ended.push(i);
+        },
+        onError: (e) => { throw e; },
+      });
+    };
+    // three start together; the others join mid-run, one per round, as in continuous batching
+    [0, 1, 2].forEach(start);
+    let rounds = 0, joined = 3, widest = 0;
+    while (decoder.size > 0 || joined < jobs.length) {
+      if (rounds >= 4 && joined < jobs.length) start(joined++);
+      widest = Math.max(widest, decoder.size);
+      decoder.round();
+      rounds++;
+    }
+    expect(ended.sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(widest).toBeGreaterThanOrEqual(4); // they really shared rounds
+    jobs.forEach((j, i) => {
+      expect(got[i].length).toBe(j.opts.maxNewTokens);
+      expect(got[i]).toEqual(aloneTokens(j));
+    });
+  });
+
+  test("a cancelled sequence leaves, frees its caches, and the others go on unchanged", () => {
+    const decoder = new BatchDecoder(target);
+    const got: number[][] = [[], []];
+    const seqs = [0, 1].map((i) => ({
+      steps: decodeSteps(target, jobs[i].prompt, jobs[i].opts, makeProposer(testSpec(jobs[i].mode), jobs[i].mode === "none" ? null : head)),
+      onToken: (t: number) => got[i].push(t),
+      onDone: () => {},
+      onError: (e: unknown) => { throw e; },
+    }));
+    seqs.forEach((s) => decoder.add(s));
+    decoder.round();
+    decoder.round();
+    decoder.cancel(seqs[0]);
+    expect(decoder.size).toBe(1);
+    while (decoder.round() > 0);
+    expect(got[1]).toEqual(aloneTokens(jobs[1]));
+    expect(got[0].length).toBeLessThan(jobs[0].opts.maxNewTokens);
+  });
+});
+
+describe("batch --parallel", () => {
+  const run = (args: string[], stdin: string) => {
+    const p = Bun.spawnSync([process.execPath, join(REPO_ROOT, "src/cli.ts"), "batch", "-t", "1", ...args], { stdin: Buffer.from(stdin), env: { ...process.env, NO_COLOR: "1" } });
+    return { code: p.exitCode ?? -1, stderr: p.stderr.toString(), lines: p.stdout.toString().trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)) };
+  };
+  const input = [
+    "Once upon a time", '{"prompt": "The cat", "max_tokens": 5, "id": "short"}', "{bad json", '{"prompt": "A dog", "temperature": 0.9, "seed": 4}',
+    "Sara wanted to bake", '{"prompt": "Tim had a ball", "max_tokens": 50}',
+  ].join("\n") + "\n";
+
+  test("the same records in the same order whatever the parallelism", () => {
+    const one = run(["-n", "30", "--temp", "0", "--parallel", "1"], input);
+    const four = run(["-n", "30", "--temp", "0", "--parallel", "4"], input);
+    expect(one.code).toBe(1); // the bad line
+    expect(four.code).toBe(1);
+    const strip = (r: Record<string, unknown>) => ({ id: r.id, text: r.text, error: r.error, completion_tokens: r.completion_tokens, finish_reason: r.finish_reason });
+    expect(four.lines.map(strip)).toEqual(one.lines.map(strip));
+    expect(four.lines.map((r) => r.id)).toEqual([1, "short", 3, 4, 5, 6]);
+    expect(four.lines[1].completion_tokens).toBe(5);
+  });
+
+  test("--parallel must be a positive integer", () => {
+    const r = run(["--parallel", "0"], "x\n");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--parallel must be an integer from 1 to 4096, got 0");
+  });
+});
