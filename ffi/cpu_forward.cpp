@@ -190,23 +190,37 @@ void add_key_lists(KeyLists& k, int32_t len, int32_t n, const uint8_t* mask, int
   }
 }
 
+// One sequence's cache at one layer: keys and values transposed, (Hkv, D, cap) each.
+struct LayerCache {
+  float* k;
+  float* v;
+  int64_t cap;
+};
+
 // Where each new row goes: its sequence's cache and slot, and the slots it attends to.
 struct Step {
   const int32_t* positions;
   int64_t n;                       // rows over all sequences
+  int32_t layers;
   KeyLists keys;                   // row r: keys.keys[first[r] .. first[r + 1])
-  std::vector<KvCache*> row_kv;    // row r's cache
+  std::vector<int32_t> row_part;   // row r's sequence
   std::vector<int32_t> row_slot;   // the slot row r's keys and values go to
+  std::vector<LayerCache> caches;  // [part * layers + l], looked up once per forward
+
+  const LayerCache& cache(int64_t row, int32_t l) const { return caches[size_t(row_part[row]) * layers + l]; }
 };
 
-Step make_step(const std::vector<SeqPart>& parts, const int32_t* positions) {
-  Step s{positions, 0, {}, {}, {}};
-  for (const auto& p : parts) {
+Step make_step(const std::vector<SeqPart>& parts, const int32_t* positions, int32_t layers) {
+  Step s{positions, 0, layers, {}, {}, {}, {}};
+  for (size_t b = 0; b < parts.size(); b++) {
+    const auto& p = parts[b];
     add_key_lists(s.keys, p.kv->len, p.n, p.mask, p.mask_cols);
     for (int32_t i = 0; i < p.n; i++) {
-      s.row_kv.push_back(p.kv);
+      s.row_part.push_back(int32_t(b));
       s.row_slot.push_back(p.kv->len + i);
     }
+    for (int32_t l = 0; l < layers; l++)
+      s.caches.push_back({p.kv->k[l].data_ptr<float>(), p.kv->v[l].data_ptr<float>(), p.kv->capacity});
     s.n += p.n;
   }
   s.keys.first.push_back(int64_t(s.keys.keys.size()));
@@ -236,15 +250,13 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, i
     float* row = qkv + i * ld;
     const int64_t p = s.positions[i] * (D / 2);
     K.rope(row, H + Hkv, D, cos + p, sin + p);  // q and k heads are adjacent
-    KvCache& kv = *s.row_kv[i];
-    const int64_t cap = kv.capacity, slot = s.row_slot[i];
-    float* kt = kv.k[l].data_ptr<float>();  // (Hkv, D, capacity): keys transposed
-    float* vt = kv.v[l].data_ptr<float>();  // (Hkv, D, capacity): values transposed too
+    const LayerCache& kv = s.cache(i, l);
+    const int64_t cap = kv.cap, slot = s.row_slot[i];
     for (int64_t g = 0; g < Hkv; g++) {
       const float* k = row + qw + g * D;
       const float* v = row + qw + kw + g * D;
-      for (int64_t d = 0; d < D; d++) kt[(g * D + d) * cap + slot] = k[d];
-      for (int64_t d = 0; d < D; d++) vt[(g * D + d) * cap + slot] = v[d];
+      for (int64_t d = 0; d < D; d++) kv.k[(g * D + d) * cap + slot] = k[d];
+      for (int64_t d = 0; d < D; d++) kv.v[(g * D + d) * cap + slot] = v[d];
     }
   }
   // one task per (new token, key/value head): its G query heads share the keys
@@ -257,12 +269,9 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, i
     for (int64_t t = a; t < b; t++) {
       const int64_t i = t / Hkv, g = t % Hkv;
       const int64_t k0 = keys.first[i], m = keys.first[i + 1] - k0;
-      const KvCache& kv = *s.row_kv[i];
-      const int64_t cap = kv.capacity;
-      const float* kt = kv.k[l].data_ptr<float>();
-      const float* vt = kv.v[l].data_ptr<float>();
-      K.attend(qkv + i * ld + g * G * D, G, kt + g * D * cap, vt + g * D * cap, cap, D, keys.keys.data() + k0, m,
-               scale, scores, att + i * qw + g * G * D);
+      const LayerCache& kv = s.cache(i, l);
+      K.attend(qkv + i * ld + g * G * D, G, kv.k + g * D * kv.cap, kv.v + g * D * kv.cap, kv.cap, D,
+               keys.keys.data() + k0, m, scale, scores, att + i * qw + g * G * D);
     }
   });
   linear(att, qw, n, ly.packed[ET_W_O], h, Tensor(), tmp, h);
@@ -344,7 +353,7 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
   const auto& c = m.cfg;
   const int64_t h = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   const int64_t qw = int64_t(c.n_heads) * c.head_dim, ld = qw + 2 * int64_t(c.n_kv_heads) * c.head_dim;
-  const Step step = make_step(parts, positions);
+  const Step step = make_step(parts, positions, c.n_layers);
   const int64_t n = step.n;
   // scratch rows: x, xn, tmp (h each), qkv (ld), att (qw), gu (2I); fc input (2h) for a draft head
   const int64_t row = 3 * h + ld + qw + std::max<int64_t>(2 * I, 2 * h);

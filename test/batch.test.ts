@@ -6,6 +6,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { basename, join } from "node:path";
 import { type ItemContext, parseItems } from "../src/batch/items.ts";
 import { Progress } from "../src/batch/progress.ts";
+import { OrderedWriter } from "../src/batch/sink.ts";
 import { DEFAULT_MODEL_DIR, modelName, REPO_ROOT } from "../src/util/paths.ts";
 import { makeTempDir, writeRandomDraftHead } from "../src/model/random-model.ts";
 
@@ -89,6 +90,23 @@ describe("parsing input lines", () => {
       expect(item.kind).toBe("bad");
       if (item.kind === "bad") expect(item.error).toMatch(/^"stop" .*: must be a non-empty string or an array of them$/);
     }
+  });
+});
+
+describe("ordered output", () => {
+  test("results are written in input order as they become ready; flush writes the ones left waiting", async () => {
+    const lines: string[] = [];
+    const writer = new OrderedWriter({ write: async (l) => void lines.push(l), close() {}, abort() {} });
+    const rec = (id: number) => ({ id, error: `e${id}` });
+    await writer.put(2, rec(2));
+    await writer.put(4, rec(4));
+    expect(lines).toEqual([]);
+    await writer.put(0, rec(0));
+    expect(lines.map((l) => JSON.parse(l).id)).toEqual([0]);
+    await writer.flush(); // slots 1 and 3 never come (an interrupted run)
+    expect(lines.map((l) => JSON.parse(l).id)).toEqual([0, 2, 4]);
+    await writer.flush();
+    expect(lines.length).toBe(3);
   });
 });
 

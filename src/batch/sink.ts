@@ -81,4 +81,13 @@ export class OrderedWriter {
       await this.out.write(`${JSON.stringify(ready)}\n`);
     }
   }
+
+  /** Writes what still waits for an earlier slot that will never come (an interrupted run), in slot order. */
+  async flush(): Promise<void> {
+    for (const slot of [...this.#waiting.keys()].sort((a, b) => a - b)) {
+      const ready = this.#waiting.get(slot)!;
+      this.#waiting.delete(slot);
+      await this.out.write(`${JSON.stringify(ready)}\n`);
+    }
+  }
 }

@@ -73,7 +73,7 @@ export async function runBatch(a: BatchArgs): Promise<void> {
   const items = parseItems(await readInput(a.input), { defaults, model: modelName(a.model) });
   const engine = loadEngine(a);
   const progress = new Progress(items.length);
-  // Ctrl-C: the item being generated is dropped, the finished ones are kept (and --output is written)
+  // Ctrl-C: the items being generated are dropped, the finished ones are kept (and --output is written)
   using interrupt = new Interrupt(() => progress.message("interrupted: stopping after the results so far (Ctrl-C again quits at once)"));
   let counts: RunCounts | null = null;
   try {
@@ -157,6 +157,7 @@ async function runBatched(items: ParsedLine[], engine: BatchEngine, writer: Orde
     if (await interrupt.poll()) {
       counts.interrupted = true; // the items still decoding are dropped, the ones not started never run
       decoder.cancelAll();
+      await writer.flush(); // finished items after a dropped one are kept too, still in input order
       break;
     }
   }
