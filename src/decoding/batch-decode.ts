@@ -47,7 +47,7 @@ export class BatchDecoder {
    * before it), then those forwards run in one call. Returns the number of sequences still decoding. */
   round(): number {
     for (const seq of [...this.#active]) this.#advance(seq);
-    const waiting = this.#active.filter((s) => this.#pending.has(s));
+    const waiting = [...this.#pending.keys()]; // in the order they asked
     if (waiting.length > 0) {
       try {
         forwardBatch(this.target.model, waiting.map((s) => this.#pending.get(s)!));
