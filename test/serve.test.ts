@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { join } from "node:path";
+import { startServe, type ServeProcess } from "../src/bench/serve-process.ts";
 import { TextTokenizer } from "../src/model/tokenizer.ts";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
 
@@ -13,35 +14,11 @@ const ENV = { ...process.env, NO_COLOR: "1" };
 const PROMPT = "Once upon a time";
 const tokenizer = TextTokenizer.load(DEFAULT_MODEL_DIR);
 
-interface ServerProcess {
-  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
-  base: string;        // http://127.0.0.1:PORT
-  stderr: () => string; // everything it wrote to stderr so far
-}
-
-/** Starts `eagle serve --port 0` and waits for its listening line, which names the port. */
-async function startServer(args: string[] = []): Promise<ServerProcess> {
-  const proc = Bun.spawn([process.execPath, CLI, "serve", "-t", "1", "--port", "0", ...args],
-    { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: ENV });
-  let text = "";
-  const reader = proc.stderr.getReader();
-  const decoder = new TextDecoder();
-  let port: string | undefined;
-  while (port === undefined) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`eagle serve exited before listening:\n${text}`);
-    text += decoder.decode(value, { stream: true });
-    port = /eagle serve: http:\/\/127\.0\.0\.1:(\d+) \(model stories260K, spec \w+\)/.exec(text)?.[1];
-  }
-  // keep draining stderr so the child never blocks on a full pipe
-  void (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      text += decoder.decode(value, { stream: true });
-    }
-  })();
-  return { proc, base: `http://127.0.0.1:${port}`, stderr: () => text };
+/** `eagle serve -t 1` on the shipped model, on a free loopback port. */
+async function startServer(args: string[] = []): Promise<ServeProcess> {
+  const server = await startServe(["-t", "1", ...args], ENV);
+  expect(server.stderr()).toMatch(/eagle serve: http:\/\/127\.0\.0\.1:\d+ \(model stories260K, spec \w+\)/);
+  return server;
 }
 
 async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
@@ -85,7 +62,7 @@ async function scrape(base: string): Promise<Map<string, number>> {
   return samples;
 }
 
-let server: ServerProcess;
+let server: ServeProcess;
 beforeAll(async () => {
   server = await startServer(["--max-tokens-limit", "300"]);
 });

@@ -20,7 +20,7 @@ import { loadModel, resolvePlacement } from "../model/loader.ts";
 import { DEFAULT_MODEL_DIR, modelName } from "../util/paths.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
 import { type ResolvedSpec, resolveSpec } from "../decoding/spec-mode.ts";
-import { applyThreads, helpFirst, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags, stopFlag, stopStrings } from "./common.ts";
+import { applyThreads, helpFirst, parallelCount, parallelFlag, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags, stopFlag, stopStrings } from "./common.ts";
 import { checkSamplingFlags } from "./generate.ts";
 
 export interface BatchArgs extends RuntimeArgs, SpecArgs {
@@ -36,9 +36,6 @@ export interface BatchArgs extends RuntimeArgs, SpecArgs {
   stop?: string[];
   parallel?: number;
 }
-
-/** Sequences decoded at once unless --parallel says otherwise. */
-export const DEFAULT_PARALLEL = 16;
 
 export function batchFlags<T>(y: Argv<T>) {
   const own = helpFirst(y, ["model", "input", "output"])
@@ -57,16 +54,12 @@ export function batchFlags<T>(y: Argv<T>) {
     .option("top-k", { type: "number", default: 40, describe: "keep the k most likely tokens; 0 = off (item: top_k)" })
     .option("top-p", { type: "number", default: 0.95, describe: "keep the smallest set with this much mass; 1 = off (item: top_p)" })
     .option("seed", { type: "number", default: -1, describe: "random seed for every item; -1 = pick one per item (item: seed)" })
-    .option("parallel", { alias: "P", type: "number", describe: "items decoded at once, their forwards batched (each item's output is what it gets alone)", defaultDescription: String(DEFAULT_PARALLEL) });
-  return specFlags(runtimeFlags(stopFlag(own)));
+  return specFlags(runtimeFlags(stopFlag(parallelFlag(own, "items"))));
 }
 
 export async function runBatch(a: BatchArgs): Promise<void> {
   checkSamplingFlags(a);
-  const parallel = a.parallel ?? DEFAULT_PARALLEL;
-  if (!(Number.isInteger(parallel) && parallel >= 1 && parallel <= 4096)) {
-    throw new EagleError(`--parallel must be an integer from 1 to 4096, got ${a.parallel}`, 2);
-  }
+  const parallel = parallelCount(a.parallel);
   applyThreads(a.threads);
   const defaults: ItemOptions = { maxTokens: a.n, temperature: a.temp, topK: a.topK, topP: a.topP, seed: a.seed, stop: stopStrings(a.stop) };
   const out = a.output !== undefined ? fileOutput(a.output, a.force) : stdoutOutput();

@@ -46,6 +46,26 @@ export function specFlags<T>(y: Argv<T>) {
     .option("spec-tokens", { type: "number", describe: "EAGLE-2 tree size verified per step (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.totalTokens}; auto ${AUTO_DEFAULTS.maxNodes}` });
 }
 
+/** Sequences decoded at once unless --parallel says otherwise. */
+export const DEFAULT_PARALLEL = 16;
+
+/** --parallel (-P): how many sequences decode at once, their target forwards batched. */
+export function parallelFlag<T>(y: Argv<T>, what: string) {
+  return y.option("parallel", {
+    alias: "P", type: "number", defaultDescription: String(DEFAULT_PARALLEL),
+    describe: `${what} decoded at once, their forwards batched (each one's output is what it gets alone)`,
+  });
+}
+
+/** The --parallel value, checked (exit 2 outside 1..4096). */
+export function parallelCount(value: number | undefined): number {
+  const n = value ?? DEFAULT_PARALLEL;
+  if (!(Number.isInteger(n) && n >= 1 && n <= 4096)) {
+    throw new EagleError(`--parallel must be an integer from 1 to 4096, got ${value}`, 2);
+  }
+  return n;
+}
+
 /** Lists a command's main flags first in its --help, before the runtime and speculation flags. */
 export function helpFirst<T>(y: Argv<T>, keys: string[]): Argv<T> {
   return y.group(keys, "Options:");

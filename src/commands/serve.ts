@@ -1,6 +1,6 @@
 // serve — an OpenAI-compatible HTTP server for one model: /v1/completions, /v1/chat/completions (both
-// also streamed), /v1/models, /health, /metrics. Requests queue and are decoded one at a time
-// (serve/scheduler.ts); Ctrl-C cancels what runs, closes the socket and exits 0.
+// also streamed), /v1/models, /health, /metrics. Requests decode together, up to --parallel at once, in
+// one batched forward per round (serve/scheduler.ts); Ctrl-C cancels what runs, closes the socket and exits 0.
 import type { Argv } from "yargs";
 import { PromptBuilder } from "../batch/prompt.ts";
 import { FlagError } from "../util/errors.ts";
@@ -9,9 +9,9 @@ import { loadModel, resolvePlacement } from "../model/loader.ts";
 import { DEFAULT_MODEL_DIR, modelName } from "../util/paths.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
 import { type ResolvedSpec, resolveSpec } from "../decoding/spec-mode.ts";
-import { SequentialScheduler } from "../serve/scheduler.ts";
+import { BatchScheduler } from "../serve/scheduler.ts";
 import { startServer } from "../serve/server.ts";
-import { applyThreads, helpFirst, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
+import { applyThreads, helpFirst, parallelCount, parallelFlag, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
 
 export interface ServeArgs extends RuntimeArgs, SpecArgs {
   model: string;
@@ -20,19 +20,21 @@ export interface ServeArgs extends RuntimeArgs, SpecArgs {
   apiKey?: string;
   maxTokensLimit: number;
   maxBodyBytes: number;
+  parallel?: number;
 }
 
 export function serveFlags<T>(y: Argv<T>) {
   const own = helpFirst(y, ["model", "host", "port", "api-key"])
     .usage("$0 serve [options]\n\nAn OpenAI-compatible HTTP server: POST /v1/completions, POST /v1/chat/completions (stream: true for\n" +
-      "server-sent events), GET /v1/models, /health, /metrics (Prometheus). Requests are decoded one at a time, in order.")
+      "server-sent events), GET /v1/models, /health, /metrics (Prometheus). Requests are decoded together, up to --parallel at once,\n" +
+      "their target forwards batched (continuous batching); the rest wait in order.")
     .option("model", { alias: "m", type: "string", default: DEFAULT_MODEL_DIR, describe: "model directory (Hugging Face layout)", defaultDescription: "models/stories260K" })
     .option("host", { type: "string", default: "127.0.0.1", describe: "address to listen on (a non-loopback one wants --api-key)" })
     .option("port", { type: "number", default: 8080, describe: "port to listen on; 0 = a free one (printed)" })
     .option("api-key", { type: "string", describe: "require 'Authorization: Bearer KEY' on /v1/ requests", defaultDescription: "none" })
     .option("max-tokens-limit", { type: "number", default: 4096, describe: "the largest max_tokens a request may ask for (and chat's default)" })
     .option("max-body-bytes", { type: "number", default: 1 << 20, describe: "the largest request body accepted (bytes)", defaultDescription: "1 MiB" });
-  return specFlags(runtimeFlags(own));
+  return specFlags(runtimeFlags(parallelFlag(own, "requests")));
 }
 
 function checkServeFlags(a: ServeArgs): void {
@@ -44,6 +46,7 @@ function checkServeFlags(a: ServeArgs): void {
 
 export async function runServe(a: ServeArgs): Promise<void> {
   checkServeFlags(a);
+  const parallel = parallelCount(a.parallel);
   applyThreads(a.threads);
   const target = loadModel(a.model, resolvePlacement(a.device, a.dtype, a.model));
   let spec: ResolvedSpec | null = null;
@@ -51,7 +54,7 @@ export async function runServe(a: ServeArgs): Promise<void> {
     spec = resolveSpec(a, a.model, target);
     const tokenizer = TextTokenizer.load(a.model);
     const engine = { target, spec, tokenizer };
-    const scheduler = new SequentialScheduler(engine);
+    const scheduler = new BatchScheduler(engine, parallel);
     const model = modelName(a.model);
     const ctx = { engine, prompts: PromptBuilder.load(a.model, tokenizer), model, maxTokensLimit: a.maxTokensLimit };
     let stopRequested = () => {};

@@ -1,7 +1,8 @@
 // scheduler.ts — where the server's generations run. The server hands each request to a Scheduler and
-// awaits its result; it never calls decode itself, so a continuous-batching scheduler (many sequences
-// stepped in one forward) can replace the one-at-a-time scheduler here without the HTTP side changing.
-import { contextCapacity, decode, type DecodeStats } from "../decoding/decode.ts";
+// awaits its result; it never calls decode itself. The scheduler here batches: many requests decode at
+// once, their target forwards stepped together (continuous batching).
+import { type BatchSequence, BatchDecoder } from "../decoding/batch-decode.ts";
+import { contextCapacity, decodeSteps, type DecodeStats } from "../decoding/decode.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { makeProposer, type ResolvedSpec } from "../decoding/spec-mode.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
@@ -67,23 +68,31 @@ interface Job {
   reject(e: unknown): void;
 }
 
-/** One generation at a time, first come first served. Between tokens the loop yields to the event loop
- * (decoding is synchronous FFI), so requests keep being accepted and queued and disconnects are seen. */
-export class SequentialScheduler implements Scheduler {
+/**
+ * Continuous batching: up to `parallel` generations decode at once, their verification forwards run in one
+ * batched forward per round (BatchDecoder); one that ends leaves and the next in the queue (first come,
+ * first served) joins at the next round, without draining the others. Between rounds the loop yields to
+ * the event loop (decoding is synchronous FFI), so requests keep being accepted, streamed text is written
+ * and disconnects are seen. Each generation owns its caches, proposer and seed, so its tokens are what it
+ * gets alone, whatever shares its batch.
+ */
+export class BatchScheduler implements Scheduler {
   #queue: Job[] = [];
-  #running = 0;
-  #working = false; // the worker loop is on: it takes the next job itself
+  #decoder: BatchDecoder;
+  #working = false; // the worker loop is on: it takes the next jobs itself
   #closed = false;
   #idle: Promise<void> = Promise.resolve(); // settles when the worker loop ends
 
-  constructor(private readonly engine: Engine) {}
+  constructor(private readonly engine: Engine, private readonly parallel: number) {
+    this.#decoder = new BatchDecoder(engine.target);
+  }
 
   get waiting(): number {
     return this.#queue.length;
   }
 
   get running(): number {
-    return this.#running;
+    return this.#decoder.size;
   }
 
   submit(g: Generation, hooks: GenerationHooks = {}): Promise<GenerationResult> {
@@ -91,7 +100,7 @@ export class SequentialScheduler implements Scheduler {
     return new Promise((resolve, reject) => {
       const job: Job = { g, hooks, resolve, reject };
       this.#queue.push(job);
-      // a request that goes away while it waits leaves the queue
+      // a request that goes away while it waits leaves the queue (a running one stops at its next token)
       hooks.signal?.addEventListener("abort", () => {
         const at = this.#queue.indexOf(job);
         if (at >= 0) {
@@ -103,6 +112,7 @@ export class SequentialScheduler implements Scheduler {
     });
   }
 
+  /** Queued requests are cancelled at once; running ones stop at their next token and resolve "cancelled". */
   async close(): Promise<void> {
     this.#closed = true;
     for (const job of this.#queue.splice(0)) job.resolve(cancelled(job.g));
@@ -111,30 +121,36 @@ export class SequentialScheduler implements Scheduler {
 
   async #work(): Promise<void> {
     this.#working = true;
-    for (let job = this.#queue.shift(); job !== undefined; job = this.#queue.shift()) {
-      this.#running++;
-      try {
-        job.resolve(await this.#run(job));
-      } catch (err) {
-        job.reject(err);
-      } finally {
-        this.#running--;
+    try {
+      await breathe(); // requests that arrive together start together, and submit never decodes
+      while (this.#queue.length > 0 || this.#decoder.size > 0) {
+        while (this.#decoder.size < this.parallel && this.#queue.length > 0) this.#start(this.#queue.shift()!);
+        if (this.#decoder.size > 0) this.#decoder.round();
+        await breathe();
       }
+    } finally {
+      this.#working = false;
     }
-    this.#working = false;
   }
 
-  async #run({ g, hooks }: Job): Promise<GenerationResult> {
+  #start(job: Job): void {
     const { target, spec, tokenizer } = this.engine;
+    const { g, hooks } = job;
     const stops = new StopStrings(g.stop);
     const ended = () => this.#closed || hooks.signal?.aborted === true;
-    const run = decode(target, g.ids, {
-      maxNewTokens: g.maxTokens,
-      sampling: { temperature: g.temperature, topK: g.topK, topP: g.topP },
-      seed: g.seed,
-      stopIds: tokenizer.eosIds,
-      stop: () => ended() || stops.stopped, // a disconnect, shutdown, or a stop string in the text
-    }, makeProposer(spec.config, spec.head));
+    let steps: BatchSequence["steps"];
+    try {
+      steps = decodeSteps(target, g.ids, {
+        maxNewTokens: g.maxTokens,
+        sampling: { temperature: g.temperature, topK: g.topK, topP: g.topP },
+        seed: g.seed,
+        stopIds: tokenizer.eosIds,
+        stop: () => ended() || stops.stopped, // a disconnect, shutdown, or a stop string in the text
+      }, makeProposer(spec.config, spec.head));
+    } catch (err) {
+      job.reject(err);
+      return;
+    }
     const stream = tokenizer.streamDecoder(g.ids);
     let text = "";
     const emit = (piece: string) => {
@@ -142,21 +158,21 @@ export class SequentialScheduler implements Scheduler {
       text += piece;
       hooks.onText?.(piece);
     };
-    let step = run.next();
-    while (!step.done) {
-      emit(stops.push(stream.push(step.value)));
-      await breathe();
-      step = run.next();
-    }
-    emit(stops.finish(stream.flush()));
-    const s = step.value;
-    return {
-      text,
-      promptTokens: s.promptTokens,
-      completionTokens: s.newTokens,
-      finishReason: openAiFinish(s.stopReason, stops) ?? "cancelled",
-      stats: s,
-    };
+    this.#decoder.add({
+      steps,
+      onToken: (token) => emit(stops.push(stream.push(token))),
+      onDone: (s) => {
+        emit(stops.finish(stream.flush()));
+        job.resolve({
+          text,
+          promptTokens: s.promptTokens,
+          completionTokens: s.newTokens,
+          finishReason: openAiFinish(s.stopReason, stops) ?? "cancelled",
+          stats: s,
+        });
+      },
+      onError: (err) => job.reject(err),
+    });
   }
 }
 
