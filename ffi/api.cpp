@@ -27,6 +27,51 @@ Mapping::~Mapping() {
 
 using et::guarded;
 
+namespace {
+
+// A batched call's sequences, checked: each one's cache, row count, mask and results holder.
+struct BatchParts {
+  std::vector<et::SeqPart> parts;
+  std::vector<et::Out*> results;
+};
+
+BatchParts batch_parts(const char* fn, et_model* m, int32_t n_seqs, et_kv* const* kvs, const int32_t* counts,
+                       const int32_t* tokens, const int32_t* positions, const uint8_t* masks,
+                       const int32_t* mask_cols, et_out* const* outs) {
+  et::check_handle(m, et::HandleKind::Model, fn);
+  TORCH_CHECK(n_seqs > 0, fn, ": needs at least one sequence, got ", n_seqs);
+  TORCH_CHECK(kvs && counts && tokens && positions && outs, fn, ": null argument");
+  BatchParts bp;
+  int64_t mask_bytes = 0;
+  for (int32_t b = 0; b < n_seqs; b++) {
+    et::check_handle(kvs[b], et::HandleKind::Kv, fn);
+    et::check_handle(outs[b], et::HandleKind::Out, fn);
+    TORCH_CHECK(kvs[b]->c.model == m->m, fn, ": the cache of sequence ", b, " belongs to another model");
+    TORCH_CHECK(counts[b] > 0, fn, ": sequence ", b, " has ", counts[b], " tokens");
+    const int32_t cols = mask_cols ? mask_cols[b] : 0;
+    TORCH_CHECK(cols >= 0, fn, ": sequence ", b, " has ", cols, " mask columns");
+    TORCH_CHECK(cols == 0 || masks, fn, ": sequence ", b, " has a mask but masks is null");
+    bp.parts.push_back({&kvs[b]->c, counts[b], cols ? masks + mask_bytes : nullptr, cols});
+    bp.results.push_back(&outs[b]->o);
+    mask_bytes += int64_t(counts[b]) * cols;
+  }
+  return bp;
+}
+
+// A draft forward's feature source: a forward's hidden states on the head's device, of its width, and
+// every row an entry reads within it.
+void check_features(const et::Model& m, const torch::Tensor& src, const int32_t* rows, int32_t n) {
+  TORCH_CHECK(src.defined(), "the feature source holds no results yet");
+  TORCH_CHECK(src.size(1) == m.cfg.hidden_size, "features have width ", src.size(1), ", the head expects ",
+              m.cfg.hidden_size);
+  for (int32_t i = 0; i < n; i++) {
+    TORCH_CHECK(rows[i] >= 0 && rows[i] < src.size(0), "feature row ", rows[i], " outside [0, ", src.size(0), ")");
+  }
+  TORCH_CHECK(src.device() == m.opts.device(), "features on another device");
+}
+
+}  // namespace
+
 extern "C" {
 
 const char* et_last_error(void) { return et::last_error.c_str(); }
@@ -162,30 +207,40 @@ int et_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* pos
   });
 }
 
+
 int et_forward_batch(et_model* m, int32_t n_seqs, et_kv* const* kvs, const int32_t* counts,
                      const int32_t* tokens, const int32_t* positions, const uint8_t* masks,
                      const int32_t* mask_cols, et_out* const* outs) {
   return guarded([&] {
-    et::check_handle(m, et::HandleKind::Model, "et_forward_batch");
-    TORCH_CHECK(n_seqs > 0, "et_forward_batch: needs at least one sequence, got ", n_seqs);
-    TORCH_CHECK(kvs && counts && tokens && positions && outs, "et_forward_batch: null argument");
-    TORCH_CHECK(!m->m->cfg.draft, "et_forward_batch: this is a draft head");
-    std::vector<et::SeqPart> parts;
-    std::vector<et::Out*> results;
-    int64_t mask_bytes = 0;
+    auto bp = batch_parts("et_forward_batch", m, n_seqs, kvs, counts, tokens, positions, masks, mask_cols, outs);
+    TORCH_CHECK(!m->m->cfg.draft, "et_forward_batch: this is a draft head: use et_draft_forward_batch");
+    et::forward_batch(*m->m, bp.parts, tokens, positions, bp.results);
+  });
+}
+
+int et_draft_forward_batch(et_model* m, int32_t n_seqs, et_kv* const* kvs, const int32_t* counts,
+                           const int32_t* tokens, const int32_t* positions, const uint8_t* masks,
+                           const int32_t* mask_cols, const et_out* const* features, const int32_t* feature_rows,
+                           et_out* const* outs) {
+  return guarded([&] {
+    const char* fn = "et_draft_forward_batch";
+    auto bp = batch_parts(fn, m, n_seqs, kvs, counts, tokens, positions, masks, mask_cols, outs);
+    TORCH_CHECK(m->m->cfg.draft, fn, ": not a draft head");
+    TORCH_CHECK(features && feature_rows, fn, ": null argument");
+    // every sequence's features, held while the outputs (which may be their sources) are rewritten
+    std::vector<torch::Tensor> held(static_cast<size_t>(n_seqs));
+    std::vector<et::Features> feats(static_cast<size_t>(n_seqs));
+    int64_t first = 0;
     for (int32_t b = 0; b < n_seqs; b++) {
-      et::check_handle(kvs[b], et::HandleKind::Kv, "et_forward_batch");
-      et::check_handle(outs[b], et::HandleKind::Out, "et_forward_batch");
-      TORCH_CHECK(kvs[b]->c.model == m->m, "et_forward_batch: the cache of sequence ", b, " belongs to another model");
-      TORCH_CHECK(counts[b] > 0, "et_forward_batch: sequence ", b, " has ", counts[b], " tokens");
-      const int32_t cols = mask_cols ? mask_cols[b] : 0;
-      TORCH_CHECK(cols >= 0, "et_forward_batch: sequence ", b, " has ", cols, " mask columns");
-      TORCH_CHECK(cols == 0 || masks, "et_forward_batch: sequence ", b, " has a mask but masks is null");
-      parts.push_back({&kvs[b]->c, counts[b], cols ? masks + mask_bytes : nullptr, cols});
-      results.push_back(&outs[b]->o);
-      mask_bytes += int64_t(counts[b]) * cols;
+      et::check_handle(features[b], et::HandleKind::Out, fn);
+      held[b] = features[b]->o.hidden;
+      check_features(*m->m, held[b], feature_rows + first, counts[b]);
+      feats[b] = {&held[b], feature_rows + first};
+      bp.parts[b].features = &feats[b];
+      first += counts[b];
     }
-    et::forward_batch(*m->m, parts, tokens, positions, results);
+    c10::InferenceMode guard;
+    et::forward_batch(*m->m, bp.parts, tokens, positions, bp.results);
   });
 }
 
@@ -200,18 +255,10 @@ int et_draft_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_
     TORCH_CHECK(tokens && positions && feature_rows, "et_draft_forward: null argument");
     TORCH_CHECK(kv->c.model == m->m, "et_draft_forward: the cache belongs to another model");
     TORCH_CHECK(m->m->cfg.draft, "et_draft_forward: not a draft head");
-    const auto& src = features->o.hidden;
-    TORCH_CHECK(src.defined(), "et_draft_forward: the feature source holds no results yet");
-    TORCH_CHECK(src.size(1) == m->m->cfg.hidden_size, "features have width ", src.size(1), ", the head expects ",
-                m->m->cfg.hidden_size);
     TORCH_CHECK(n > 0, "forward needs at least one token, got n = ", n);
-    for (int32_t i = 0; i < n; i++) {
-      TORCH_CHECK(feature_rows[i] >= 0 && feature_rows[i] < src.size(0), "feature row ", feature_rows[i],
-                  " outside [0, ", src.size(0), ")");
-    }
-    TORCH_CHECK(src.device() == m->m->opts.device(), "et_draft_forward: features on another device");
+    const auto held = features->o.hidden;  // kept alive while `out` (which may be `features`) is rewritten
+    check_features(*m->m, held, feature_rows, n);
     c10::InferenceMode guard;
-    const auto held = src;  // kept alive while `out` (which may be `features`) is rewritten
     const et::Features feats{&held, feature_rows};
     et::forward(*m->m, kv->c, tokens, positions, n, mask, mask_cols, &feats, out->o);
   });

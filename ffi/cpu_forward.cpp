@@ -348,7 +348,7 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
 const char* cpu_kernels_isa() { return cpu_kernels_enabled() ? cpu::kernels().isa : "off"; }
 
 void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
-                 const Features* features, const std::vector<Out*>& outs) {
+                 const std::vector<Out*>& outs) {
   const cpu::FlushDenormals flush;
   const auto& c = m.cfg;
   const int64_t h = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
@@ -364,13 +364,17 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
   float* att = qkv + n * ld;
   float* gu = att + n * qw;
   const Tensor& embed = m.global[ET_W_EMBED];
-  if (features) {
-    // EAGLE: the draft reads concat(embedding, feature), embedding first
-    const Tensor feats = features->hidden->contiguous();
-    const float* f = f32(feats);
-    for (int64_t i = 0; i < n; i++) {
-      embed_row(embed, tokens[i], h, gu + i * 2 * h);
-      std::memcpy(gu + i * 2 * h + h, f + int64_t(features->rows[i]) * h, h * sizeof(float));
+  const bool draft = c.draft;
+  if (draft) {
+    // EAGLE: the draft reads concat(embedding, feature), embedding first; each part its own features
+    int64_t i = 0;
+    for (const auto& p : parts) {
+      const Tensor feats = p.features->hidden->contiguous();
+      const float* f = f32(feats);
+      for (int32_t j = 0; j < p.n; j++, i++) {
+        embed_row(embed, tokens[i], h, gu + i * 2 * h);
+        std::memcpy(gu + i * 2 * h + h, f + int64_t(p.features->rows[j]) * h, h * sizeof(float));
+      }
     }
     linear(gu, 2 * h, n, m.layers[0].packed[ET_W_FC], h, m.layers[0].w[ET_W_FC_BIAS], x, h);
   } else {
@@ -383,7 +387,7 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
   auto hidden = torch::empty({n, h}, f32_options(m));
   float* hp = hidden.data_ptr<float>();
   // a draft head has no final norm: its output is the predicted next feature
-  if (features) std::memcpy(hp, x, size_t(n) * h * sizeof(float));
+  if (draft) std::memcpy(hp, x, size_t(n) * h * sizeof(float));
   else cpu::kernels().rms_norm(x, h, n, h, f32(m.global[ET_W_NORM]), c.rms_norm_eps, hp, h);
   auto logits = torch::empty({n, V}, f32_options(m));
   linear(hp, h, n, m.packed_lm_head, V, Tensor(), logits.data_ptr<float>(), V);

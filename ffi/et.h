@@ -197,6 +197,15 @@ ET_API int et_draft_forward(et_model* draft, et_kv* kv, const int32_t* tokens, c
                             const uint8_t* mask, int32_t mask_cols, const et_out* features,
                             const int32_t* feature_rows, et_out* out);
 
+/* Several sequences' draft-head forwards in one call, as et_forward_batch is to et_forward: sequence b's
+ * entries pair its tokens with its feature rows (feature_rows holds every sequence's in turn, counts[b]
+ * each) of features[b], and its results go to outs[b]. features[b] may be outs[b] (read before any is
+ * written). On the CPU kernels one pass over every row. */
+ET_API int et_draft_forward_batch(et_model* draft, int32_t n_seqs, et_kv* const* kvs, const int32_t* counts,
+                                  const int32_t* tokens, const int32_t* positions, const uint8_t* masks,
+                                  const int32_t* mask_cols, const et_out* const* features,
+                                  const int32_t* feature_rows, et_out* const* outs);
+
 /* Readers of the last forward's results. Each reads only what it names; each is a device sync. */
 ET_API int et_out_rows(const et_out* o, int32_t* n);
 /* Row selection for the readers below: rows[n_rows] names the rows to read, in that order; rows == NULL

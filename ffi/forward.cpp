@@ -199,7 +199,7 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
   c10::InferenceMode guard;
   TORCH_CHECK(kv.transposed == use_cpu_kernels(m), "cache layout does not match the model's forward");
   if (use_cpu_kernels(m)) {
-    forward_cpu(m, {SeqPart{&kv, n, mask, mask_cols}}, tokens, positions, features, {&out});
+    forward_cpu(m, {SeqPart{&kv, n, mask, mask_cols, features}}, tokens, positions, {&out});
     kv.len += n;  // only now: a throw above leaves len as it was
     return;
   }
@@ -237,12 +237,13 @@ void forward_batch(const Model& m, const std::vector<SeqPart>& parts, const int3
       TORCH_CHECK(outs[a] != outs[b], "sequences ", a, " and ", b, " share a results holder");
     }
     check_inputs(m, *p.kv, tokens + first, positions + first, p.n);
+    TORCH_CHECK((p.features != nullptr) == m.cfg.draft, "sequence ", b, m.cfg.draft ? " has no features" : " has features");
     TORCH_CHECK(p.kv->transposed == use_cpu_kernels(m), "cache layout does not match the model's forward");
     first += p.n;
   }
   c10::InferenceMode guard;
   if (use_cpu_kernels(m)) {
-    forward_cpu(m, parts, tokens, positions, nullptr, outs);
+    forward_cpu(m, parts, tokens, positions, outs);
     for (const auto& p : parts) p.kv->len += p.n;  // only now: a throw above leaves every len as it was
     return;
   }
@@ -250,7 +251,7 @@ void forward_batch(const Model& m, const std::vector<SeqPart>& parts, const int3
   first = 0;
   for (size_t b = 0; b < parts.size(); b++) {
     const auto& p = parts[b];
-    forward(m, *p.kv, tokens + first, positions + first, p.n, p.mask, p.mask_cols, nullptr, *outs[b]);
+    forward(m, *p.kv, tokens + first, positions + first, p.n, p.mask, p.mask_cols, p.features, *outs[b]);
     first += p.n;
   }
 }

@@ -120,26 +120,28 @@ torch::Tensor host_to_device(const void* data, int64_t n, torch::ScalarType from
                              torch::ScalarType to);
 
 // A draft forward's features: row rows[i] of `hidden` (n checked rows) for entry i
+struct Features {
+  const torch::Tensor* hidden;
+  const int32_t* rows;
+};
+
 // One sequence's share of a forward: its cache, its n new rows (consecutive in the call's tokens) and their
-// mask (as et_forward's).
+// mask (as et_forward's); for a draft head's forward, the features its rows read (null for the target's).
 struct SeqPart {
   KvCache* kv;
   int32_t n;
   const uint8_t* mask;
   int32_t mask_cols;
-};
-
-struct Features {
-  const torch::Tensor* hidden;
-  const int32_t* rows;
+  const Features* features = nullptr;
 };
 
 // forward.cpp: `features` selects the draft-head forward, null the target forward. The features are read
 // before `out` is written, so they may be rows of `out` itself.
 void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* positions, int32_t n,
              const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out);
-// Several sequences' target forwards in one (et_forward_batch): tokens and positions of every part in turn;
-// on the CPU kernels one pass, elsewhere one forward per part. Checks every part before any runs.
+// Several sequences' forwards in one (et_forward_batch, et_draft_forward_batch: every part then has its
+// features): tokens and positions of every part in turn; on the CPU kernels one pass, elsewhere one forward
+// per part. Checks every part before any runs.
 void forward_batch(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
                    const std::vector<Out*>& outs);
 
@@ -164,9 +166,10 @@ const float* rope_rows(const Model& m, int32_t max_pos, bool want_sin);
 void fuse_weights(Model& m);
 const char* cpu_kernels_isa();
 // The CPU kernels' forward over every part's rows at once: products over all rows, each row's attention over
-// its own cache; outs[b] gets part b's rows. Leaves the caches' lengths to the caller.
+// its own cache (a draft head's rows each read their part's features); outs[b] gets part b's rows. Leaves the
+// caches' lengths to the caller.
 void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
-                 const Features* features, const std::vector<Out*>& outs);
+                 const std::vector<Out*>& outs);
 
 }  // namespace et
 

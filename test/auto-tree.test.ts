@@ -7,6 +7,7 @@ import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "../src/decoding/auto-tree.t
 import { costsFor } from "../src/decoding/calibrate.ts";
 import { type CostModel, fitStepCost, stepUs } from "../src/decoding/cost-model.ts";
 import type { DraftSource } from "../src/decoding/eagle.ts";
+import { runDrafts } from "../src/decoding/proposer.ts";
 import { checkTree } from "../src/decoding/tree.ts";
 import { makeTempDir } from "../src/model/random-model.ts";
 import { EAGER_COSTS, STINGY_COSTS } from "./support/costs.ts";
@@ -35,7 +36,7 @@ function standIn(probs: number[]): DraftSource & { fed: number[] } {
   const fed: number[] = [];
   return {
     fed, rootRow: 0, contextLength: 100, rootTopK: () => top(1),
-    feed: (level) => {
+    *feed(level) {
       fed.push(level.tokens.length);
       return { top: top(level.tokens.length), slots: level.tokens.map((_, i) => 100 + fed.length * 64 + i) };
     },
@@ -48,7 +49,7 @@ const FLAT = new Array(8).fill(0.01);
 test("a confident draft under cheap verification: several passes, a deep tree of the best candidates", () => {
   const draft = standIn(CONFIDENT);
   const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, EAGER_COSTS);
-  const tree = builder.build(draft, 1, 64);
+  const tree = runDrafts(builder.build(draft, 1, 64));
   checkTree(tree);
   expect(draft.fed.length).toBeGreaterThan(2);
   expect(Math.max(...tree.depth)).toBeGreaterThan(2);
@@ -60,30 +61,30 @@ test("a confident draft under cheap verification: several passes, a deep tree of
 test("passes that cost more than they can earn are not fed; the root's candidates alone may still pay", () => {
   const dear: CostModel = { ...EAGER_COSTS, passUs: 1e7 };
   const draft = standIn(CONFIDENT);
-  const tree = new CostAwareTreeBuilder(AUTO_DEFAULTS, dear).build(draft, 1, 64);
+  const tree = runDrafts(new CostAwareTreeBuilder(AUTO_DEFAULTS, dear).build(draft, 1, 64));
   expect(draft.fed).toEqual([]);
   expect(tree.tokens.length).toBeGreaterThan(1);
   expect(Math.max(...tree.depth)).toBe(1);
 });
 
 test("the tree stays within the context's room", () => {
-  const tree = new CostAwareTreeBuilder(AUTO_DEFAULTS, EAGER_COSTS).build(standIn(CONFIDENT), 1, 5);
+  const tree = runDrafts(new CostAwareTreeBuilder(AUTO_DEFAULTS, EAGER_COSTS).build(standIn(CONFIDENT), 1, 5));
   expect(tree.tokens.length).toBeLessThanOrEqual(5);
-  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, EAGER_COSTS).build(standIn(CONFIDENT), 1, 1).tokens.length).toBe(1);
+  expect(runDrafts(new CostAwareTreeBuilder(AUTO_DEFAULTS, EAGER_COSTS).build(standIn(CONFIDENT), 1, 1)).tokens.length).toBe(1);
 });
 
 test("where no tree pays: two misses, then rests that double, looking again after each", () => {
   const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...EAGER_COSTS, draft: { fixedUs: 900, perTokenUs: 2, perTokenSlotUs: 0 } });
   expect(builder.startsResting(100)).toBe(false); // a perfect draft could pay here
   const draft = standIn(FLAT);
-  builder.build(draft, 1, 64); // the best tree it can make still loses to a plain round plus the catch-up
+  runDrafts(builder.build(draft, 1, 64)); // the best tree it can make still loses to a plain round plus the catch-up
   expect(builder.rests()).toBe(false); // the first miss
-  builder.build(draft, 1, 64);
+  runDrafts(builder.build(draft, 1, 64));
   expect(builder.rests()).toBe(true); // the second: rest for 16 rounds
   let resting = 0;
   while (!builder.wakes(100)) resting++;
   expect(resting).toBe(15);
-  builder.build(draft, 1, 64);
+  runDrafts(builder.build(draft, 1, 64));
   expect(builder.rests()).toBe(true); // after a rest one miss suffices, and the rest doubles
   resting = 0;
   while (!builder.wakes(100)) resting++;
@@ -113,4 +114,16 @@ test("EAGLE_COSTS: a cost model from a file, with a one-line error naming a bad 
     if (saved === undefined) delete process.env.EAGLE_COSTS;
     else process.env.EAGLE_COSTS = saved;
   }
+});
+
+test("in a batch the forwards' fixed costs are shared: a tree that pays alone does not among 16", () => {
+  // one more node earns 0.9 tokens for perTokenUs: worth it over a 1005 us plain step, not over a 67.5 us share of one
+  const costs: CostModel = { ...EAGER_COSTS, target: { fixedUs: 1000, perTokenUs: 1000, perTokenSlotUs: 0 } };
+  const alone = runDrafts(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).build(standIn(CONFIDENT), 1, 64));
+  expect(alone.tokens.length).toBeGreaterThan(1);
+  const among16 = runDrafts(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).build({ ...standIn(CONFIDENT), sharing: 16 }, 1, 64));
+  expect(among16.tokens.length).toBe(1);
+  // and a resting builder looks again alone, but not among 16, where even a perfect draft cannot pay
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).wakes(100, 1)).toBe(true);
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).wakes(100, 16)).toBe(false);
 });

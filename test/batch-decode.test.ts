@@ -9,7 +9,7 @@ import { decode, type DecodeOptions, decodeSteps } from "../src/decoding/decode.
 import { makeProposer, type SpecMode } from "../src/decoding/spec-mode.ts";
 import { loadDraft } from "../src/model/draft.ts";
 import { loadModel } from "../src/model/loader.ts";
-import { cpuKernels, forward, forwardBatch, KvCache, StepOutput } from "../src/native/engine.ts";
+import { cpuKernels, draftForward, draftForwardBatch, forward, forwardBatch, KvCache, StepOutput } from "../src/native/engine.ts";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
 import { testSpec } from "./support/costs.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
@@ -90,6 +90,67 @@ describe("et_forward_batch", () => {
   });
 });
 
+describe("et_draft_forward_batch", () => {
+  test("each sequence's draft pass is what it gets alone: prefill features, a tree level over its own output", () => {
+    const prompts = [ids(6, 1), ids(30, 2), ids(11, 3)];
+    const targetOut = prompts.map(() => StepOutput.create());
+    prompts.forEach((p, i) => {
+      const kv = KvCache.create(target.model, 64);
+      forward(target.model, kv, { tokens: p, positions: positions(0, p.length) }, targetOut[i]);
+      kv.dispose();
+    });
+    const caches = prompts.map(() => KvCache.create(head.model, 64));
+    const alone = prompts.map(() => KvCache.create(head.model, 64));
+    const outs = prompts.map(() => StepOutput.create());
+    const single = prompts.map(() => StepOutput.create());
+    // the prefill: entry t pairs feature t with token t + 1 (the last with a new root)
+    const entries = prompts.map((p) => Int32Array.from([...p.slice(1), 7]));
+    const rows = prompts.map((p) => Int32Array.from(p, (_, t) => t));
+    draftForwardBatch(head.model, prompts.map((p, i) => ({
+      kv: caches[i], out: outs[i], batch: { tokens: entries[i], positions: positions(0, p.length) }, features: targetOut[i], featureRows: rows[i],
+    })));
+    prompts.forEach((p, i) => {
+      draftForward(head.model, alone[i], { tokens: entries[i], positions: positions(0, p.length) }, targetOut[i], rows[i], single[i]);
+      expect(caches[i].length).toBe(alone[i].length);
+      expectSame(logits(outs[i]), logits(single[i]));
+    });
+    // a level of two nodes, each reading the root entry's row of the sequence's own latest output (which
+    // it also overwrites), masked to the committed prefix and itself
+    const level = (i: number) => {
+      const len = prompts[i].length, cols = len + 2, mask = new Uint8Array(2 * cols);
+      for (let r = 0; r < 2; r++) {
+        mask.fill(1, r * cols, r * cols + len);
+        mask[r * cols + len + r] = 1;
+      }
+      return { tokens: Int32Array.of(9 + i, 20 + i), positions: new Int32Array(2).fill(len), mask, maskCols: cols };
+    };
+    const root = (i: number) => new Int32Array(2).fill(prompts[i].length - 1);
+    draftForwardBatch(head.model, prompts.map((_, i) => ({ kv: caches[i], out: outs[i], batch: level(i), features: outs[i], featureRows: root(i) })));
+    prompts.forEach((_, i) => {
+      draftForward(head.model, alone[i], level(i), single[i], root(i), single[i]);
+      expectSame(logits(outs[i]), logits(single[i]));
+    });
+    for (const h of [...targetOut, ...caches, ...alone, ...outs, ...single]) h.dispose();
+  });
+
+  test("a bad draft batch is refused and leaves every cache as it was", () => {
+    const a = KvCache.create(head.model, 8), b = KvCache.create(head.model, 8);
+    const oa = StepOutput.create(), ob = StepOutput.create(), feats = StepOutput.create(), empty = StepOutput.create();
+    const tkv = KvCache.create(target.model, 8);
+    forward(target.model, tkv, { tokens: Int32Array.of(1, 5), positions: positions(0, 2) }, feats);
+    const one = (kv: KvCache, out: StepOutput, row = 0) =>
+      ({ kv, out, batch: { tokens: Int32Array.of(3), positions: positions(kv.length, 1) }, features: feats, featureRows: Int32Array.of(row) });
+    expect(() => draftForwardBatch(head.model, [one(a, oa), one(b, ob, 2)])).toThrow(/feature row 2 outside \[0, 2\)/);
+    expect(() => draftForwardBatch(head.model, [one(a, oa), { ...one(b, ob), features: empty }])).toThrow(/holds no results/);
+    expect(() => draftForwardBatch(target.model, [one(tkv, oa)])).toThrow(/not a draft head/);
+    expect(() => forwardBatch(head.model, [one(a, oa)])).toThrow(/this is a draft head/);
+    expect([a.length, b.length]).toEqual([0, 0]);
+    draftForwardBatch(head.model, [one(a, oa), one(b, ob, 1)]);
+    expect([a.length, b.length]).toEqual([1, 1]);
+    for (const h of [a, b, oa, ob, feats, empty, tkv]) h.dispose();
+  });
+});
+
 interface Job {
   prompt: number[];
   mode: SpecMode;
@@ -140,6 +201,10 @@ describe("the batch decoder", () => {
     }
     expect(ended.sort()).toEqual([0, 1, 2, 3, 4, 5]);
     expect(widest).toBeGreaterThanOrEqual(4); // they really shared rounds
+    // and calls: verifications, and the draft passes of the four drafting sequences
+    const c = decoder.counts;
+    expect(c.targetSequences).toBeGreaterThan(c.targetCalls * 2);
+    expect(c.draftSequences).toBeGreaterThan(c.draftCalls);
     jobs.forEach((j, i) => {
       expect(got[i].length).toBe(j.opts.maxNewTokens);
       expect(got[i]).toEqual(aloneTokens(j));

@@ -2,6 +2,7 @@
 // replacement, the tree that carries what they were drawn from, and verification against r / q_j.
 import { describe, expect, test } from "bun:test";
 import { StaticTreeBuilder } from "../src/decoding/eagle1.ts";
+import { runDrafts } from "../src/decoding/proposer.ts";
 import { drawDistinct, targetDistribution } from "../src/decoding/sampling.ts";
 import { EAGLE1_DEFAULT_CHOICES, instantiateDrawn, planStaticTree } from "../src/decoding/static-tree.ts";
 import { childrenOf, type DraftTree } from "../src/decoding/tree.ts";
@@ -68,7 +69,7 @@ describe("EAGLE-1's builder at T > 0", () => {
   const plan = planStaticTree(EAGLE1_DEFAULT_CHOICES);
   const context = [3, 1, 4];
   const build = (sampling = { temperature: 1, topK: 0, topP: 1 }, seed = 7) =>
-    new StaticTreeBuilder(plan).build(new FakeDraft(world, context), 4, 64, { sampling, rng: new Rng(seed) });
+    runDrafts(new StaticTreeBuilder(plan).build(new FakeDraft(world, context), 4, 64, { sampling, rng: new Rng(seed) }));
 
   test("children are distinct draws, each node carrying the processed draft row they came from", () => {
     const tree = build();
@@ -94,9 +95,9 @@ describe("EAGLE-1's builder at T > 0", () => {
 
   test("greedy, or no draws given: the top-k tree, no proposals", () => {
     const draft = new FakeDraft(world, context);
-    const greedy = new StaticTreeBuilder(plan).build(draft, 4, 64, { sampling: { temperature: 0, topK: 0, topP: 1 }, rng: new Rng(1) });
+    const greedy = runDrafts(new StaticTreeBuilder(plan).build(draft, 4, 64, { sampling: { temperature: 0, topK: 0, topP: 1 }, rng: new Rng(1) }));
     expect(greedy.proposal).toBeUndefined();
-    expect(new StaticTreeBuilder(plan).build(new FakeDraft(world, context), 4, 64)).toEqual(greedy);
+    expect(runDrafts(new StaticTreeBuilder(plan).build(new FakeDraft(world, context), 4, 64))).toEqual(greedy);
   });
 
   test("instantiateDrawn keeps plan order and maps parents", () => {

@@ -48,9 +48,11 @@ export function isError(r: BatchResult): r is ItemError {
   return "error" in r;
 }
 
-/** What an item reports back while it runs: each token (the progress display). */
+/** What an item reports back while it runs: each token (the progress display); and what it asks of its
+ * batch: the sequences sharing its forwards, for auto's cost model. */
 export interface ItemHooks {
   onToken(): void;
+  sharing?(): number;
 }
 
 /**
@@ -82,6 +84,7 @@ export function itemSequence(engine: BatchEngine, item: BatchItem, hooks: ItemHo
     seed: o.seed === -1 ? Math.floor(Math.random() * 2 ** 31) : o.seed,
     stopIds: tokenizer.eosIds,
     stop: () => stops.stopped,
+    sharing: hooks.sharing,
   }, makeProposer(spec.config, spec.head));
   return {
     steps,

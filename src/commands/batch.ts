@@ -127,7 +127,7 @@ async function runBatched(items: ParsedLine[], engine: BatchEngine, writer: Orde
   const counts: RunCounts = { ok: 0, failed: 0, interrupted: false };
   const decoder = new BatchDecoder(engine.target);
   const ready = new Map<number, BatchResult>(); // finished this round, to write
-  const hooks = { onToken: () => progress.token() };
+  const hooks = { onToken: () => progress.token(), sharing: () => decoder.size };
   let next = 0;
   while (next < items.length || decoder.size > 0) {
     while (decoder.size < parallel && next < items.length) {

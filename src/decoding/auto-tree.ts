@@ -15,6 +15,7 @@
 import { type CostModel, stepUs } from "./cost-model.ts";
 import { type Candidate, rerankTree } from "./dynamic-tree.ts";
 import type { DraftSource, TreeBuilder } from "./eagle.ts";
+import type { Drafting } from "./proposer.ts";
 import { EagleError } from "../util/errors.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
@@ -79,19 +80,39 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   #rested = false;        // whether the drafter has rested since a round last paid
   #nextRest = FIRST_REST;
   #restLeft = 0;
+  #c: CostModel;  // the costs as this round sees them: the measured ones, fixed costs shared in a batch
+  #shared = new Map<number, CostModel>();
 
   constructor(readonly params: AutoTreeParams, readonly costs: CostModel) {
     checkAutoParams(params);
     this.maxTreeNodes = params.maxNodes;
     this.maxFedNodes = params.topK * params.maxDepth;
+    this.#c = costs;
+  }
+
+  // the costs seen by one of `sharing` sequences whose forwards run together: each forward's fixed cost is
+  // split among them (the weights are read once for every row); per-token costs and the host's time are its own
+  #share(sharing: number): void {
+    if (!(sharing > 1)) {
+      this.#c = this.costs;
+      return;
+    }
+    let c = this.#shared.get(sharing);
+    if (!c) {
+      const { target, draft } = this.costs;
+      c = { ...this.costs, target: { ...target, fixedUs: target.fixedUs / sharing }, draft: { ...draft, fixedUs: draft.fixedUs / sharing } };
+      this.#shared.set(sharing, c);
+    }
+    this.#c = c;
   }
 
   get alpha(): number {
     return Math.min(2, Math.max(0.25, this.#accepted / this.#expected));
   }
 
-  build(draft: DraftSource, root: number, maxNodes: number): DraftTree {
+  *build(draft: DraftSource, root: number, maxNodes: number): Drafting<DraftTree> {
     this.stats.rounds++;
+    this.#share(draft.sharing ?? 1);
     const most = Math.min(this.params.maxNodes, maxNodes) - 1; // candidates the tree may keep
     const ctx = draft.contextLength;
     if (most <= 0) return this.#record(chainTree([root]), { m: 0, tokens: 1, us: 1 / this.#plainRate(ctx) }, ctx);
@@ -111,7 +132,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
       const next = this.#nextPass(value, newest, best, sunkUs, ctx, plan);
       if (!next) break;
       const frontier = next.frontier;
-      const fed = draft.feed({
+      const fed = yield* draft.feed({
         tokens: frontier.map((c) => candidates[c].token),
         featureRows: frontier.map((c) => rowOf.get(c)!),
         depth: pass,
@@ -134,7 +155,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
       plan = this.#bestPlan(best, null, sunkUs);
     }
     // drafting at all also costs the builder's own round: only a tree that beats that and a plain round pays
-    this.#missed = plan.tokens / (plan.us + this.costs.buildUs) <= PAY_MARGIN * this.#plainRate(ctx);
+    this.#missed = plan.tokens / (plan.us + this.#c.buildUs) <= PAY_MARGIN * this.#plainRate(ctx);
     this.#lastExpected = plan.tokens - 1;
     return this.#record(rerankTree(root, candidates, plan.m), plan, ctx);
   }
@@ -150,7 +171,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
       const predicted = new Float64Array(w * K);
       for (let f = 0; f < w; f++) for (let r = 0; r < K; r++) predicted[f * K + r] = value[order[f]] * rho[r];
       predicted.sort(); // ascending: read from the end
-      const passUs = stepUs(this.costs.draft, w, ctx) + this.costs.passUs;
+      const passUs = stepUs(this.#c.draft, w, ctx) + this.#c.passUs;
       const plan = this.#bestPlan(best, predicted, sunkUs + passUs);
       if (rate(plan) > PAY_MARGIN * (choice?.rate ?? rate(current))) choice = { frontier: order.slice(0, w), passUs, rate: rate(plan) };
     }
@@ -184,14 +205,14 @@ export class CostAwareTreeBuilder implements TreeBuilder {
 
   /** This round's costs at its context: verifying m + 1 nodes (host time included), the next catch-up. */
   #priceRound(ctx: number, most: number): void {
-    const c = this.costs;
+    const c = this.#c;
     this.#most = most;
     this.#verifyUs = Float64Array.from({ length: most + 1 }, (_, m) => c.roundUs + stepUs(c.target, m + 1, ctx));
     this.#catchUp = [c.draft.fixedUs, c.draft.perTokenUs + c.draft.perTokenSlotUs * ctx];
   }
 
   #plainRate(ctx: number): number {
-    return 1 / (this.costs.roundUs + stepUs(this.costs.target, 1, ctx));
+    return 1 / (this.#c.roundUs + stepUs(this.#c.target, 1, ctx));
   }
 
   #learnRanks(logp: Float32Array, fedNodes: number): void {
@@ -242,9 +263,11 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     return this.#restLeft;
   }
 
-  /** Asked before each round while resting (`context`: cached slots): whether to catch up and draft again.
-   * Not while even a perfect draft could not pay at this context: then it rests on without looking. */
-  wakes(context: number): boolean {
+  /** Asked before each round while resting (`context`: cached slots; `sharing`: the sequences sharing the
+   * round's forwards): whether to catch up and draft again. Not while even a perfect draft could not pay at
+   * this context: then it rests on without looking. */
+  wakes(context: number, sharing = 1): boolean {
+    this.#share(sharing);
     if (--this.#restLeft > 0 || !this.#couldPay(context)) {
       if (this.#restLeft <= 0) this.#restLeft = LONGEST_REST; // looked again: still hopeless at this context
       this.#recordResting(context);
@@ -277,7 +300,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   /** Whether a draft that is always right could beat a plain round at this context: the best chain of m
    * nodes yields m + 1 tokens for m - 1 passes of one node, its verification and its catch-up. */
   #couldPay(ctx: number): boolean {
-    const c = this.costs;
+    const c = this.#c;
     let best = 0;
     for (let m = 1; m < this.params.maxNodes && m <= this.params.maxDepth + 1; m++) {
       const us = c.roundUs + c.buildUs + stepUs(c.draft, m + 1, ctx) + stepUs(c.target, m + 1, ctx) +

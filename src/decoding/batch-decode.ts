@@ -1,11 +1,13 @@
 // batch-decode.ts — continuous batching: many sequences, each in its own decode loop (decodeSteps), whose
-// verification forwards run together in one batched forward per round. A sequence joins between rounds
-// (its prefill runs when it first steps) and leaves when it ends, without draining the others. Every
-// sequence owns its caches, proposer and random stream, and the batched forward gives each row what it gets
-// alone, so a sequence's tokens do not depend on what shares its batch.
-import { forwardBatch, type SequenceForward } from "../native/engine.ts";
+// forwards run together: each round their draft passes, pass by pass, then their target forwards
+// (verifications, and the prefills of those that just joined), each kind in one batched call. A sequence
+// joins between rounds and leaves when it ends, without draining the others. Every sequence owns its caches,
+// proposer and random stream, and a batched forward gives each row what it gets alone, so a sequence's
+// tokens do not depend on what shares its batch.
+import { draftForwardBatch, forwardBatch, type Model, type SequenceForward } from "../native/engine.ts";
 import type { LoadedModel } from "../model/loader.ts";
-import type { DecodeEvent, DecodeStats } from "./decode.ts";
+import { type DecodeEvent, type DecodeStats, isDraftCall } from "./decode.ts";
+import type { DraftCall } from "./proposer.ts";
 
 /** One sequence of a batch: its decode steps and where its tokens, its end and its failure go. */
 export interface BatchSequence {
@@ -15,9 +17,19 @@ export interface BatchSequence {
   onError(err: unknown): void;
 }
 
+/** What a batch decoder has run: batched calls, and the sequences they stepped (sequences / calls = the
+ * mean batch). */
+export interface BatchCounts {
+  targetCalls: number;
+  targetSequences: number;
+  draftCalls: number;
+  draftSequences: number;
+}
+
 export class BatchDecoder {
+  readonly counts: BatchCounts = { targetCalls: 0, targetSequences: 0, draftCalls: 0, draftSequences: 0 };
   #active: BatchSequence[] = [];
-  #pending = new Map<BatchSequence, SequenceForward>();
+  #pending = new Map<BatchSequence, SequenceForward | DraftCall>(); // each one's next forward
 
   constructor(private readonly target: LoadedModel) {}
 
@@ -26,7 +38,7 @@ export class BatchDecoder {
     return this.#active.length;
   }
 
-  /** Adds a sequence; it runs its prefill at the next round. */
+  /** Adds a sequence; its prefill runs in the next round's target forward. */
   add(seq: BatchSequence): void {
     this.#active.push(seq);
   }
@@ -43,19 +55,48 @@ export class BatchDecoder {
     for (const seq of [...this.#active]) this.cancel(seq);
   }
 
-  /** One round: every sequence runs up to its next verification forward (streaming the tokens it accepted
-   * before it), then those forwards run in one call. Returns the number of sequences still decoding. */
+  /** One round: every sequence runs up to its next forward (streaming the tokens it accepted before it);
+   * those that draft run their draft passes together, pass by pass, until every sequence waits on its
+   * verification; then the verification forwards run in one call. Returns the sequences still decoding. */
   round(): number {
     for (const seq of [...this.#active]) this.#advance(seq);
-    const waiting = [...this.#pending.keys()]; // in the order they asked
-    if (waiting.length > 0) {
+    for (let drafting = this.#waiting(true); drafting.length > 0; drafting = this.#waiting(true)) {
+      this.#run(drafting);
+      for (const seq of drafting) this.#advance(seq);
+    }
+    this.#run(this.#waiting(false));
+    return this.#active.length;
+  }
+
+  // the sequences waiting on a draft pass (or on their verification), in the order they asked
+  #waiting(draft: boolean): BatchSequence[] {
+    return [...this.#pending].filter(([, e]) => isDraftCall(e) === draft).map(([s]) => s);
+  }
+
+  // runs the waiting forwards of `seqs` (all draft passes or all verifications), one call per model
+  #run(seqs: BatchSequence[]): void {
+    const byModel = new Map<Model, BatchSequence[]>();
+    for (const s of seqs) {
+      const e = this.#pending.get(s)!;
+      const model = isDraftCall(e) ? e.head : this.target.model;
+      byModel.set(model, [...(byModel.get(model) ?? []), s]);
+    }
+    for (const [model, group] of byModel) {
+      const calls = group.map((s) => this.#pending.get(s)!);
       try {
-        forwardBatch(this.target.model, waiting.map((s) => this.#pending.get(s)!));
+        if (model === this.target.model) {
+          forwardBatch(model, calls);
+          this.counts.targetCalls++;
+          this.counts.targetSequences += calls.length;
+        } else {
+          draftForwardBatch(model, calls as DraftCall[]);
+          this.counts.draftCalls++;
+          this.counts.draftSequences += calls.length;
+        }
       } catch (err) {
-        for (const s of waiting) this.#fail(s, err); // the batched call failed for every sequence in it
+        for (const s of group) this.#fail(s, err); // the batched call failed for every sequence in it
       }
     }
-    return this.#active.length;
   }
 
   /** Steps `seq` until it asks for a forward or ends. */

@@ -20,6 +20,7 @@ import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "./auto-tree.ts";
 import { type CostModel, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
 import { decode } from "./decode.ts";
 import type { DraftSource } from "./eagle.ts";
+import { runDrafts } from "./proposer.ts";
 
 const FORMAT = 3;
 const TARGET_SIZES = [1, 2, 4, 8, 16, 32, 64];
@@ -201,7 +202,7 @@ export function builderUs(): { buildUs: number; passUs: number } {
     rootRow: 0,
     contextLength: 64,
     rootTopK: () => top(1),
-    feed: (level) => {
+    *feed(level) {
       fed++;
       return { top: top(level.tokens.length), slots: level.tokens.map((_, i) => 64 + i) };
     },
@@ -209,10 +210,10 @@ export function builderUs(): { buildUs: number; passUs: number } {
   const zero = { fixedUs: 0, perTokenUs: 0, perTokenSlotUs: 0 };
   const time = (draft: StepCost, rounds: number): number => {
     const builder = new CostAwareTreeBuilder(params, { target: { ...zero, fixedUs: 1e6 }, draft, roundUs: 0, buildUs: 0, passUs: 0 });
-    for (let i = 0; i < rounds; i++) builder.build(stand, 1, params.maxNodes); // warm-up
+    for (let i = 0; i < rounds; i++) runDrafts(builder.build(stand, 1, params.maxNodes)); // warm-up
     fed = 0;
     const t0 = performance.now();
-    for (let i = 0; i < rounds; i++) builder.build(stand, 1, params.maxNodes);
+    for (let i = 0; i < rounds; i++) runDrafts(builder.build(stand, 1, params.maxNodes));
     return (performance.now() - t0) * 1000;
   };
   const buildUs = time({ ...zero, fixedUs: 1e12 }, 400) / 400;

@@ -2,10 +2,10 @@
 // Each round: the proposer drafts a tree under the root (the last chosen token), the target checks the
 // whole tree in one forward, the verifier accepts a path and picks a bonus token, both caches keep the
 // accepted path, and the accepted tokens stream out. A generator: yields token ids, returns statistics.
-import { forward, KvCache, nativeMilliseconds, type SequenceForward, StepOutput } from "../native/engine.ts";
+import { draftForward, forward, KvCache, nativeMilliseconds, type SequenceForward, StepOutput } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
-import { type Prediction, PlainProposer, type Proposer } from "./proposer.ts";
+import { type DraftCall, type Prediction, PlainProposer, type Proposer } from "./proposer.ts";
 import { Rng } from "../util/rng.ts";
 import { type SamplingParams, sampleFrom, targetDistribution } from "./sampling.ts";
 import { type DraftTree, treeMask } from "./tree.ts";
@@ -17,6 +17,8 @@ export interface DecodeOptions {
   seed: number;
   stopIds: number[];        // end of sequence ids; the stop token is yielded, then decoding ends
   stop?: () => boolean;     // asked after each token: true ends the run early (Ctrl-C), as "interrupted"
+  /** Asked each round of a batched run: the sequences sharing its forwards (see Proposer.propose). */
+  sharing?: () => number;
 }
 
 export type StopReason = "eos" | "max_tokens" | "context" | "interrupted";
@@ -95,9 +97,15 @@ function firstToken(out: StepOutput, row: number, sampling: SamplingParams, rng:
   return sampleFrom(targetDistribution(logits, sampling), rng.next());
 }
 
-/** What the decode loop's steps yield: a token, or a verification forward for its driver to run (alone, or
- * batched with other sequences' through forwardBatch) before asking for the next step. */
-export type DecodeEvent = number | SequenceForward;
+/** What the decode loop's steps yield: a token, or a forward for its driver to run before asking for the
+ * next step — the target's verification (SequenceForward) or one of the drafter's passes (DraftCall) —
+ * alone, or batched with other sequences' (forwardBatch, draftForwardBatch). */
+export type DecodeEvent = number | SequenceForward | DraftCall;
+
+/** A forward event that is one of the drafter's passes. */
+export function isDraftCall(e: SequenceForward | DraftCall): e is DraftCall {
+  return "head" in e;
+}
 
 /** The decode loop, one sequence: yields its tokens as they are accepted and returns its statistics. */
 export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
@@ -107,15 +115,17 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
     for (;;) {
       const step = steps.next();
       if (step.done) return step.value;
-      if (typeof step.value === "number") yield step.value;
-      else forward(m.model, step.value.kv, step.value.batch, step.value.out);
+      const e = step.value;
+      if (typeof e === "number") yield e;
+      else if (isDraftCall(e)) draftForward(e.head, e.kv, e.batch, e.features, e.featureRows, e.out);
+      else forward(m.model, e.kv, e.batch, e.out);
     }
   } finally {
     steps.return(undefined as never); // a consumer that stops early still frees the run's caches
   }
 }
 
-/** The decode loop with its verification forwards left to the caller (see DecodeEvent). Everything else —
+/** The decode loop with its forwards (verification and drafting) left to the caller (see DecodeEvent). Everything else —
  * prefill, drafting, verification, compaction — runs here, so a sequence decoded in a batch makes exactly
  * the choices it makes alone. */
 export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptions,
@@ -150,11 +160,11 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
   try {
     // ---- prefill: the prompt through the target, the first token, the drafter's start
     const t0 = performance.now();
-    forward(m.model, kv, { tokens: Int32Array.from(prompt), positions: Int32Array.from(prompt, (_, i) => i) }, out);
+    yield { kv, out, batch: { tokens: Int32Array.from(prompt), positions: Int32Array.from(prompt, (_, i) => i) } };
     let root = firstToken(out, prompt.length - 1, opts.sampling, rng, vocab);
     stats.promptMs = performance.now() - t0;
     if (opts.maxNewTokens === 0) return stats;
-    proposer.start(prompt, out, root, capacity, { sampling: opts.sampling, rng }); // the draft's own prefill counts as prompt time
+    yield* proposer.start(prompt, out, root, capacity, { sampling: opts.sampling, rng }); // the draft's own prefill counts as prompt time
     const t1 = performance.now();
     stats.promptMs = t1 - t0;
     decodeStart = t1;
@@ -165,7 +175,9 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     // ---- rounds: draft a tree, verify it in one target forward, keep the accepted path
     for (;;) {
       const base = kv.length; // the root goes to slot `base`, at position `base`
-      const tree = proposer.propose(root, capacity - base);
+      // a sampled run keeps its trees as alone, so that its seed gives the same text in any batch
+      const sharing = opts.sampling.temperature > 0 ? 1 : (opts.sharing?.() ?? 1);
+      const tree = yield* proposer.propose(root, capacity - base, sharing);
       const s0 = performance.now();
       const n = tree.tokens.length;
       yield {
@@ -182,7 +194,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
         yield token;
         if (finished(token)) return stats;
       }
-      proposer.commit(tree, verdict.path, verdict.bonus, out);
+      yield* proposer.commit(tree, verdict.path, verdict.bonus, out);
       root = verdict.bonus;
     }
   } finally {

@@ -4,9 +4,9 @@
 // children. Tree levels are fed on top of it each round and dropped before the next commit. A builder
 // may let the drafter rest (plain rounds); on waking it feeds only the last few entries it missed, at
 // their true positions, and the rest stay a gap in the draft's context.
-import { draftForward, KvCache, StepOutput, type TopK } from "../native/engine.ts";
+import { KvCache, StepOutput, type TopK } from "../native/engine.ts";
 import type { LoadedDraft } from "../model/draft.ts";
-import type { Prediction, Proposer, RunDraws } from "./proposer.ts";
+import type { DraftCall, Drafting, Prediction, Proposer, RunDraws } from "./proposer.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
 /** One level of tree nodes fed to the draft in one forward. */
@@ -17,16 +17,25 @@ export interface DraftLevel {
   ancestorSlots: number[][]; // per node: draft cache slots of its ancestors fed earlier this round
 }
 
+/** A fed level's results: each node's top-k children and its draft cache slot. */
+export interface FedLevel {
+  top: TopK;
+  slots: number[];
+}
+
 /** What a tree builder asks of the draft within a round (EagleDrafter; calibration times a stand-in). */
 export interface DraftSource {
   /** Top-k of the root entry: the candidates for depth 1. */
   rootTopK(k: number): TopK;
-  /** Feeds one tree level; returns each node's top-k children (row after row; none for k = 0) and its cache slot. */
-  feed(level: DraftLevel, k: number): { top: TopK; slots: number[] };
+  /** Feeds one tree level (one draft forward, yielded); returns each node's top-k children (row after row; none
+   * for k = 0) and its cache slot. */
+  feed(level: DraftLevel, k: number): Drafting<FedLevel>;
   /** The root entry's row in the draft's latest output. */
   readonly rootRow: number;
   /** Cached context of the target (the root's position), for cost estimates. */
   readonly contextLength: number;
+  /** Sequences sharing this round's forwards in a batch (1 alone), for cost estimates. */
+  readonly sharing?: number;
   /** The whole logits row `row` of the draft's latest output (as rootRow and feed's rows number them), for
    * builders that sample from the draft's distribution; valid until the next call. Absent from stand-ins
    * that only rank. */
@@ -38,13 +47,14 @@ export interface TreeBuilder {
   readonly maxTreeNodes: number;
   readonly maxFedNodes: number;
   /** `draws`: the run's sampling and rng, for a builder that samples its tree at temperature > 0. */
-  build(draft: DraftSource, root: number, maxNodes: number, draws?: RunDraws): DraftTree;
+  build(draft: DraftSource, root: number, maxNodes: number, draws?: RunDraws): Drafting<DraftTree>;
   /** After verification of a built tree: which nodes the target accepted. */
   observe?(tree: DraftTree, path: number[]): void;
   /** After a built round: true makes the drafter rest (plain rounds, no draft work) until wakes() says so. */
   rests?(): boolean;
-  /** Before each round while resting, with the cached context length: true to draft again. */
-  wakes?(context: number): boolean;
+  /** Before each round while resting, with the cached context length and the sequences sharing the round's
+   * forwards: true to draft again. */
+  wakes?(context: number, sharing: number): boolean;
   /** While resting: rounds until it wakes (entries older than WAKE_WINDOW rounds need no features). */
   restLeft?(): number;
   /** Before the first round, with the prompt's length: true to rest from the start (the prompt not fed). */
@@ -69,6 +79,7 @@ export class EagleDrafter implements Proposer, DraftSource {
   #store: StepOutput | null = null;
   #draws: RunDraws | undefined; // the run's, from start()
   #row: Float32Array | null = null; // draftRow's buffer
+  #sharing = 1; // this round's, from propose()
 
   constructor(readonly head: LoadedDraft, private readonly builder: TreeBuilder) {}
 
@@ -88,8 +99,9 @@ export class EagleDrafter implements Proposer, DraftSource {
   get rootRow(): number { return this.#rootRow; }
   /** Cached context of the target when drafting (the root's position), for cost estimates. */
   get contextLength(): number { return this.#lastPos + 1; }
+  get sharing(): number { return this.#sharing; }
 
-  start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws): void {
+  *start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws): Drafting<void> {
     this.#draws = draws;
     this.#kv?.dispose();
     this.#kv = KvCache.create(this.head.model, capacity + this.extraDraftSlots);
@@ -105,19 +117,20 @@ export class EagleDrafter implements Proposer, DraftSource {
       this.#rest(tokens, rows, target);
       return;
     }
-    this.#catchUp(tokens, Int32Array.from(rows), target);
+    yield* this.#catchUp(tokens, Int32Array.from(rows), target);
   }
 
-  propose(root: number, maxNodes: number): DraftTree {
-    if (this.#lag && !this.builder.wakes?.(this.#nextPosition())) return chainTree([root]);
+  *propose(root: number, maxNodes: number, sharing = 1): Drafting<DraftTree> {
+    this.#sharing = sharing;
+    if (this.#lag && !this.builder.wakes?.(this.#nextPosition(), sharing)) return chainTree([root]);
     const t0 = performance.now();
-    if (this.#lag) this.#wake();
-    const tree = this.builder.build(this, root, maxNodes, this.#draws);
+    if (this.#lag) yield* this.#wake();
+    const tree = yield* this.builder.build(this, root, maxNodes, this.#draws);
     this.#draftMs += performance.now() - t0;
     return tree;
   }
 
-  commit(tree: DraftTree, path: number[], bonus: number, target: StepOutput): void {
+  *commit(tree: DraftTree, path: number[], bonus: number, target: StepOutput): Drafting<void> {
     // resting and far from waking: only the position moves on (one entry per accepted node)
     if (this.#lag && (this.builder.restLeft?.() ?? 0) > WAKE_WINDOW) {
       this.#lag.next += path.length;
@@ -129,7 +142,7 @@ export class EagleDrafter implements Proposer, DraftSource {
       this.builder.observe?.(tree, path);
       this.#cache.truncate(this.#stable); // the tree levels fed this round
       if (!this.builder.rests?.()) {
-        this.#catchUp(tokens, Int32Array.from(path), target);
+        yield* this.#catchUp(tokens, Int32Array.from(path), target);
         return;
       }
       this.#lag = { tokens: [], positions: [], next: this.#lastPos + 1 };
@@ -159,17 +172,20 @@ export class EagleDrafter implements Proposer, DraftSource {
   }
 
   /** Back from resting: feed the kept entries at their true positions (earlier ones stay a gap). */
-  #wake(): void {
+  *#wake(): Drafting<void> {
     const lag = this.#lag!;
     this.#lag = null;
-    const t0 = performance.now();
     const n = lag.tokens.length;
-    draftForward(this.head.model, this.#cache, { tokens: Int32Array.from(lag.tokens), positions: Int32Array.from(lag.positions) },
-      this.#store!, Int32Array.from({ length: n }, (_, i) => i), this.#out);
+    yield this.#call({ tokens: Int32Array.from(lag.tokens), positions: Int32Array.from(lag.positions) },
+      this.#store!, Int32Array.from({ length: n }, (_, i) => i));
     this.#stable += n;
     this.#lastPos = lag.positions[n - 1];
     this.#rootRow = n - 1;
-    this.#draftMs += performance.now() - t0;
+  }
+
+  // a draft forward over this drafter's cache into its output
+  #call(batch: DraftCall["batch"], features: StepOutput, featureRows: Int32Array): DraftCall {
+    return { head: this.head.model, kv: this.#cache, batch, features, featureRows, out: this.#out };
   }
 
   draftRow(row: number): Float32Array {
@@ -183,7 +199,7 @@ export class EagleDrafter implements Proposer, DraftSource {
   }
 
   /** Feeds one tree level; returns each node's top-k children (row after row; none for k = 0) and its cache slot. */
-  feed(level: DraftLevel, k: number): { top: TopK; slots: number[] } {
+  *feed(level: DraftLevel, k: number): Drafting<FedLevel> {
     const n = level.tokens.length;
     const len = this.#cache.length;
     const cols = len + n;
@@ -194,17 +210,16 @@ export class EagleDrafter implements Proposer, DraftSource {
       mask[i * cols + len + i] = 1;
     }
     const position = this.#lastPos + level.depth; // the root entry's position plus the node's depth
-    draftForward(this.head.model, this.#cache, {
-      tokens: Int32Array.from(level.tokens), positions: new Int32Array(n).fill(position), mask, maskCols: cols,
-    }, this.#out, Int32Array.from(level.featureRows), this.#out);
+    yield this.#call({ tokens: Int32Array.from(level.tokens), positions: new Int32Array(n).fill(position), mask, maskCols: cols },
+      this.#out, Int32Array.from(level.featureRows));
     const top = k > 0 ? this.#out.topk(k) : { ids: new Int32Array(0), logp: new Float32Array(0) };
     return { top, slots: Array.from({ length: n }, (_, i) => len + i) };
   }
 
-  #catchUp(tokens: number[], featureRows: Int32Array, target: StepOutput): void {
+  *#catchUp(tokens: number[], featureRows: Int32Array, target: StepOutput): Drafting<void> {
     const t0 = performance.now();
     const positions = Int32Array.from(tokens, (_, i) => this.#lastPos + 1 + i);
-    draftForward(this.head.model, this.#cache, { tokens: Int32Array.from(tokens), positions }, target, featureRows, this.#out);
+    yield this.#call({ tokens: Int32Array.from(tokens), positions }, target, featureRows);
     this.#stable += tokens.length;
     this.#lastPos += tokens.length;
     this.#rootRow = tokens.length - 1;

@@ -1,7 +1,7 @@
 // eagle1.ts — EAGLE-1's tree: a static plan of child ranks, filled each round with the draft's top-k, or,
 // at temperature > 0, with children the draft samples (the official v1's drafting).
 import type { DraftLevel, DraftSource, TreeBuilder } from "./eagle.ts";
-import type { RunDraws } from "./proposer.ts";
+import type { Drafting, RunDraws } from "./proposer.ts";
 import { drawDistinct, targetDistribution } from "./sampling.ts";
 import { type DrawnChildren, instantiate, instantiateDrawn, type StaticTreePlan, truncatePlan } from "./static-tree.ts";
 import { fail } from "../util/errors.ts";
@@ -15,10 +15,10 @@ export class StaticTreeBuilder implements TreeBuilder {
     this.maxFedNodes = plan.expand.slice(1).reduce((n, level) => n + level.length, 0);
   }
 
-  build(draft: DraftSource, root: number, maxNodes: number, draws?: RunDraws): DraftTree {
+  *build(draft: DraftSource, root: number, maxNodes: number, draws?: RunDraws): Drafting<DraftTree> {
     if (maxNodes <= 1 || this.plan.nodes.length === 1) return chainTree([root]);
     const plan = maxNodes < this.plan.nodes.length ? truncatePlan(this.plan, maxNodes) : this.plan;
-    if (draws && draws.sampling.temperature > 0) return sampledTree(draft, plan, root, draws);
+    if (draws && draws.sampling.temperature > 0) return yield* sampledTree(draft, plan, root, draws);
     const k = plan.topK;
     const ranked = new Map<number, Int32Array>([[0, draft.rootTopK(k).ids]]); // expanded node -> ranked child ids
     const row = new Map<number, number>([[0, draft.rootRow]]); // fed node -> its row in the latest draft output
@@ -26,7 +26,7 @@ export class StaticTreeBuilder implements TreeBuilder {
     const tokenOf = (n: number) => ranked.get(plan.nodes[n].parent)![plan.nodes[n].rank];
     for (let d = 1; d < plan.expand.length && plan.expand[d].length > 0; d++) {
       const nodes = plan.expand[d];
-      const fed = draft.feed(levelOf(plan, nodes, d, tokenOf, row, slot), k);
+      const fed = yield* draft.feed(levelOf(plan, nodes, d, tokenOf, row, slot), k);
       nodes.forEach((n, i) => {
         ranked.set(n, fed.top.ids.subarray(i * k, (i + 1) * k));
         row.set(n, i);
@@ -44,7 +44,7 @@ export class StaticTreeBuilder implements TreeBuilder {
  * and verification (verify.ts) accepts each child with r(x) / q_j(x). When q's support runs out the node
  * gets fewer children and the plan under the missing ones is dropped. Draws come from the run's rng.
  */
-function sampledTree(draft: DraftSource, plan: StaticTreePlan, root: number, draws: RunDraws): DraftTree {
+function* sampledTree(draft: DraftSource, plan: StaticTreePlan, root: number, draws: RunDraws): Drafting<DraftTree> {
   if (!draft.draftRow) fail("sampled drafting needs the draft's logits rows");
   const drawn = new Map<number, DrawnChildren>(); // expanded node -> its drawn children
   const live = new Uint8Array(plan.nodes.length); // plan nodes that got a draw
@@ -63,7 +63,7 @@ function sampledTree(draft: DraftSource, plan: StaticTreePlan, root: number, dra
     if (nodes.length === 0) break;
     // no top-k read: the rows are read whole. (it would also leave the CPU slow at Math.exp until the next
     // forward: et_out_topk's vector code seems to skip vzeroupper, see the report of issue 14)
-    const fed = draft.feed(levelOf(plan, nodes, d, tokenOf, row, slot), 0);
+    const fed = yield* draft.feed(levelOf(plan, nodes, d, tokenOf, row, slot), 0);
     nodes.forEach((n, i) => {
       row.set(n, i);
       slot.set(n, fed.slots[i]);

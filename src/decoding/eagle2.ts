@@ -4,6 +4,7 @@
 // totalTokens - 1 candidates of every level are reranked into the tree.
 import { type Candidate, rerankTree, selectFrontier } from "./dynamic-tree.ts";
 import type { DraftSource, TreeBuilder } from "./eagle.ts";
+import type { Drafting } from "./proposer.ts";
 import { EagleError } from "../util/errors.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
@@ -37,7 +38,7 @@ export class DynamicTreeBuilder implements TreeBuilder {
     this.maxFedNodes = params.topK * params.depth;
   }
 
-  build(draft: DraftSource, root: number, maxNodes: number): DraftTree {
+  *build(draft: DraftSource, root: number, maxNodes: number): Drafting<DraftTree> {
     const keep = Math.min(this.params.totalTokens, maxNodes) - 1;
     if (keep <= 0) return chainTree([root]);
     const K = this.params.topK;
@@ -47,7 +48,7 @@ export class DynamicTreeBuilder implements TreeBuilder {
     let featureRows = frontier.map(() => draft.rootRow);
     const slot = new Map<number, number>();
     for (let pass = 1; pass <= this.params.depth; pass++) {
-      const fed = draft.feed({
+      const fed = yield* draft.feed({
         tokens: frontier.map((c) => candidates[c].token),
         featureRows,
         depth: pass,

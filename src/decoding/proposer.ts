@@ -1,6 +1,6 @@
 // proposer.ts — what a decode loop asks of a drafter. Plain decoding proposes the root alone, so one
 // loop serves plain decoding, EAGLE-1 and EAGLE-2; the EAGLE modes differ only in their proposer.
-import type { StepOutput } from "../native/engine.ts";
+import { type DraftSequenceForward, draftForward, type Model, type StepOutput } from "../native/engine.ts";
 import type { Rng } from "../util/rng.ts";
 import type { SamplingParams } from "./sampling.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
@@ -9,6 +9,25 @@ import { chainTree, type DraftTree } from "./tree.ts";
 export interface RunDraws {
   sampling: SamplingParams;
   rng: Rng; // the run's own: drafting, verification and the bonus draw from it in turn, so a seed fixes all
+}
+
+/** A draft-head forward a drafter leaves to whoever drives it: run alone (runDrafts), or batched with other
+ * sequences' (the batch decoder), which gives each the same results. */
+export interface DraftCall extends DraftSequenceForward {
+  head: Model;
+}
+
+/** Drafting work that may stop at its draft forwards (yielded as DraftCalls) and ends with a T. */
+export type Drafting<T> = Generator<DraftCall, T, void>;
+
+/** Runs `work` to its end, each draft forward alone. */
+export function runDrafts<T>(work: Drafting<T>): T {
+  for (;;) {
+    const step = work.next();
+    if (step.done) return step.value;
+    const c = step.value;
+    draftForward(c.head, c.kv, c.batch, c.features, c.featureRows, c.out);
+  }
 }
 
 /** A proposer's own expectation of its rounds: tokens they should yield and microseconds they should take. */
@@ -32,11 +51,12 @@ export interface Proposer {
   /** Draft cache slots it needs beyond the target's. */
   readonly extraDraftSlots: number;
   /** After the target's prefill: `prompt`, its output rows (one per prompt token) and the first root token. */
-  start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws): void;
-  /** A tree rooted at `root` with at most `maxNodes` nodes. */
-  propose(root: number, maxNodes: number): DraftTree;
+  start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws): Drafting<void>;
+  /** A tree rooted at `root` with at most `maxNodes` nodes. `sharing`: the sequences whose forwards run
+   * with this one's in a batch (1 alone), among which the forwards' fixed costs are shared. */
+  propose(root: number, maxNodes: number, sharing?: number): Drafting<DraftTree>;
   /** After verification: the accepted nodes (rows of `target`) and the bonus token, the next root. */
-  commit(tree: DraftTree, path: number[], bonus: number, target: StepOutput): void;
+  commit(tree: DraftTree, path: number[], bonus: number, target: StepOutput): Drafting<void>;
   /** Milliseconds spent drafting so far. */
   readonly draftMs: number;
   /** What a cost-aware proposer expected of its rounds so far. */
@@ -48,10 +68,10 @@ export class PlainProposer implements Proposer {
   readonly maxTreeNodes = 1;
   readonly extraDraftSlots = 0;
   readonly draftMs = 0;
-  start(): void {}
-  propose(root: number): DraftTree {
+  *start(): Drafting<void> {}
+  *propose(root: number): Drafting<DraftTree> {
     return chainTree([root]);
   }
-  commit(): void {}
+  *commit(): Drafting<void> {}
   dispose(): void {}
 }

@@ -392,6 +392,41 @@ export interface SequenceForward {
 /** Several sequences' forwards in one call (et_forward_batch): each gets in its own `out` what forward()
  * would give it alone. Caches and outputs must be distinct. */
 export function forwardBatch(model: Model, seqs: SequenceForward[]): void {
+  const p = packBatch(seqs);
+  timed(() => shim().et_forward_batch(Model.ptrOf(model), seqs.length, p.kvs, p.counts, p.tokens, p.positions, p.masks,
+    p.cols, p.outs), "batched forward");
+}
+
+/** One sequence's share of a batched draft forward: entry i pairs batch.tokens[i] with row featureRows[i] of
+ * `features`, as draftForward does. */
+export interface DraftSequenceForward extends SequenceForward {
+  features: StepOutput;
+  featureRows: Int32Array;
+}
+
+/** Several sequences' draft-head forwards in one call (et_draft_forward_batch): each gets in its own `out`
+ * what draftForward() would give it alone. */
+export function draftForwardBatch(draft: Model, seqs: DraftSequenceForward[]): void {
+  const p = packBatch(seqs);
+  const rows = new Int32Array(p.tokens.length);
+  const features = new BigUint64Array(seqs.length);
+  let at = 0;
+  seqs.forEach((s, i) => {
+    requireArray("feature rows", s.featureRows, Int32Array);
+    if (s.featureRows.length !== s.batch.tokens.length) {
+      throw new EagleError(`draft batch ${i} has ${s.batch.tokens.length} tokens but ${s.featureRows.length} feature rows`);
+    }
+    rows.set(s.featureRows, at);
+    at += s.featureRows.length;
+    features[i] = BigInt(StepOutput.ptrOf(s.features));
+  });
+  timed(() => shim().et_draft_forward_batch(Model.ptrOf(draft), seqs.length, p.kvs, p.counts, p.tokens, p.positions,
+    p.masks, p.cols, features, rows, p.outs), "batched draft forward");
+}
+
+// the arrays of a batched call: per sequence its cache, row count, mask width and results; every
+// sequence's tokens, positions and mask bytes in turn
+function packBatch(seqs: SequenceForward[]) {
   const b = seqs.length;
   const counts = new Int32Array(b), cols = new Int32Array(b);
   const kvs = new BigUint64Array(b), outs = new BigUint64Array(b);
@@ -415,8 +450,7 @@ export function forwardBatch(model: Model, seqs: SequenceForward[]): void {
       maskAt += s.batch.mask.length;
     }
   }
-  timed(() => shim().et_forward_batch(Model.ptrOf(model), b, kvs, counts, tokens, positions, masks, cols, outs),
-    "batched forward");
+  return { counts, cols, kvs, outs, tokens, positions, masks };
 }
 
 /** One draft-head forward: entry i pairs batch.tokens[i] with hidden row featureRows[i] of `features`. */

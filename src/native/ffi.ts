@@ -35,6 +35,7 @@ const symbols = {
   et_out_free: { args: [ptr], returns: none },
   et_forward: { args: [ptr, ptr, ptr, ptr, i32, ptr, i32, ptr], returns: i32 },
   et_forward_batch: { args: [ptr, i32, ptr, ptr, ptr, ptr, ptr, ptr, ptr], returns: i32 },
+  et_draft_forward_batch: { args: [ptr, i32, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr], returns: i32 },
   et_draft_forward: { args: [ptr, ptr, ptr, ptr, i32, ptr, i32, ptr, ptr, ptr], returns: i32 },
   et_out_rows: { args: [ptr, ptr], returns: i32 },
   et_out_argmax: { args: [ptr, ptr, i32, ptr], returns: i32 },

@@ -146,6 +146,7 @@ export class BatchScheduler implements Scheduler {
         seed: g.seed,
         stopIds: tokenizer.eosIds,
         stop: () => ended() || stops.stopped, // a disconnect, shutdown, or a stop string in the text
+        sharing: () => this.#decoder.size,
       }, makeProposer(spec.config, spec.head));
     } catch (err) {
       job.reject(err);

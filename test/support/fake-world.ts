@@ -3,9 +3,10 @@
 // builders (EAGLE-1's static plan, EAGLE-2's dynamic tree) drive, and `generate` is decode's round loop
 // without the model: draft a tree under the root, verify it, emit the accepted path and the bonus.
 import type { TopK } from "../../src/native/engine.ts";
-import type { DraftLevel, DraftSource, TreeBuilder } from "../../src/decoding/eagle.ts";
+import type { DraftLevel, DraftSource, FedLevel, TreeBuilder } from "../../src/decoding/eagle.ts";
+import { type Drafting, runDrafts } from "../../src/decoding/proposer.ts";
 import { sampleFrom, type SamplingParams, targetDistribution, topKIds } from "../../src/decoding/sampling.ts";
-import { pathTo } from "../../src/decoding/tree.ts";
+import { type DraftTree, pathTo } from "../../src/decoding/tree.ts";
 import { Rng } from "../../src/util/rng.ts";
 import type { RowVerifier } from "./verifiers.ts";
 
@@ -89,7 +90,7 @@ export class FakeDraft implements DraftSource {
   rootTopK(k: number): TopK {
     return this.#top([this.root], k);
   }
-  feed(level: DraftLevel, k: number): { top: TopK; slots: number[] } {
+  *feed(level: DraftLevel, k: number): Drafting<FedLevel> {
     this.#rows = level.tokens.map((t, i) => [...this.#rows[level.featureRows[i]], t]);
     return { top: this.#top(this.#rows, k), slots: level.tokens.map(() => this.#slots++) };
   }
@@ -115,7 +116,7 @@ export interface Generation {
  * A tree built without draws depends on the context only, so it is built once per context.
  */
 export function generate(world: World, g: Generation): number[][] {
-  const trees = new Map<string, ReturnType<TreeBuilder["build"]>>();
+  const trees = new Map<string, DraftTree>();
   const out: number[][] = [];
   for (let s = 0; s < g.samples; s++) {
     const rng = new Rng(g.seed + s);
@@ -126,7 +127,7 @@ export function generate(world: World, g: Generation): number[][] {
       const root = seq[seq.length - 1];
       let tree = g.sampled ? undefined : trees.get(key);
       if (tree === undefined) {
-        tree = g.build.build(new FakeDraft(world, [...seq]), root, 1024, g.sampled ? { sampling: g.sampling, rng } : undefined);
+        tree = runDrafts(g.build.build(new FakeDraft(world, [...seq]), root, 1024, g.sampled ? { sampling: g.sampling, rng } : undefined));
         if (!g.sampled) trees.set(key, tree);
       }
       const t = tree;
