@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "../src/decoding/auto-tree.ts";
 import { costsFor } from "../src/decoding/calibrate.ts";
-import { type CostModel, fitStepCost, stepUs } from "../src/decoding/cost-model.ts";
+import { type CostModel, fitStepCost, sharedTargetCost, stepUs } from "../src/decoding/cost-model.ts";
 import type { DraftSource } from "../src/decoding/eagle.ts";
 import { runDrafts } from "../src/decoding/proposer.ts";
 import { checkTree } from "../src/decoding/tree.ts";
@@ -23,6 +23,30 @@ test("fitStepCost recovers fixed + per token + per token and slot, and never goe
   const odd = fitStepCost([{ tokens: 1, context: 10, us: 30 }, { tokens: 1, context: 500, us: 20 }, { tokens: 4, context: 10, us: 60 }]);
   for (const v of Object.values(odd)) expect(v).toBeGreaterThanOrEqual(0);
   expect(odd.perTokenSlotUs).toBe(0);
+  expect(fit.freeTokens).toBeUndefined(); // a linear cost has no free rows
+});
+
+test("fitStepCost finds the rows a memory-bound step gets for free, and stepUs charges only past them", () => {
+  const truth = { fixedUs: 20000, perTokenUs: 1500, perTokenSlotUs: 1, freeTokens: 4 };
+  const points = [32, 256].flatMap((context) => [1, 2, 4, 8, 16, 32, 64].map((tokens) => ({ tokens, context, us: stepUs(truth, tokens, context) })));
+  const fit = fitStepCost(points);
+  expect(fit.freeTokens).toBe(4);
+  expect(fit.fixedUs).toBeCloseTo(20000, 3);
+  expect(fit.perTokenUs).toBeCloseTo(1500, 4);
+  expect(stepUs(fit, 3, 0)).toBeCloseTo(20000, 3);
+  expect(stepUs(fit, 6, 0)).toBeCloseTo(23000, 3);
+});
+
+test("sharedTargetCost: a share of the measured batch, each token past the first at a batched row's cost", () => {
+  const costs: CostModel = { ...EAGER_COSTS, target: { fixedUs: 1000, perTokenUs: 50, perTokenSlotUs: 0 } };
+  expect(sharedTargetCost(costs, 1)).toBe(costs.target);
+  // no measured batch: the fixed cost split
+  expect(stepUs(sharedTargetCost(costs, 4), 1, 0)).toBeCloseTo(250 + 50, 9);
+  // alone 1050; 8 sequences of one token 1400 (+50 a sequence); of two tokens 2200 (+100 a row)
+  const measured = { ...costs, batch: { oneUs: 1400, twoUs: 2200 } };
+  expect(stepUs(sharedTargetCost(measured, 8), 1, 0)).toBeCloseTo(1400 / 8, 9);
+  expect(stepUs(sharedTargetCost(measured, 8), 3, 0) - stepUs(sharedTargetCost(measured, 8), 1, 0)).toBeCloseTo(200, 9);
+  expect(stepUs(sharedTargetCost(measured, 2), 1, 0)).toBeCloseTo((1050 + 50) / 2, 9);
 });
 
 /** A draft whose every node's children have these probabilities by rank; counts what was fed. */
@@ -110,19 +134,36 @@ test("EAGLE_COSTS: a cost model from a file, with a one-line error naming a bad 
     expect(costsFor(null as never, null as never)).toEqual(EAGER_COSTS);
     process.env.EAGLE_COSTS = bad;
     expect(() => costsFor(null as never, null as never)).toThrow(/bad\.json: cost model field passUs must be a number >= 0/);
+    // the optional fields: free rows and a measured batch
+    const full = { ...EAGER_COSTS, target: { ...EAGER_COSTS.target, freeTokens: 4 }, batch: { oneUs: 1400, twoUs: 2200 } };
+    writeFileSync(good, JSON.stringify({ costs: full }));
+    process.env.EAGLE_COSTS = good;
+    expect(costsFor(null as never, null as never)).toEqual(full);
+    for (const [field, wrong] of [["target.freeTokens", { ...full, target: { ...full.target, freeTokens: -1 } }], ["batch.twoUs", { ...full, batch: { oneUs: 1 } }]] as const) {
+      writeFileSync(bad, JSON.stringify(wrong));
+      process.env.EAGLE_COSTS = bad;
+      expect(() => costsFor(null as never, null as never)).toThrow(`bad.json: cost model field ${field} must be a number`);
+    }
   } finally {
     if (saved === undefined) delete process.env.EAGLE_COSTS;
     else process.env.EAGLE_COSTS = saved;
   }
 });
 
-test("in a batch the forwards' fixed costs are shared: a tree that pays alone does not among 16", () => {
+test("in a batch the target's fixed cost is shared: a tree that pays alone does not among 16", () => {
   // one more node earns 0.9 tokens for perTokenUs: worth it over a 1005 us plain step, not over a 67.5 us share of one
   const costs: CostModel = { ...EAGER_COSTS, target: { fixedUs: 1000, perTokenUs: 1000, perTokenSlotUs: 0 } };
-  const alone = runDrafts(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).build(standIn(CONFIDENT), 1, 64));
-  expect(alone.tokens.length).toBeGreaterThan(1);
-  const among16 = runDrafts(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).build({ ...standIn(CONFIDENT), sharing: 16 }, 1, 64));
-  expect(among16.tokens.length).toBe(1);
+  const alone = new CostAwareTreeBuilder(AUTO_DEFAULTS, costs);
+  expect(runDrafts(alone.build(standIn(CONFIDENT), 1, 64)).tokens.length).toBeGreaterThan(1);
+  expect(alone.rests()).toBe(false);
+  expect(runDrafts(alone.build(standIn(CONFIDENT), 1, 64)).tokens.length).toBeGreaterThan(1);
+  expect(alone.rests()).toBe(false); // it paid: no miss
+  // among 16 no tree beats a plain round: two misses, and the drafter rests
+  const among16 = new CostAwareTreeBuilder(AUTO_DEFAULTS, costs);
+  runDrafts(among16.build({ ...standIn(CONFIDENT), sharing: 16 }, 1, 64));
+  expect(among16.rests()).toBe(false);
+  runDrafts(among16.build({ ...standIn(CONFIDENT), sharing: 16 }, 1, 64));
+  expect(among16.rests()).toBe(true);
   // and a resting builder looks again alone, but not among 16, where even a perfect draft cannot pay
   expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).wakes(100, 1)).toBe(true);
   expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).wakes(100, 16)).toBe(false);

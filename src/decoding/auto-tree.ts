@@ -12,7 +12,7 @@
 //     draft work at all), then looks again, resting twice as long each time it finds nothing.
 // The tree depends only on draft scores, costs and the rounds already decided, never on the target's
 // verdict for this round, so verification stays exactly lossless.
-import { type CostModel, stepUs } from "./cost-model.ts";
+import { type CostModel, sharedTargetCost, stepUs } from "./cost-model.ts";
 import { type Candidate, rerankTree } from "./dynamic-tree.ts";
 import type { DraftSource, TreeBuilder } from "./eagle.ts";
 import type { Drafting } from "./proposer.ts";
@@ -74,7 +74,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   #lastExpected = 0;
   #most = 0;       // this round's cap on candidates kept, and its prices (#priceRound)
   #verifyUs = new Float64Array(1);
-  #catchUp: [number, number] = [0, 0];
+  #ctx = 0;
   #missed = false;
   #misses = 0;
   #rested = false;        // whether the drafter has rested since a round last paid
@@ -90,8 +90,9 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     this.#c = costs;
   }
 
-  // the costs seen by one of `sharing` sequences whose forwards run together: each forward's fixed cost is
-  // split among them (the weights are read once for every row); per-token costs and the host's time are its own
+  // the costs seen by one of `sharing` sequences whose forwards run together: its share of the batched
+  // target forward (sharedTargetCost); its draft passes at their whole cost (the others may not be drafting
+  // this round, so a pass may be its alone) and the host's time are its own
   #share(sharing: number): void {
     if (!(sharing > 1)) {
       this.#c = this.costs;
@@ -99,8 +100,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     }
     let c = this.#shared.get(sharing);
     if (!c) {
-      const { target, draft } = this.costs;
-      c = { ...this.costs, target: { ...target, fixedUs: target.fixedUs / sharing }, draft: { ...draft, fixedUs: draft.fixedUs / sharing } };
+      c = { ...this.costs, target: sharedTargetCost(this.costs, sharing) };
       this.#shared.set(sharing, c);
     }
     this.#c = c;
@@ -185,18 +185,18 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   #bestPlan(kept: Float64Array, extra: Float64Array | null, sunkUs: number): Plan {
     const alpha = this.alpha;
     const verifyUs = this.#verifyUs;
-    const [catchUpUs, catchUpPerToken] = this.#catchUp;
+    // next round's catch-up feeds the draft the accepted tokens and the bonus
+    const catchUp = (tokens: number) => stepUs(this.#c.draft, tokens, this.#ctx);
     let sum = 0;
     let bestM = 0;
     let bestSum = 0;
-    let bestRate = 1 / (sunkUs + verifyUs[0] + catchUpUs + catchUpPerToken);
+    let bestRate = 1 / (sunkUs + verifyUs[0] + catchUp(1));
     let i = 0;
     let j = extra ? extra.length - 1 : -1;
     for (let m = 1; m <= this.#most && (i < kept.length || j >= 0); m++) {
       sum += j < 0 || (i < kept.length && kept[i] >= extra![j]) ? kept[i++] : extra![j--];
       const tokens = 1 + alpha * sum;
-      // next round's catch-up feeds the draft the accepted tokens and the bonus
-      const r = tokens / (sunkUs + verifyUs[m] + catchUpUs + catchUpPerToken * tokens);
+      const r = tokens / (sunkUs + verifyUs[m] + catchUp(tokens));
       if (r > bestRate) [bestM, bestSum, bestRate] = [m, sum, r];
     }
     const tokens = 1 + alpha * bestSum;
@@ -208,7 +208,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     const c = this.#c;
     this.#most = most;
     this.#verifyUs = Float64Array.from({ length: most + 1 }, (_, m) => c.roundUs + stepUs(c.target, m + 1, ctx));
-    this.#catchUp = [c.draft.fixedUs, c.draft.perTokenUs + c.draft.perTokenSlotUs * ctx];
+    this.#ctx = ctx;
   }
 
   #plainRate(ctx: number): number {

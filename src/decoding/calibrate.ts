@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node
 import { dirname, join, resolve } from "node:path";
 import type { LoadedDraft } from "../model/draft.ts";
 import type { LoadedModel } from "../model/loader.ts";
-import { cpuKernels, draftForward, forward, KvCache, StepOutput, threadCount, type TopK, torchVersion } from "../native/engine.ts";
+import { cpuKernels, draftForward, forward, forwardBatch, KvCache, StepOutput, threadCount, type TopK, torchVersion } from "../native/engine.ts";
 import { shimPath } from "../native/ffi.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { cacheDir } from "../util/cache-dir.ts";
@@ -17,12 +17,12 @@ import { EagleError } from "../util/errors.ts";
 import { readTextFile } from "../util/files.ts";
 import { clearStatus, showStatus } from "../util/status-line.ts";
 import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "./auto-tree.ts";
-import { type CostModel, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
+import { BATCH_PROBE, type BatchCost, type CostModel, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
 import { decode } from "./decode.ts";
 import type { DraftSource } from "./eagle.ts";
 import { runDrafts } from "./proposer.ts";
 
-const FORMAT = 3;
+const FORMAT = 6;
 const TARGET_SIZES = [1, 2, 4, 8, 16, 32, 64];
 const DRAFT_SIZES = [1, 2, 4, 8, 16];
 const SLOW_US = 100_000; // a size this slow ends its series: larger ones will not be chosen anyway
@@ -76,7 +76,12 @@ function checkCosts(raw: unknown, where: string): CostModel {
         throw new EagleError(`${where}: cost model field ${field}.${k} must be a number >= 0`);
       }
     }
-    return { fixedUs: Number(s.fixedUs), perTokenUs: Number(s.perTokenUs), perTokenSlotUs: Number(s.perTokenSlotUs) };
+    if (s.freeTokens !== undefined && !(typeof s.freeTokens === "number" && s.freeTokens >= 0 && Number.isFinite(s.freeTokens))) {
+      throw new EagleError(`${where}: cost model field ${field}.freeTokens must be a number >= 0`);
+    }
+    const fit: StepCost = { fixedUs: Number(s.fixedUs), perTokenUs: Number(s.perTokenUs), perTokenSlotUs: Number(s.perTokenSlotUs) };
+    if (s.freeTokens !== undefined) fit.freeTokens = Number(s.freeTokens);
+    return fit;
   };
   const c = raw as Record<string, unknown>;
   if (!c || typeof c !== "object") throw new EagleError(`${where}: cost model must be an object`);
@@ -87,7 +92,17 @@ function checkCosts(raw: unknown, where: string): CostModel {
   }
   const target = step(c.target, "target");
   if (!(stepUs(target, 1, 0) > 0)) throw new EagleError(`${where}: cost model target step must cost more than 0`);
-  return { target, draft: step(c.draft, "draft"), roundUs: Number(c.roundUs), buildUs: Number(c.buildUs), passUs: Number(c.passUs) };
+  const costs: CostModel = { target, draft: step(c.draft, "draft"), roundUs: Number(c.roundUs), buildUs: Number(c.buildUs), passUs: Number(c.passUs) };
+  if (c.batch !== undefined) {
+    const b = c.batch as Record<string, unknown>;
+    for (const k of ["oneUs", "twoUs"]) {
+      if (!b || typeof b[k] !== "number" || !(Number(b[k]) > 0) || !Number.isFinite(Number(b[k]))) {
+        throw new EagleError(`${where}: cost model field batch.${k} must be a number > 0`);
+      }
+    }
+    costs.batch = { oneUs: Number(b.oneUs), twoUs: Number(b.twoUs) };
+  }
+  return costs;
 }
 
 function fileStamp(path: string): string {
@@ -179,9 +194,34 @@ export function measureCosts(target: LoadedModel, head: LoadedDraft): CostModel 
     for (const h of [out, feats, dout, kv, dkv]) h.dispose();
   }
   const builder = builderUs();
-  const costs = { target: fitStepCost(targetPoints), draft: fitStepCost(draftPoints), roundUs: 0, ...builder };
+  const costs: CostModel = { target: fitStepCost(targetPoints), draft: fitStepCost(draftPoints), roundUs: 0, ...builder };
+  // the batch probe prefills BATCH_PROBE short prompts: skipped where a step takes a second
+  if (!(stepUs(costs.target, 1, contexts[0]) > 10 * SLOW_US)) costs.batch = batchCost(target, contexts[0]);
   costs.roundUs = hostUsPerRound(target, costs);
   return costs;
+}
+
+/** Batched target forwards at context `ctx`: BATCH_PROBE sequences, one new token each, then two each. */
+function batchCost(target: LoadedModel, ctx: number): BatchCost {
+  const vocab = target.config.vocabSize;
+  const caches = Array.from({ length: BATCH_PROBE }, () => KvCache.create(target.model, ctx + 2));
+  const outs = caches.map(() => StepOutput.create());
+  try {
+    caches.forEach((kv, i) => {
+      const prompt = ids(ctx, vocab, 100 + i);
+      forward(target.model, kv, { tokens: prompt, positions: Int32Array.from(prompt, (_, t) => t) }, outs[i]);
+    });
+    const timed = (n: number) => timeUs(() => {
+      forwardBatch(target.model, caches.map((kv, i) => ({
+        kv, out: outs[i], batch: { tokens: ids(n, vocab, n + i), positions: Int32Array.from({ length: n }, (_, t) => ctx + t), mask: chainMask(n) },
+      })));
+      for (const out of outs) out.argmax();
+      for (const kv of caches) kv.truncate(ctx);
+    });
+    return { oneUs: timed(1), twoUs: timed(2) };
+  } finally {
+    for (const h of [...caches, ...outs]) h.dispose();
+  }
 }
 
 /**

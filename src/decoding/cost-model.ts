@@ -1,6 +1,8 @@
 // cost-model.ts — what a round of speculation costs on this machine, as the cost-aware tree
 // (auto-tree.ts) predicts it. A target forward of n tokens, or a draft pass of n tokens, at a context of
-// c cached slots costs fixed + perToken·n + perTokenSlot·n·c microseconds (the last term is attention);
+// c cached slots costs fixed + perToken·max(0, n - free) + perTokenSlot·n·c microseconds: the first `free`
+// rows ride on the fixed cost (the weights are read once for every row, and a few rows' products hide in
+// that), and the last term is attention;
 // each round also costs the host's own time for verification and bookkeeping, and each draft pass the
 // tree builder's.
 import { fail } from "../util/errors.ts";
@@ -9,6 +11,7 @@ export interface StepCost {
   fixedUs: number;
   perTokenUs: number;
   perTokenSlotUs: number;
+  freeTokens?: number; // rows the fixed cost covers (0 when absent)
 }
 
 export interface CostModel {
@@ -17,10 +20,37 @@ export interface CostModel {
   roundUs: number;  // host time per round outside the forwards: verification, compaction, streaming
   buildUs: number;  // the tree builder's own time per drafted round before any pass: root candidates, the tree
   passUs: number;   // the tree builder's own time per draft pass: candidates, choosing the next pass
+  batch?: BatchCost; // measured batched target forwards (absent: the single-sequence costs, shared)
+}
+
+/** What batched target forwards cost: BATCH_PROBE sequences at one new token each, and at two each. */
+export interface BatchCost {
+  oneUs: number;
+  twoUs: number;
+}
+
+/** Sequences in the measured batch. */
+export const BATCH_PROBE = 8;
+
+/**
+ * The target's step cost as one of `sharing` sequences that run their forwards together sees it: its share
+ * of a batched forward of one token each (between the lone step and the measured batch, linear in the
+ * sequences), and each token past its first at what a batched row costs. Without a measured batch, the
+ * fixed cost and free rows are split among the sequences.
+ */
+export function sharedTargetCost(c: CostModel, sharing: number): StepCost {
+  const t = c.target;
+  if (sharing <= 1) return t;
+  if (!c.batch) return { ...t, fixedUs: t.fixedUs / sharing, freeTokens: (t.freeTokens ?? 0) / sharing };
+  const alone = stepUs({ ...t, perTokenSlotUs: 0 }, 1, 0);
+  const perSequence = Math.max(0, (c.batch.oneUs - alone) / (BATCH_PROBE - 1));
+  const extraRow = Math.max(0, (c.batch.twoUs - c.batch.oneUs) / BATCH_PROBE);
+  const firstRow = (alone + perSequence * (sharing - 1)) / sharing;
+  return { fixedUs: Math.max(0, firstRow - extraRow), perTokenUs: extraRow, perTokenSlotUs: t.perTokenSlotUs };
 }
 
 export function stepUs(c: StepCost, tokens: number, context: number): number {
-  return c.fixedUs + c.perTokenUs * tokens + c.perTokenSlotUs * tokens * context;
+  return c.fixedUs + c.perTokenUs * Math.max(0, tokens - (c.freeTokens ?? 0)) + c.perTokenSlotUs * tokens * context;
 }
 
 export interface Measurement {
@@ -29,18 +59,26 @@ export interface Measurement {
   us: number;
 }
 
-// the columns of the fit: fixed, per token, per token and slot
-const features = (m: Measurement): number[] => [1, m.tokens, m.tokens * m.context];
+// the columns of the fit: fixed, per token past the free ones, per token and slot
+const features = (m: Measurement, free: number): number[] => [1, Math.max(0, m.tokens - free), m.tokens * m.context];
 
-/** Least squares of `us` over the chosen columns (the others held at 0); null if singular. */
-function solve(points: Measurement[], cols: number[]): number[] | null {
+// the free-row counts a fit tries
+const FREE_TOKENS = [0, 1, 2, 4, 8, 16];
+
+// each point's weight: errors count relative to the time measured, so that the short steps a tree is
+// priced by fit as well as the long ones
+const weight = (p: Measurement) => 1 / Math.max(p.us, 1e-9) ** 2;
+
+/** Weighted least squares of `us` over the chosen columns (the others held at 0); null if singular. */
+function solve(points: Measurement[], cols: number[], free: number): number[] | null {
   const k = cols.length;
   const a = Array.from({ length: k }, () => new Array<number>(k + 1).fill(0));
   for (const p of points) {
-    const f = features(p);
+    const f = features(p, free);
+    const w = weight(p);
     for (let i = 0; i < k; i++) {
-      for (let j = 0; j < k; j++) a[i][j] += f[cols[i]] * f[cols[j]];
-      a[i][k] += f[cols[i]] * p.us;
+      for (let j = 0; j < k; j++) a[i][j] += w * f[cols[i]] * f[cols[j]];
+      a[i][k] += w * f[cols[i]] * p.us;
     }
   }
   for (let c = 0; c < k; c++) { // Gauss-Jordan with partial pivoting
@@ -58,20 +96,27 @@ function solve(points: Measurement[], cols: number[]): number[] | null {
 }
 
 /**
- * The StepCost that fits the measurements best with every coefficient >= 0: the unconstrained least
- * squares when it is non-negative, else the best fit over the subsets of columns that are.
+ * The StepCost that fits the measurements best (in relative error) with every coefficient >= 0, over the
+ * free-row counts
+ * (a larger count only where it fits better by 1%): for each, the unconstrained least squares when it is
+ * non-negative, else the best fit over the subsets of columns that are.
  */
 export function fitStepCost(points: Measurement[]): StepCost {
   if (points.length === 0) fail("fitStepCost: no measurements");
-  let best: { coef: number[]; err: number } | null = null;
-  for (const cols of [[0, 1, 2], [0, 1], [0, 2], [1, 2], [0], [1]]) {
-    const sol = solve(points, cols);
-    if (!sol || sol.some((x) => !(x >= 0))) continue;
-    const coef = [0, 0, 0];
-    cols.forEach((c, i) => (coef[c] = sol[i]));
-    const err = points.reduce((e, p) => e + (features(p).reduce((s, f, i) => s + f * coef[i], 0) - p.us) ** 2, 0);
-    if (!best || err < best.err - 1e-9) best = { coef, err };
+  let best: { coef: number[]; free: number; err: number } | null = null;
+  for (const free of FREE_TOKENS) {
+    for (const cols of [[0, 1, 2], [0, 1], [0, 2], [1, 2], [0], [1]]) {
+      const sol = solve(points, cols, free);
+      if (!sol || sol.some((x) => !(x >= 0))) continue;
+      const coef = [0, 0, 0];
+      cols.forEach((c, i) => (coef[c] = sol[i]));
+      const err = points.reduce((e, p) => e + weight(p) * (features(p, free).reduce((s, f, i) => s + f * coef[i], 0) - p.us) ** 2, 0);
+      const better = !best || (free === best.free ? err < best.err - 1e-9 : err < best.err * 0.99 - 1e-9);
+      if (better) best = { coef, free, err };
+    }
   }
   if (!best) fail("fitStepCost: no non-negative fit");
-  return { fixedUs: best.coef[0], perTokenUs: best.coef[1], perTokenSlotUs: best.coef[2] };
+  const fit: StepCost = { fixedUs: best.coef[0], perTokenUs: best.coef[1], perTokenSlotUs: best.coef[2] };
+  if (best.free > 0) fit.freeTokens = best.free;
+  return fit;
 }
