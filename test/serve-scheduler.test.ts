@@ -1,11 +1,14 @@
 // the server's continuous-batching scheduler, in process on the shipped model and head: requests decoded
 // together give exactly the text each gets alone (greedy and seeded sampling, plain and speculative), no
 // more than --parallel decode at once and the rest wait in order, a request whose client goes away ends
-// without touching the others, and close() cancels what waits and what runs.
-import { afterAll, describe, expect, test } from "bun:test";
+// without touching the others, close() cancels what waits and what runs, and a request whose caches do not
+// fit waits for memory while others run.
+import { afterAll, describe, expect, spyOn, test } from "bun:test";
 import { loadDraft } from "../src/model/draft.ts";
 import { loadModel } from "../src/model/loader.ts";
 import { TextTokenizer } from "../src/model/tokenizer.ts";
+import { KvCache } from "../src/native/engine.ts";
+import { MemoryError } from "../src/native/memory.ts";
 import { BatchScheduler, type Engine, type Generation, type GenerationResult } from "../src/serve/scheduler.ts";
 import { DEFAULT_MODEL_DIR } from "../src/util/paths.ts";
 import { testSpec } from "./support/costs.ts";
@@ -99,5 +102,35 @@ describe("BatchScheduler", () => {
     expect(results.slice(2).every((r) => r.stats === null)).toBe(true); // never started
     expect((await s.submit(gs[0])).finishReason).toBe("cancelled");
     expect(s.running).toBe(0);
+  });
+});
+
+describe("BatchScheduler and memory", () => {
+  test("a request whose cache does not fit beside the running ones waits for one to end; alone, it fails", async () => {
+    const alone = await runAll(new BatchScheduler(engine("none"), 1), generations().slice(0, 3));
+    const create = KvCache.create.bind(KvCache);
+    let refusals = 0;
+    let ended = 0;
+    const spy = spyOn(KvCache, "create").mockImplementation((model, capacity) => {
+      // the third request's target cache, while the first two run
+      if (model === target.model && ended === 0 && refusals === 0 && spy.mock.calls.length === 3) {
+        refusals++;
+        throw new MemoryError("needs 1 GiB on cpu (KV cache) but only 1 MiB is free");
+      }
+      return create(model, capacity);
+    });
+    try {
+      const s = new BatchScheduler(engine("none"), 3);
+      const results = await Promise.all(generations().slice(0, 3).map((g) => s.submit(g).then((r) => (ended++, r))));
+      expect(refusals).toBe(1);
+      expect(texts(results)).toEqual(texts(alone.results));
+      // alone, nothing can free memory: the request fails with the memory error
+      spy.mockImplementation(() => {
+        throw new MemoryError("needs 1 GiB on cpu (KV cache) but only 1 MiB is free");
+      });
+      await expect(new BatchScheduler(engine("none"), 3).submit(generations()[0])).rejects.toThrow(MemoryError);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

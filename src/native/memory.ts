@@ -67,7 +67,15 @@ export function freeMemory(device: DeviceName, index = 0): MemoryFree | null {
   return { bytes: cudaMemory(index).free, source: `cuda:${index} free memory` };
 }
 
-/** Throws a one-line EagleError naming every need and the free memory when the needs do not fit;
+/** What does not fit in the device's free memory (so a caller may wait for memory to be freed). */
+export class MemoryError extends EagleError {
+  constructor(message: string) {
+    super(message);
+    this.name = "MemoryError";
+  }
+}
+
+/** Throws a one-line MemoryError naming every need and the free memory when the needs do not fit;
  * `where` (may be empty) starts the message. */
 export function checkFits(where: string, device: DeviceName, needs: MemoryNeed[], hint: string): void {
   if (process.env.EAGLE_NO_MEMORY_CHECK === "1") return;
@@ -76,6 +84,6 @@ export function checkFits(where: string, device: DeviceName, needs: MemoryNeed[]
   const total = needs.reduce((n, x) => n + x.bytes, 0);
   if (total <= free.bytes) return;
   const parts = needs.map((x) => `${x.what} ${formatBytes(x.bytes)}`).join(" + ");
-  throw new EagleError(`${where ? `${where}: ` : ""}needs ${formatBytes(total)} on ${device} (${parts}) but only ${formatBytes(free.bytes)} ` +
+  throw new MemoryError(`${where ? `${where}: ` : ""}needs ${formatBytes(total)} on ${device} (${parts}) but only ${formatBytes(free.bytes)} ` +
     `is free (${free.source}); ${hint} (EAGLE_NO_MEMORY_CHECK=1 skips this check)`);
 }

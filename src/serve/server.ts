@@ -3,6 +3,7 @@
 // is parsed, handed to it, and answered from its result (or streamed from its text as it appears).
 // Every failure a request can cause becomes a JSON error response; none ends the server.
 import type { Server } from "bun";
+import { MemoryError } from "../native/memory.ts";
 import { Metrics } from "./metrics.ts";
 import { ApiError, parseChat, parseCompletion, parseJson, type ParsedRequest, type RequestContext } from "./requests.ts";
 import { completionBody, type Endpoint, finishChunk, newHead, sseEvent, textChunk, usageChunk } from "./responses.ts";
@@ -134,8 +135,7 @@ function streamed(a: Answering, endpoint: Endpoint, p: ParsedRequest, req: Reque
           send("[DONE]");
         }
       }, (err) => {
-        logInternal(err);
-        send(new ApiError(500, "internal error while generating").body());
+        send(generationError(err).body());
       }).finally(() => {
         if (open) controller.close();
         open = false;
@@ -174,9 +174,16 @@ async function readBody(req: Request, max: number): Promise<string> {
 }
 
 function errorResponse(err: unknown): Response {
-  const e = err instanceof ApiError ? err : new ApiError(500, "internal error");
-  if (!(err instanceof ApiError)) logInternal(err);
+  const e = err instanceof ApiError ? err : generationError(err, "internal error");
   return Response.json(e.body(), { status: e.status });
+}
+
+// a generation that failed: its caches did not fit even with nothing else running (503, the message says
+// what it needed), or a bug (500, logged)
+function generationError(err: unknown, internal = "internal error while generating"): ApiError {
+  if (err instanceof MemoryError) return new ApiError(503, err.message, null, "insufficient_memory");
+  logInternal(err);
+  return new ApiError(500, internal);
 }
 
 function logInternal(err: unknown): void {
