@@ -2,8 +2,12 @@
 // CPU kernels in float32), refuses bad batches without touching any cache, and the batch decoder's
 // sequences — greedy and sampled, plain and speculative, joining and leaving at different rounds — produce
 // exactly the tokens each produces decoded alone with the same seed; `batch --parallel` keeps its output.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, spyOn, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { runBatch } from "../src/commands/batch.ts";
+import { makeTempDir } from "../src/model/random-model.ts";
+import { MemoryError } from "../src/native/memory.ts";
 import { BatchDecoder } from "../src/decoding/batch-decode.ts";
 import { decode, type DecodeOptions, decodeSteps } from "../src/decoding/decode.ts";
 import { makeProposer, type SpecMode } from "../src/decoding/spec-mode.ts";
@@ -250,6 +254,38 @@ describe("batch --parallel", () => {
     expect(four.lines.map(strip)).toEqual(one.lines.map(strip));
     expect(four.lines.map((r) => r.id)).toEqual([1, "short", 3, 4, 5, 6]);
     expect(four.lines[1].completion_tokens).toBe(5);
+  });
+
+  test("an item whose cache does not fit beside the running ones runs once one ends; alone, it is an error record", async () => {
+    const dir = makeTempDir("eagle-batch-memory-");
+    const input = join(dir, "in.txt");
+    writeFileSync(input, "Once upon a time\nThe cat\nLily went to the park\n");
+    const args = (output: string, parallel: number) => ({
+      model: DEFAULT_MODEL_DIR, input, output, force: true, n: 20, temp: 0, topK: 0, topP: 1, seed: 1, parallel, spec: "none" as const, threads: 1,
+    });
+    const read = (f: string) => readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const saved = process.exitCode;
+    const create = KvCache.create.bind(KvCache);
+    let refuse: (n: number) => boolean = () => false;
+    const spy = spyOn(KvCache, "create").mockImplementation((model, capacity) => {
+      if (refuse(spy.mock.calls.length)) throw new MemoryError("needs 1 GiB on cpu (KV cache) but only 1 MiB is free");
+      return create(model, capacity);
+    });
+    try {
+      await runBatch(args(join(dir, "alone.jsonl"), 1));
+      spy.mockClear();
+      refuse = (call) => call === 3; // the third item's first try, while the first two decode
+      await runBatch(args(join(dir, "held.jsonl"), 3));
+      expect(spy.mock.calls.length).toBe(4);
+      const strip = (r: Record<string, unknown>) => [r.id, r.text, r.completion_tokens];
+      expect(read(join(dir, "held.jsonl")).map(strip)).toEqual(read(join(dir, "alone.jsonl")).map(strip));
+      refuse = () => true; // nothing fits: every item is an error record naming the memory
+      await runBatch(args(join(dir, "none.jsonl"), 3));
+      expect(read(join(dir, "none.jsonl")).map((r) => r.error)).toEqual(new Array(3).fill("needs 1 GiB on cpu (KV cache) but only 1 MiB is free"));
+    } finally {
+      spy.mockRestore();
+      process.exitCode = saved;
+    }
   });
 
   test("--parallel must be a positive integer", () => {

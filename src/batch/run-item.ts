@@ -3,6 +3,7 @@
 import type { BatchSequence } from "../decoding/batch-decode.ts";
 import { contextCapacity, decodeSteps, meanAcceptance } from "../decoding/decode.ts";
 import { EagleError } from "../util/errors.ts";
+import { MemoryError } from "../native/memory.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { makeProposer } from "../decoding/spec-mode.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
@@ -53,6 +54,9 @@ export function isError(r: BatchResult): r is ItemError {
 export interface ItemHooks {
   onToken(): void;
   sharing?(): number;
+  /** Its caches did not fit the free memory before it produced anything: true if it will be run again later
+   * (then it records nothing now). */
+  retryLater?(): boolean;
 }
 
 /**
@@ -78,6 +82,7 @@ export function itemSequence(engine: BatchEngine, item: BatchItem, hooks: ItemHo
   const stops = new StopStrings(o.stop);
   const stream = tokenizer.streamDecoder(ids);
   let text = "";
+  let tokens = 0;
   const steps = decodeSteps(target, ids, {
     maxNewTokens: o.maxTokens,
     sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP },
@@ -89,6 +94,7 @@ export function itemSequence(engine: BatchEngine, item: BatchItem, hooks: ItemHo
   return {
     steps,
     onToken(token) {
+      tokens++;
       text += stops.push(stream.push(token));
       hooks.onToken();
     },
@@ -108,6 +114,7 @@ export function itemSequence(engine: BatchEngine, item: BatchItem, hooks: ItemHo
     },
     onError(err) {
       if (!(err instanceof EagleError)) throw err;
+      if (err instanceof MemoryError && tokens === 0 && hooks.retryLater?.()) return;
       done({ id: item.id, error: oneLine(err.message) });
     },
   };

@@ -127,19 +127,28 @@ async function runBatched(items: ParsedLine[], engine: BatchEngine, writer: Orde
   const counts: RunCounts = { ok: 0, failed: 0, interrupted: false };
   const decoder = new BatchDecoder(engine.target);
   const ready = new Map<number, BatchResult>(); // finished this round, to write
-  const hooks = { onToken: () => progress.token(), sharing: () => decoder.size };
+  const retry: number[] = []; // items whose caches did not fit beside the running ones: first to start again
+  let heldAt = 0;             // > 0: none joins until fewer than this many run (memory must be freed first)
   let next = 0;
-  while (next < items.length || decoder.size > 0) {
-    while (decoder.size < parallel && next < items.length) {
-      const slot = next++;
+  while (next < items.length || retry.length > 0 || decoder.size > 0) {
+    while (heldAt === 0 && decoder.size < parallel && (retry.length > 0 || next < items.length)) {
+      const slot = retry.shift() ?? next++;
       const item = items[slot];
       if (item.kind === "bad") ready.set(slot, errorRecord(item));
       else {
+        const retryLater = () => {
+          if (decoder.size === 0) return false; // alone: nothing can free memory for it
+          heldAt = decoder.size;
+          retry.unshift(slot);
+          return true;
+        };
+        const hooks = { onToken: () => progress.token(), sharing: () => decoder.size, retryLater };
         const seq = itemSequence(engine, item, hooks, (r) => ready.set(slot, r));
         if (seq) decoder.add(seq);
       }
     }
     if (decoder.size > 0) decoder.round();
+    if (decoder.size < heldAt) heldAt = 0; // one ended: try again
     for (const [slot, result] of ready) {
       if (isError(result)) counts.failed++;
       else counts.ok++;
