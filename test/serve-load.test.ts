@@ -53,6 +53,10 @@ test("32 clients x 20 requests: all complete, greedy = generate, sampled = alone
   const metrics = await (await fetch(`${server.base}/metrics`)).text();
   expect(metrics).toContain("eagle_requests_in_flight 0");
   expect(metrics).toContain("eagle_queue_length 0");
+  const counter = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)![1]);
+  expect(counter("eagle_target_forward_requests_total")).toBeGreaterThanOrEqual(counter("eagle_target_forwards_total"));
+  expect(counter("eagle_target_forwards_total")).toBeGreaterThan(0);
+  expect(counter("eagle_draft_forward_requests_total")).toBeGreaterThanOrEqual(counter("eagle_draft_forwards_total"));
   expect(await server.stop()).toBe(0);
   expect(server.stderr()).not.toContain("internal error");
 });

@@ -35,13 +35,13 @@ function generations(): Generation[] {
 }
 
 /** Submits every generation at once; returns the results and the most requests ever decoding together. */
-async function runAll(s: BatchScheduler, gs: Generation[]): Promise<{ results: GenerationResult[]; most: number }> {
+async function runAll(s: BatchScheduler, gs: Generation[]): Promise<{ results: GenerationResult[]; most: number; scheduler: BatchScheduler }> {
   let most = 0;
   const onText = () => {
     most = Math.max(most, s.running);
   };
   const results = await Promise.all(gs.map((g) => s.submit(g, { onText })));
-  return { results, most };
+  return { results, most, scheduler: s };
 }
 
 const texts = (rs: GenerationResult[]) => rs.map((r) => [r.text, r.finishReason, r.completionTokens]);
@@ -53,6 +53,9 @@ describe("BatchScheduler", () => {
       const together = await runAll(new BatchScheduler(engine(mode), 4), generations());
       expect(alone.most).toBe(1);
       expect(together.most).toBe(4);
+      const b = together.scheduler.batches;
+      expect(b.targetSequences).toBeGreaterThan(b.targetCalls); // they really shared forwards
+      if (mode === "eagle2") expect(b.draftSequences).toBeGreaterThan(b.draftCalls);
       expect(texts(together.results)).toEqual(texts(alone.results));
       expect(together.results[4].finishReason).toBe("stop");
       expect(together.results.every((r) => r.text.length > 0 && r.stats !== null)).toBe(true);

@@ -2,6 +2,7 @@
 // Acceptance figures are summed over every finished generation and use the field's definitions
 // (decode.ts acceptanceStats): τ = 1 + accepted draft tokens per verification forward, and the
 // per-position rate = rounds that accepted a draft token at that depth, over all rounds.
+import type { BatchCounts } from "../decoding/batch-decode.ts";
 import type { DecodeStats } from "../decoding/decode.ts";
 
 export class Metrics {
@@ -29,8 +30,8 @@ export class Metrics {
     });
   }
 
-  /** The exposition text; `queue` and `running` are read from the scheduler at scrape time. */
-  render(gauges: { queue: number; running: number }): string {
+  /** The exposition text; `queue`, `running` and `batches` are read from the scheduler at scrape time. */
+  render(gauges: { queue: number; running: number; batches: BatchCounts }): string {
     const lines: string[] = [];
     const family = (name: string, type: string, help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     family("eagle_requests_total", "counter", "HTTP requests answered, by endpoint and status code.");
@@ -56,6 +57,15 @@ export class Metrics {
     lines.push(`eagle_queue_length ${gauges.queue}`);
     family("eagle_requests_in_flight", "gauge", "Requests being decoded now.");
     lines.push(`eagle_requests_in_flight ${gauges.running}`);
+    const b = gauges.batches;
+    family("eagle_target_forwards_total", "counter", "Batched target forwards (verifications and prefills, any number of requests each).");
+    lines.push(`eagle_target_forwards_total ${b.targetCalls}`);
+    family("eagle_target_forward_requests_total", "counter", "Requests those forwards stepped (over eagle_target_forwards_total: the mean batch).");
+    lines.push(`eagle_target_forward_requests_total ${b.targetSequences}`);
+    family("eagle_draft_forwards_total", "counter", "Batched draft-head passes.");
+    lines.push(`eagle_draft_forwards_total ${b.draftCalls}`);
+    family("eagle_draft_forward_requests_total", "counter", "Requests those passes stepped.");
+    lines.push(`eagle_draft_forward_requests_total ${b.draftSequences}`);
     return `${lines.join("\n")}\n`;
   }
 }

@@ -1,7 +1,7 @@
 // scheduler.ts — where the server's generations run. The server hands each request to a Scheduler and
 // awaits its result; it never calls decode itself. The scheduler here batches: many requests decode at
 // once, their target forwards stepped together (continuous batching).
-import { type BatchSequence, BatchDecoder } from "../decoding/batch-decode.ts";
+import { type BatchCounts, type BatchSequence, BatchDecoder } from "../decoding/batch-decode.ts";
 import { contextCapacity, decodeSteps, type DecodeStats } from "../decoding/decode.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { makeProposer, type ResolvedSpec } from "../decoding/spec-mode.ts";
@@ -46,6 +46,8 @@ export interface Scheduler {
   readonly waiting: number;
   /** Requests being decoded now. */
   readonly running: number;
+  /** The batched forwards run so far, and the requests they stepped. */
+  readonly batches: BatchCounts;
   /** Cancels everything queued or running; resolves once no decode runs. Later submits are cancelled at once. */
   close(): Promise<void>;
 }
@@ -95,6 +97,10 @@ export class BatchScheduler implements Scheduler {
 
   get running(): number {
     return this.#decoder.size;
+  }
+
+  get batches(): BatchCounts {
+    return this.#decoder.counts;
   }
 
   submit(g: Generation, hooks: GenerationHooks = {}): Promise<GenerationResult> {

@@ -48,7 +48,7 @@ export function startServer(ctx: RequestContext, scheduler: Scheduler, opts: Ser
     "/health": { method: "GET", handle: () => Response.json({ status: "ok" }), auth: false },
     "/metrics": {
       method: "GET", auth: false,
-      handle: () => new Response(metrics.render({ queue: scheduler.waiting, running: scheduler.running }),
+      handle: () => new Response(metrics.render({ queue: scheduler.waiting, running: scheduler.running, batches: scheduler.batches }),
         { headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" } }),
     },
   };
