@@ -13,7 +13,8 @@ import { decode, type DecodeOptions, decodeSteps } from "../src/decoding/decode.
 import { makeProposer, type SpecMode } from "../src/decoding/spec-mode.ts";
 import { loadDraft } from "../src/model/draft.ts";
 import { loadModel } from "../src/model/loader.ts";
-import { cpuKernels, draftForward, draftForwardBatch, forward, forwardBatch, KvCache, StepOutput } from "../src/native/engine.ts";
+import { draftForwardBatch, forwardBatch } from "../src/native/batch-forward.ts";
+import { cpuKernels, draftForward, forward, KvCache, StepOutput } from "../src/native/engine.ts";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
 import { testSpec } from "./support/costs.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";

@@ -3,7 +3,6 @@
 import type { BatchSequence } from "../decoding/batch-decode.ts";
 import { contextCapacity, decodeSteps, meanAcceptance } from "../decoding/decode.ts";
 import { EagleError } from "../util/errors.ts";
-import { MemoryError } from "../native/memory.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { makeProposer } from "../decoding/spec-mode.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
@@ -54,9 +53,8 @@ export function isError(r: BatchResult): r is ItemError {
 export interface ItemHooks {
   onToken(): void;
   sharing?(): number;
-  /** Its caches did not fit the free memory before it produced anything: true if it will be run again later
-   * (then it records nothing now). */
-  retryLater?(): boolean;
+  /** Its caches did not fit beside the running items (see BatchSequence.onNoMemory): it will run again. */
+  onNoMemory?(): void;
 }
 
 /**
@@ -82,7 +80,6 @@ export function itemSequence(engine: BatchEngine, item: BatchItem, hooks: ItemHo
   const stops = new StopStrings(o.stop);
   const stream = tokenizer.streamDecoder(ids);
   let text = "";
-  let tokens = 0;
   const steps = decodeSteps(target, ids, {
     maxNewTokens: o.maxTokens,
     sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP },
@@ -94,7 +91,6 @@ export function itemSequence(engine: BatchEngine, item: BatchItem, hooks: ItemHo
   return {
     steps,
     onToken(token) {
-      tokens++;
       text += stops.push(stream.push(token));
       hooks.onToken();
     },
@@ -112,9 +108,9 @@ export function itemSequence(engine: BatchEngine, item: BatchItem, hooks: ItemHo
         decode_ms: round(s.decodeMs, 2),
       });
     },
+    onNoMemory: hooks.onNoMemory,
     onError(err) {
       if (!(err instanceof EagleError)) throw err;
-      if (err instanceof MemoryError && tokens === 0 && hooks.retryLater?.()) return;
       done({ id: item.id, error: oneLine(err.message) });
     },
   };

@@ -1,8 +1,8 @@
 // batch — many prompts in (stdin or --input, one per line: plain text or JSON), one JSON result line per
 // prompt out (stdout or --output), in input order, each written as soon as it is ready. A bad line gets an
 // error record and the run goes on; the exit code says whether every line succeeded.
-// Three steps: parse items (batch/items.ts) -> run up to --parallel items at once, their verification
-// forwards batched in one per round (decoding/batch-decode.ts, batch/run-item.ts) -> write results in input
+// Three steps: parse items (batch/items.ts) -> run up to --parallel items at once, their draft passes and
+// target forwards batched each round (decoding/batch-decode.ts, batch/run-item.ts) -> write results in input
 // order (batch/sink.ts).
 import { existsSync } from "node:fs";
 import type { Argv } from "yargs";
@@ -128,27 +128,19 @@ async function runBatched(items: ParsedLine[], engine: BatchEngine, writer: Orde
   const decoder = new BatchDecoder(engine.target);
   const ready = new Map<number, BatchResult>(); // finished this round, to write
   const retry: number[] = []; // items whose caches did not fit beside the running ones: first to start again
-  let heldAt = 0;             // > 0: none joins until fewer than this many run (memory must be freed first)
   let next = 0;
   while (next < items.length || retry.length > 0 || decoder.size > 0) {
-    while (heldAt === 0 && decoder.size < parallel && (retry.length > 0 || next < items.length)) {
+    while (decoder.admits && decoder.size < parallel && (retry.length > 0 || next < items.length)) {
       const slot = retry.shift() ?? next++;
       const item = items[slot];
       if (item.kind === "bad") ready.set(slot, errorRecord(item));
       else {
-        const retryLater = () => {
-          if (decoder.size === 0) return false; // alone: nothing can free memory for it
-          heldAt = decoder.size;
-          retry.unshift(slot);
-          return true;
-        };
-        const hooks = { onToken: () => progress.token(), sharing: () => decoder.size, retryLater };
+        const hooks = { onToken: () => progress.token(), sharing: () => decoder.size, onNoMemory: () => retry.unshift(slot) };
         const seq = itemSequence(engine, item, hooks, (r) => ready.set(slot, r));
         if (seq) decoder.add(seq);
       }
     }
     if (decoder.size > 0) decoder.round();
-    if (decoder.size < heldAt) heldAt = 0; // one ended: try again
     for (const [slot, result] of ready) {
       if (isError(result)) counts.failed++;
       else counts.ok++;

@@ -80,7 +80,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   #rested = false;        // whether the drafter has rested since a round last paid
   #nextRest = FIRST_REST;
   #restLeft = 0;
-  #c: CostModel;  // the costs as this round sees them: the measured ones, fixed costs shared in a batch
+  #c: CostModel;  // the costs as this round sees them: the measured ones, the target's shared in a batch
   #shared = new Map<number, CostModel>();
 
   constructor(readonly params: AutoTreeParams, readonly costs: CostModel) {

@@ -4,9 +4,11 @@
 // joins between rounds and leaves when it ends, without draining the others. Every sequence owns its caches,
 // proposer and random stream, and a batched forward gives each row what it gets alone, so a sequence's
 // tokens do not depend on what shares its batch.
-import { draftForwardBatch, forwardBatch, type Model, type SequenceForward } from "../native/engine.ts";
+import { draftForwardBatch, forwardBatch, type SequenceForward } from "../native/batch-forward.ts";
+import type { Model } from "../native/engine.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { type DecodeEvent, type DecodeStats, isDraftCall } from "./decode.ts";
+import { MemoryError } from "../native/memory.ts";
 import type { DraftCall } from "./proposer.ts";
 
 /** One sequence of a batch: its decode steps and where its tokens, its end and its failure go. */
@@ -15,6 +17,10 @@ export interface BatchSequence {
   onToken(token: number): void;
   onDone(stats: DecodeStats): void;
   onError(err: unknown): void;
+  /** Its caches did not fit the free memory beside the running sequences, before it produced a token: it
+   * has left, and its owner adds it again later (the decoder admits none until one of those ends). Without
+   * this, or when no other sequence runs, the failure goes to onError. */
+  onNoMemory?(): void;
 }
 
 /** What a batch decoder has run: batched calls, and the sequences they stepped (sequences / calls = the
@@ -30,12 +36,19 @@ export class BatchDecoder {
   readonly counts: BatchCounts = { targetCalls: 0, targetSequences: 0, draftCalls: 0, draftSequences: 0 };
   #active: BatchSequence[] = [];
   #pending = new Map<BatchSequence, SequenceForward | DraftCall>(); // each one's next forward
+  #started = new Set<BatchSequence>(); // those that have produced a token
+  #heldAt = 0; // > 0: a sequence's caches did not fit beside this many; none joins until fewer run
 
   constructor(private readonly target: LoadedModel) {}
 
   /** Sequences decoding now. */
   get size(): number {
     return this.#active.length;
+  }
+
+  /** Whether a new sequence may join now: not while one waits for memory that a running one must free. */
+  get admits(): boolean {
+    return this.#heldAt === 0;
   }
 
   /** Adds a sequence; its prefill runs in the next round's target forward. */
@@ -79,7 +92,9 @@ export class BatchDecoder {
     for (const s of seqs) {
       const e = this.#pending.get(s)!;
       const model = isDraftCall(e) ? e.head : this.target.model;
-      byModel.set(model, [...(byModel.get(model) ?? []), s]);
+      const group = byModel.get(model);
+      if (group) group.push(s);
+      else byModel.set(model, [s]);
     }
     for (const [model, group] of byModel) {
       const calls = group.map((s) => this.#pending.get(s)!);
@@ -114,6 +129,7 @@ export class BatchDecoder {
           this.#pending.set(seq, step.value);
           return;
         }
+        this.#started.add(seq);
         seq.onToken(step.value);
         if (!this.#active.includes(seq)) return; // cancelled from onToken
       }
@@ -124,13 +140,19 @@ export class BatchDecoder {
 
   #fail(seq: BatchSequence, err: unknown): void {
     if (!this.#active.includes(seq)) return;
+    const waitsForMemory = err instanceof MemoryError && !this.#started.has(seq) && seq.onNoMemory !== undefined;
     this.#remove(seq);
     seq.steps.return(undefined as never);
-    seq.onError(err);
+    if (waitsForMemory && this.#active.length > 0) {
+      this.#heldAt = this.#active.length;
+      seq.onNoMemory!();
+    } else seq.onError(err);
   }
 
   #remove(seq: BatchSequence): void {
     this.#active = this.#active.filter((s) => s !== seq);
     this.#pending.delete(seq);
+    this.#started.delete(seq);
+    if (this.#active.length < this.#heldAt) this.#heldAt = 0; // one ended: memory to try again with
   }
 }

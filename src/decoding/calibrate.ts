@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node
 import { dirname, join, resolve } from "node:path";
 import type { LoadedDraft } from "../model/draft.ts";
 import type { LoadedModel } from "../model/loader.ts";
-import { cpuKernels, draftForward, forward, forwardBatch, KvCache, StepOutput, threadCount, type TopK, torchVersion } from "../native/engine.ts";
+import { forwardBatch } from "../native/batch-forward.ts";
+import { cpuKernels, draftForward, forward, KvCache, StepOutput, threadCount, type TopK, torchVersion } from "../native/engine.ts";
 import { shimPath } from "../native/ffi.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { cacheDir } from "../util/cache-dir.ts";
@@ -69,39 +70,29 @@ function readCostFile(path: string): CostModel {
 }
 
 function checkCosts(raw: unknown, where: string): CostModel {
+  // obj[key] as a finite number >= 0 (> 0 when `positive`), or a one-line error naming `field`
+  const num = (obj: unknown, key: string, field: string, positive = false): number => {
+    const v = (obj as Record<string, unknown> | null | undefined)?.[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || !(positive ? v > 0 : v >= 0)) {
+      throw new EagleError(`${where}: cost model field ${field} must be a number ${positive ? "> 0" : ">= 0"}`);
+    }
+    return v;
+  };
   const step = (v: unknown, field: string): StepCost => {
-    const s = v as Record<string, unknown>;
-    for (const k of ["fixedUs", "perTokenUs", "perTokenSlotUs"]) {
-      if (!s || typeof s[k] !== "number" || !(Number(s[k]) >= 0) || !Number.isFinite(Number(s[k]))) {
-        throw new EagleError(`${where}: cost model field ${field}.${k} must be a number >= 0`);
-      }
-    }
-    if (s.freeTokens !== undefined && !(typeof s.freeTokens === "number" && s.freeTokens >= 0 && Number.isFinite(s.freeTokens))) {
-      throw new EagleError(`${where}: cost model field ${field}.freeTokens must be a number >= 0`);
-    }
-    const fit: StepCost = { fixedUs: Number(s.fixedUs), perTokenUs: Number(s.perTokenUs), perTokenSlotUs: Number(s.perTokenSlotUs) };
-    if (s.freeTokens !== undefined) fit.freeTokens = Number(s.freeTokens);
+    const fit: StepCost = {
+      fixedUs: num(v, "fixedUs", `${field}.fixedUs`), perTokenUs: num(v, "perTokenUs", `${field}.perTokenUs`),
+      perTokenSlotUs: num(v, "perTokenSlotUs", `${field}.perTokenSlotUs`),
+    };
+    if ((v as Record<string, unknown>).freeTokens !== undefined) fit.freeTokens = num(v, "freeTokens", `${field}.freeTokens`);
     return fit;
   };
   const c = raw as Record<string, unknown>;
   if (!c || typeof c !== "object") throw new EagleError(`${where}: cost model must be an object`);
-  for (const k of ["roundUs", "buildUs", "passUs"]) {
-    if (typeof c[k] !== "number" || !(Number(c[k]) >= 0) || !Number.isFinite(Number(c[k]))) {
-      throw new EagleError(`${where}: cost model field ${k} must be a number >= 0`);
-    }
-  }
+  const [roundUs, buildUs, passUs] = ["roundUs", "buildUs", "passUs"].map((k) => num(c, k, k));
   const target = step(c.target, "target");
   if (!(stepUs(target, 1, 0) > 0)) throw new EagleError(`${where}: cost model target step must cost more than 0`);
-  const costs: CostModel = { target, draft: step(c.draft, "draft"), roundUs: Number(c.roundUs), buildUs: Number(c.buildUs), passUs: Number(c.passUs) };
-  if (c.batch !== undefined) {
-    const b = c.batch as Record<string, unknown>;
-    for (const k of ["oneUs", "twoUs"]) {
-      if (!b || typeof b[k] !== "number" || !(Number(b[k]) > 0) || !Number.isFinite(Number(b[k]))) {
-        throw new EagleError(`${where}: cost model field batch.${k} must be a number > 0`);
-      }
-    }
-    costs.batch = { oneUs: Number(b.oneUs), twoUs: Number(b.twoUs) };
-  }
+  const costs: CostModel = { target, draft: step(c.draft, "draft"), roundUs, buildUs, passUs };
+  if (c.batch !== undefined) costs.batch = { oneUs: num(c.batch, "oneUs", "batch.oneUs", true), twoUs: num(c.batch, "twoUs", "batch.twoUs", true) };
   return costs;
 }
 

@@ -97,9 +97,8 @@ function solve(points: Measurement[], cols: number[], free: number): number[] | 
 
 /**
  * The StepCost that fits the measurements best (in relative error) with every coefficient >= 0, over the
- * free-row counts
- * (a larger count only where it fits better by 1%): for each, the unconstrained least squares when it is
- * non-negative, else the best fit over the subsets of columns that are.
+ * free-row counts (a larger count only where it fits better by 1%): for each, the unconstrained least
+ * squares when it is non-negative, else the best fit over the subsets of columns that are.
  */
 export function fitStepCost(points: Measurement[]): StepCost {
   if (points.length === 0) fail("fitStepCost: no measurements");

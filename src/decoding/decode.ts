@@ -2,7 +2,8 @@
 // Each round: the proposer drafts a tree under the root (the last chosen token), the target checks the
 // whole tree in one forward, the verifier accepts a path and picks a bonus token, both caches keep the
 // accepted path, and the accepted tokens stream out. A generator: yields token ids, returns statistics.
-import { draftForward, forward, KvCache, nativeMilliseconds, type SequenceForward, StepOutput } from "../native/engine.ts";
+import type { SequenceForward } from "../native/batch-forward.ts";
+import { draftForward, forward, KvCache, nativeMilliseconds, StepOutput } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { type DraftCall, type Prediction, PlainProposer, type Proposer } from "./proposer.ts";

@@ -1,6 +1,7 @@
 // proposer.ts — what a decode loop asks of a drafter. Plain decoding proposes the root alone, so one
 // loop serves plain decoding, EAGLE-1 and EAGLE-2; the EAGLE modes differ only in their proposer.
-import { type DraftSequenceForward, draftForward, type Model, type StepOutput } from "../native/engine.ts";
+import type { DraftSequenceForward } from "../native/batch-forward.ts";
+import { draftForward, type Model, type StepOutput } from "../native/engine.ts";
 import type { Rng } from "../util/rng.ts";
 import type { SamplingParams } from "./sampling.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
@@ -52,8 +53,8 @@ export interface Proposer {
   readonly extraDraftSlots: number;
   /** After the target's prefill: `prompt`, its output rows (one per prompt token) and the first root token. */
   start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws): Drafting<void>;
-  /** A tree rooted at `root` with at most `maxNodes` nodes. `sharing`: the sequences whose forwards run
-   * with this one's in a batch (1 alone), among which the forwards' fixed costs are shared. */
+  /** A tree rooted at `root` with at most `maxNodes` nodes. `sharing`: the sequences whose target forwards
+   * run with this one's in a batch (1 alone), for a cost-aware builder. */
   propose(root: number, maxNodes: number, sharing?: number): Drafting<DraftTree>;
   /** After verification: the accepted nodes (rows of `target`) and the bonus token, the next root. */
   commit(tree: DraftTree, path: number[], bonus: number, target: StepOutput): Drafting<void>;

@@ -26,7 +26,8 @@ export function nativeMilliseconds(): number {
   return nativeMs;
 }
 
-function timed(rc: () => number, what: string): void {
+/** Runs a compute or read call of the shim, its time counted as native (for the native modules). */
+export function timed(rc: () => number, what: string): void {
   const t0 = performance.now();
   const status = rc();
   nativeMs += performance.now() - t0;
@@ -50,7 +51,7 @@ type ArrayKind = Int32ArrayConstructor | Float32ArrayConstructor | Uint8ArrayCon
 
 /** Buffers handed to the shim must be the typed arrays its C types read: anything else is refused here
  * (a Float32Array of token ids would otherwise be read as int32 bits). */
-function requireArray(what: string, value: unknown, kind: ArrayKind): void {
+export function requireArray(what: string, value: unknown, kind: ArrayKind): void {
   if (!(value instanceof kind)) {
     const got = value === null || value === undefined ? String(value) : (value as object).constructor?.name ?? typeof value;
     throw new EagleError(`${what} must be an ${kind.name}, got ${got}`);
@@ -360,7 +361,8 @@ export interface Batch {
   maskCols?: number;   // n (new tokens only) or cached + n
 }
 
-function maskColumns(batch: Batch): number {
+/** The batch checked: its mask's column count (0 for causal). */
+export function maskColumns(batch: Batch): number {
   requireArray("tokens", batch.tokens, Int32Array);
   requireArray("positions", batch.positions, Int32Array);
   if (batch.mask !== undefined) requireArray("mask", batch.mask, Uint8Array);
@@ -382,85 +384,19 @@ export function forward(model: Model, kv: KvCache, batch: Batch, out: StepOutput
     batch.tokens.length, batch.mask ?? null, cols, StepOutput.ptrOf(out)), "forward");
 }
 
-/** One sequence's share of a batched forward: its cache, its new tokens, where its results go. */
-export interface SequenceForward {
-  kv: KvCache;
-  batch: Batch;
-  out: StepOutput;
-}
-
-/** Several sequences' forwards in one call (et_forward_batch): each gets in its own `out` what forward()
- * would give it alone. Caches and outputs must be distinct. */
-export function forwardBatch(model: Model, seqs: SequenceForward[]): void {
-  const p = packBatch(seqs);
-  timed(() => shim().et_forward_batch(Model.ptrOf(model), seqs.length, p.kvs, p.counts, p.tokens, p.positions, p.masks,
-    p.cols, p.outs), "batched forward");
-}
-
-/** One sequence's share of a batched draft forward: entry i pairs batch.tokens[i] with row featureRows[i] of
- * `features`, as draftForward does. */
-export interface DraftSequenceForward extends SequenceForward {
-  features: StepOutput;
-  featureRows: Int32Array;
-}
-
-/** Several sequences' draft-head forwards in one call (et_draft_forward_batch): each gets in its own `out`
- * what draftForward() would give it alone. */
-export function draftForwardBatch(draft: Model, seqs: DraftSequenceForward[]): void {
-  const p = packBatch(seqs);
-  const rows = new Int32Array(p.tokens.length);
-  const features = new BigUint64Array(seqs.length);
-  let at = 0;
-  seqs.forEach((s, i) => {
-    requireArray("feature rows", s.featureRows, Int32Array);
-    if (s.featureRows.length !== s.batch.tokens.length) {
-      throw new EagleError(`draft batch ${i} has ${s.batch.tokens.length} tokens but ${s.featureRows.length} feature rows`);
-    }
-    rows.set(s.featureRows, at);
-    at += s.featureRows.length;
-    features[i] = BigInt(StepOutput.ptrOf(s.features));
-  });
-  timed(() => shim().et_draft_forward_batch(Model.ptrOf(draft), seqs.length, p.kvs, p.counts, p.tokens, p.positions,
-    p.masks, p.cols, features, rows, p.outs), "batched draft forward");
-}
-
-// the arrays of a batched call: per sequence its cache, row count, mask width and results; every
-// sequence's tokens, positions and mask bytes in turn
-function packBatch(seqs: SequenceForward[]) {
-  const b = seqs.length;
-  const counts = new Int32Array(b), cols = new Int32Array(b);
-  const kvs = new BigUint64Array(b), outs = new BigUint64Array(b);
-  let rows = 0, maskBytes = 0;
-  seqs.forEach((s, i) => {
-    cols[i] = maskColumns(s.batch); // 0: causal
-    counts[i] = s.batch.tokens.length;
-    kvs[i] = BigInt(KvCache.ptrOf(s.kv));
-    outs[i] = BigInt(StepOutput.ptrOf(s.out));
-    rows += counts[i];
-    maskBytes += s.batch.mask?.length ?? 0;
-  });
-  const tokens = new Int32Array(rows), positions = new Int32Array(rows), masks = new Uint8Array(Math.max(1, maskBytes));
-  let at = 0, maskAt = 0;
-  for (const s of seqs) {
-    tokens.set(s.batch.tokens, at);
-    positions.set(s.batch.positions, at);
-    at += s.batch.tokens.length;
-    if (s.batch.mask) {
-      masks.set(s.batch.mask, maskAt);
-      maskAt += s.batch.mask.length;
-    }
+/** A draft batch's feature rows: an Int32Array, one per token. */
+export function checkFeatureRows(batch: Batch, featureRows: Int32Array, what: string): void {
+  requireArray("feature rows", featureRows, Int32Array);
+  if (featureRows.length !== batch.tokens.length) {
+    throw new EagleError(`${what} has ${batch.tokens.length} tokens but ${featureRows.length} feature rows`);
   }
-  return { counts, cols, kvs, outs, tokens, positions, masks };
 }
 
 /** One draft-head forward: entry i pairs batch.tokens[i] with hidden row featureRows[i] of `features`. */
 export function draftForward(draft: Model, kv: KvCache, batch: Batch, features: StepOutput, featureRows: Int32Array,
   out: StepOutput): void {
   const cols = maskColumns(batch);
-  requireArray("feature rows", featureRows, Int32Array);
-  if (featureRows.length !== batch.tokens.length) {
-    throw new EagleError(`draft batch has ${batch.tokens.length} tokens but ${featureRows.length} feature rows`);
-  }
+  checkFeatureRows(batch, featureRows, "draft batch");
   timed(() => shim().et_draft_forward(Model.ptrOf(draft), KvCache.ptrOf(kv), batch.tokens, batch.positions,
     batch.tokens.length, batch.mask ?? null, cols, StepOutput.ptrOf(features), featureRows, StepOutput.ptrOf(out)),
   "draft forward");

@@ -6,7 +6,6 @@ import { contextCapacity, decodeSteps, type DecodeStats } from "../decoding/deco
 import type { LoadedModel } from "../model/loader.ts";
 import { makeProposer, type ResolvedSpec } from "../decoding/spec-mode.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
-import { MemoryError } from "../native/memory.ts";
 import { openAiFinish, StopStrings } from "../util/stop-strings.ts";
 
 /** One request's generation, already checked: prompt ids and the sampling settings. */
@@ -72,8 +71,8 @@ interface Job {
 }
 
 /**
- * Continuous batching: up to `parallel` generations decode at once, their verification forwards run in one
- * batched forward per round (BatchDecoder); one that ends leaves and the next in the queue (first come,
+ * Continuous batching: up to `parallel` generations decode at once, their draft passes and target forwards
+ * batched each round (BatchDecoder); one that ends leaves and the next in the queue (first come,
  * first served) joins at the next round, without draining the others. Between rounds the loop yields to
  * the event loop (decoding is synchronous FFI), so requests keep being accepted, streamed text is written
  * and disconnects are seen. Each generation owns its caches, proposer and seed, so its tokens are what it
@@ -85,7 +84,6 @@ export class BatchScheduler implements Scheduler {
   #working = false; // the worker loop is on: it takes the next jobs itself
   #closed = false;
   #idle: Promise<void> = Promise.resolve(); // settles when the worker loop ends
-  #heldAt = 0; // > 0: a request's caches did not fit beside this many running ones; none joins until fewer run
 
   constructor(private readonly engine: Engine, private readonly parallel: number) {
     this.#decoder = new BatchDecoder(engine.target);
@@ -132,9 +130,8 @@ export class BatchScheduler implements Scheduler {
     try {
       await breathe(); // requests that arrive together start together, and submit never decodes
       while (this.#queue.length > 0 || this.#decoder.size > 0) {
-        while (this.#heldAt === 0 && this.#decoder.size < this.parallel && this.#queue.length > 0) this.#start(this.#queue.shift()!);
+        while (this.#decoder.admits && this.#decoder.size < this.parallel && this.#queue.length > 0) this.#start(this.#queue.shift()!);
         if (this.#decoder.size > 0) this.#decoder.round();
-        if (this.#decoder.size < this.#heldAt) this.#heldAt = 0; // memory was freed: try again
         await breathe();
       }
     } finally {
@@ -163,7 +160,6 @@ export class BatchScheduler implements Scheduler {
     }
     const stream = tokenizer.streamDecoder(g.ids);
     let text = "";
-    let tokens = 0;
     const emit = (piece: string) => {
       if (piece === "") return;
       text += piece;
@@ -171,10 +167,7 @@ export class BatchScheduler implements Scheduler {
     };
     this.#decoder.add({
       steps,
-      onToken: (token) => {
-        tokens++;
-        emit(stops.push(stream.push(token)));
-      },
+      onToken: (token) => emit(stops.push(stream.push(token))),
       onDone: (s) => {
         emit(stops.finish(stream.flush()));
         job.resolve({
@@ -185,13 +178,9 @@ export class BatchScheduler implements Scheduler {
           stats: s,
         });
       },
-      onError: (err) => {
-        // its caches did not fit beside the running requests: it waits, first in the queue, until one ends
-        if (err instanceof MemoryError && tokens === 0 && this.#decoder.size > 0 && !this.#closed) {
-          this.#heldAt = this.#decoder.size;
-          this.#queue.unshift(job);
-        } else job.reject(err);
-      },
+      onError: (err) => job.reject(err),
+      // its caches did not fit beside the running requests: it waits, first in the queue, until one ends
+      onNoMemory: () => (this.#closed ? job.resolve(cancelled(g)) : this.#queue.unshift(job)),
     });
   }
 }
