@@ -190,7 +190,7 @@ void add_key_lists(KeyLists& k, int32_t len, int32_t n, const uint8_t* mask, int
   }
 }
 
-// One sequence's cache at one layer: keys and values transposed, (Hkv, D, cap) each.
+// One sequence's cache at one layer: keys transposed, (Hkv, D, cap), and values slot-major, (Hkv, cap, D).
 struct LayerCache {
   float* k;
   float* v;
@@ -256,7 +256,7 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, i
       const float* k = row + qw + g * D;
       const float* v = row + qw + kw + g * D;
       for (int64_t d = 0; d < D; d++) kv.k[(g * D + d) * cap + slot] = k[d];
-      for (int64_t d = 0; d < D; d++) kv.v[(g * D + d) * cap + slot] = v[d];
+      std::memcpy(kv.v + (g * cap + slot) * D, v, D * sizeof(float));
     }
   }
   // one task per (new token, key/value head): its G query heads share the keys
@@ -270,7 +270,7 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, i
       const int64_t i = t / Hkv, g = t % Hkv;
       const int64_t k0 = keys.first[i], m = keys.first[i + 1] - k0;
       const LayerCache& kv = s.cache(i, l);
-      K.attend(qkv + i * ld + g * G * D, G, kv.k + g * D * kv.cap, kv.v + g * D * kv.cap, kv.cap, D,
+      K.attend(qkv + i * ld + g * G * D, G, kv.k + g * D * kv.cap, kv.v + g * kv.cap * D, kv.cap, D,
                keys.keys.data() + k0, m, scale, scores, att + i * qw + g * G * D);
     }
   });
@@ -337,11 +337,11 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
       kv.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, m->opts));
       continue;
     }
-    // the CPU kernels' caches: float32 (a bfloat16 model's too), transposed, with room past the end for
-    // the attention kernel's reads of a last short run of slots
+    // the CPU kernels' caches: float32 (a bfloat16 model's too); keys transposed, with room past the end
+    // for the attention kernel's reads of a last short run of slots; values slot-major
     const int64_t count = int64_t(c.n_kv_heads) * c.head_dim * capacity;
-    for (auto* side : {&kv.k, &kv.v})
-      side->push_back(torch::empty({count + cpu::CACHE_PAD}, f32_options(*m)).narrow(0, 0, count).view({c.n_kv_heads, c.head_dim, capacity}));
+    kv.k.push_back(torch::empty({count + cpu::CACHE_PAD}, f32_options(*m)).narrow(0, 0, count).view({c.n_kv_heads, c.head_dim, capacity}));
+    kv.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, f32_options(*m)));
   }
 }
 

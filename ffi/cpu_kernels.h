@@ -20,9 +20,9 @@ static inline int64_t panels(int64_t out) { return (out + PANEL - 1) / PANEL; }
 
 // Floats past the end of a transposed cache that `attend` may read (and ignore).
 constexpr int64_t CACHE_PAD = 16;
-// `attend`'s scratch floats: the scores, and copies of the keys and values of the slots after the last
+// `attend`'s scratch floats: the scores and their sums, and a copy of the keys of the slots after the last
 // whole run of 16 consecutive ones
-static inline int64_t attend_scratch(int64_t nq, int64_t d, int64_t m) { return nq * m + 2 * d * (m + 16); }
+static inline int64_t attend_scratch(int64_t nq, int64_t d, int64_t m) { return nq * (m + 1) + d * (m + 16); }
 
 struct Kernels {
   const char* isa;
@@ -44,10 +44,10 @@ struct Kernels {
   // cos/sin of the d/2 frequencies
   void (*rope)(float* x, int64_t heads, int64_t d, const float* cos, const float* sin);
   // attention of nq query heads (rows of d at q) sharing one key/value head, over the m cache slots
-  // keys[0..m) (increasing): kt and vt hold that head's keys and values transposed (d rows of `cap` floats
-  // each, CACHE_PAD floats readable past the cache's end); out gets nq rows of d; `scratch` holds room for
-  // attend_scratch(nq, d, m) floats
-  void (*attend)(const float* q, int64_t nq, const float* kt, const float* vt, int64_t cap, int64_t d,
+  // keys[0..m) (increasing): kt holds that head's keys transposed (d rows of `cap` floats, CACHE_PAD
+  // readable past the cache's end), vs its values slot-major (`cap` rows of d floats); out gets nq rows of
+  // d; `scratch` holds room for attend_scratch(nq, d, m) floats
+  void (*attend)(const float* q, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d,
                  const int32_t* keys, int64_t m, float scale, float* scratch, float* out);
   // y[i] = silu(gate[i]) * up[i]
   void (*silu_mul)(const float* gate, const float* up, float* y, int64_t count);

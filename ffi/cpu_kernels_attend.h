@@ -1,7 +1,9 @@
 // cpu_kernels_attend.h — attention of a few query heads over a list of cache slots: scores, softmax weights, values.
 // Part of the kernels' code: included by cpu_kernels_impl.h only (see there).
-// The cache holds keys and values transposed (per key/value head, d rows of `cap` floats), so the work runs
-// across slots: 16 slots' same dimension are one load (or a gather where the slots are not consecutive).
+// The cache holds keys transposed (per key/value head, d rows of `cap` floats), so scores run across slots:
+// 16 slots' same dimension are one load (or a copy where the slots are not consecutive); and values slot-
+// major (per key/value head, cap rows of d floats), so a slot's weight times its values is one broadcast
+// and d / 8 loads, shared by the query heads of the group.
 #pragma once
 #include "cpu_kernels_vec.h"
 
@@ -55,40 +57,55 @@ inline void copy_rest(const float* cache, int64_t cap, int64_t d, const int32_t*
   }
 }
 
-// scores of one query head q (d floats) for NB spans of slots at row[0 ..) of d rows `stride` apart; the
-// first `count` are stored: each score one fused multiply-add chain over the dimensions from 0, in its
-// lane, times scale; NB spans keep NB * PARTS chains in flight
-template <int NB>
+// scores of NQ query heads (rows of d floats, d apart) for NB spans of slots at rows[0 ..) of d rows `stride`
+// apart; the first `count` of each head are stored (head c at scores + c * m): each score one fused
+// multiply-add chain over the dimensions from 0, in its lane, times scale. The heads share each load of the
+// keys; NQ * NB * PARTS chains are in flight.
+template <int NQ, int NB>
 inline void scores_spans(const float* q, int64_t d, const float* rows, int64_t stride, int64_t count, float scale,
-                         float* scores) {
-  vn acc[NB * PARTS] = {};
+                         float* scores, int64_t m) {
+  vn acc[NQ][NB * PARTS] = {};
   for (int64_t k = 0; k < d; k++) {
-    const vn qk = vn{} + q[k];
     const float* row = rows + k * stride;
-    for (int b = 0; b < NB * PARTS; b++) acc[b] += qk * loadn(row + b * LN);
+    vn key[NB * PARTS];
+    for (int b = 0; b < NB * PARTS; b++) key[b] = loadn(row + b * LN);
+    for (int c = 0; c < NQ; c++) {
+      const vn qk = splat(q[c * d + k]);
+      for (int b = 0; b < NB * PARTS; b++) acc[c][b] += qk * key[b];
+    }
   }
-  float s[NB * SPAN];
-  for (int b = 0; b < NB * PARTS; b++) {
-    const vn v = acc[b] * scale;
-    __builtin_memcpy(s + b * LN, &v, sizeof v);
+  for (int c = 0; c < NQ; c++) {
+    float s[NB * SPAN];
+    for (int b = 0; b < NB * PARTS; b++) {
+      const vn v = acc[c][b] * scale;
+      __builtin_memcpy(s + b * LN, &v, sizeof v);
+    }
+    for (int64_t l = 0; l < count; l++) scores[c * m + l] = s[l];
   }
-  for (int64_t l = 0; l < count; l++) scores[l] = s[l];
 }
 
-// scores[c*m + t] = (q_c . key keys[t]) * scale for the nq query heads q_c (rows of d floats): the spans
-// before r.first from the cache, the rest from its copy (a score's bits do not depend on which)
-inline void attend_scores(const float* q, int64_t nq, const float* kt, int64_t cap, int64_t d, const int32_t* keys,
-                          int64_t m, Rest r, const float* rest, float scale, float* scores) {
-  constexpr int BLOCK = 4;
+// scores of NQ heads over all m slots: the spans before r.first from the cache, the rest from its copy (a
+// score's bits do not depend on which, nor on NQ)
+template <int NQ>
+inline void scores_heads(const float* q, const float* kt, int64_t cap, int64_t d, const int32_t* keys, int64_t m,
+                         Rest r, const float* rest, float scale, float* scores) {
+  constexpr int BLOCK = 8 / (PARTS * NQ) > 0 ? 8 / (PARTS * NQ) : 1;  // 8 accumulators
   int64_t t = 0;
   for (; t + BLOCK * SPAN <= r.first && keys[t + BLOCK * SPAN - 1] == keys[t] + int32_t(BLOCK * SPAN - 1); t += BLOCK * SPAN)
-    for (int64_t c = 0; c < nq; c++) scores_spans<BLOCK>(q + c * d, d, kt + keys[t], cap, BLOCK * SPAN, scale, scores + c * m + t);
-  for (; t < r.first; t += SPAN)
-    for (int64_t c = 0; c < nq; c++) scores_spans<1>(q + c * d, d, kt + keys[t], cap, SPAN, scale, scores + c * m + t);
+    scores_spans<NQ, BLOCK>(q, d, kt + keys[t], cap, BLOCK * SPAN, scale, scores + t, m);
+  for (; t < r.first; t += SPAN) scores_spans<NQ, 1>(q, d, kt + keys[t], cap, SPAN, scale, scores + t, m);
   for (; t < m; t += SPAN) {
     const int64_t count = m - t < SPAN ? m - t : SPAN;
-    for (int64_t c = 0; c < nq; c++) scores_spans<1>(q + c * d, d, rest + (t - r.first), r.width, count, scale, scores + c * m + t);
+    scores_spans<NQ, 1>(q, d, rest + (t - r.first), r.width, count, scale, scores + t, m);
   }
+}
+
+// scores[c*m + t] = (q_c . key keys[t]) * scale for the nq query heads q_c (rows of d floats), two at a time
+inline void attend_scores(const float* q, int64_t nq, const float* kt, int64_t cap, int64_t d, const int32_t* keys,
+                          int64_t m, Rest r, const float* rest, float scale, float* scores) {
+  int64_t c = 0;
+  for (; c + 2 <= nq; c += 2) scores_heads<2>(q + c * d, kt, cap, d, keys, m, r, rest, scale, scores + c * m);
+  if (c < nq) scores_heads<1>(q + c * d, kt, cap, d, keys, m, r, rest, scale, scores + c * m);
 }
 
 // scores in place -> exp(score - max); returns their sum (8-lane partial sums, then the padded rest)
@@ -111,73 +128,102 @@ inline float softmax_weights(float* sc, int64_t m) {
   return sum;
 }
 
-// p[t .. t + count) as PARTS registers, zero past count
-inline void weights_span(const float* p, int64_t count, vn* out) {
-  if (count == SPAN) {
-    for (int i = 0; i < PARTS; i++) out[i] = loadn(p + i * LN);
-    return;
+// Values, slot-major (a slot's d floats contiguous). out_c[k] = inv_c * sum_t p_c[t] v[keys[t]][k] for NQ
+// heads and the DV 8-float chunks of dimensions at `dim`: the slot at list position t goes into partial sum
+// t mod 4 (one chain each), and the four are added as (s0 + s1) + (s2 + s3); the heads share each load of v.
+constexpr int VPART = 4;
+
+template <int NQ, int DV>
+inline void values_rows(const float* p, int64_t m, const float* inv, const float* vs, int64_t d, const int32_t* keys,
+                        int64_t dim, float* out) {
+  v8 acc[VPART][NQ][DV] = {};
+  int64_t t = 0;
+  for (; t + VPART <= m; t += VPART)
+    for (int u = 0; u < VPART; u++) {
+      const float* row = vs + int64_t(keys[t + u]) * d + dim;
+      v8 v[DV];
+      for (int j = 0; j < DV; j++) v[j] = load8(row + 8 * j);
+      for (int c = 0; c < NQ; c++) {
+        const v8 w = splat8(p[c * m + t + u]);
+        for (int j = 0; j < DV; j++) acc[u][c][j] += w * v[j];
+      }
+    }
+  for (int u = 0; t < m; t++, u++) {
+    const float* row = vs + int64_t(keys[t]) * d + dim;
+    for (int c = 0; c < NQ; c++) {
+      const v8 w = splat8(p[c * m + t]);
+      for (int j = 0; j < DV; j++) acc[u][c][j] += w * load8(row + 8 * j);
+    }
   }
-  float g[SPAN] = {};
-  for (int64_t l = 0; l < count; l++) g[l] = p[l];
-  for (int i = 0; i < PARTS; i++) __builtin_memcpy(&out[i], g + i * LN, sizeof(vn));
+  for (int c = 0; c < NQ; c++)
+    for (int j = 0; j < DV; j++) {
+      const v8 sum = (acc[0][c][j] + acc[1][c][j]) + (acc[2][c][j] + acc[3][c][j]);
+      store8(out + c * d + dim + 8 * j, sum * inv[c]);
+    }
 }
 
-// out[k] = sum_t p_t v[k][keys[t]] * inv for CH dimensions k: per dimension SPAN partial sums (slot t into
-// lane t mod SPAN, one chain each), added by hsum16 at the end; the CH dimensions share each load of p.
-// vt: the cache's rows of these dimensions; rest: their copies of the slots from r.first
-template <int CH>
-inline void values_chunk(const float* p, float inv, const float* vt, int64_t cap, const int32_t* keys, int64_t m,
-                         Rest r, const float* rest, float* out) {
-  vn acc[CH][PARTS] = {};
-  for (int64_t t = 0; t < m; t += SPAN) {
-    const int64_t count = m - t < SPAN ? m - t : SPAN;
-    vn pv[PARTS];
-    weights_span(p + t, count, pv);
-    const bool cached = t < r.first;
-    const float* at = cached ? vt + keys[t] : rest + (t - r.first);
-    const int64_t stride = cached ? cap : r.width;
-    for (int k = 0; k < CH; k++)
-      for (int i = 0; i < PARTS; i++) acc[k][i] += pv[i] * loadn(at + k * stride + i * LN);
-  }
-  for (int k = 0; k < CH; k++) out[k] = hsum16(acc[k]) * inv;
+// the same for one dimension (the last d mod 8), in scalars
+inline void values_scalar(const float* p, int64_t m, float inv, const float* vs, int64_t d, const int32_t* keys,
+                          int64_t k, float* out) {
+  float acc[VPART] = {};
+  for (int64_t t = 0; t < m; t++) acc[t % VPART] += p[t] * vs[int64_t(keys[t]) * d + k];
+  out[k] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) * inv;
 }
 
-inline void attend_values(const float* p, float sum, const float* vt, int64_t cap, int64_t d, const int32_t* keys,
-                          int64_t m, Rest r, const float* rest, float* out) {
-  constexpr int CH = 8 / PARTS;  // accumulators: 8 registers on every ISA
-  const float inv = 1.0f / sum;
+// NQ heads' values over every dimension: chunks of 16, then 8, then single dimensions
+template <int NQ>
+inline void values_heads(const float* p, int64_t m, const float* inv, const float* vs, int64_t d, const int32_t* keys,
+                         float* out) {
   int64_t k = 0;
-  for (; k + CH <= d; k += CH) values_chunk<CH>(p, inv, vt + k * cap, cap, keys, m, r, rest + k * r.width, out + k);
-  for (; k < d; k++) values_chunk<1>(p, inv, vt + k * cap, cap, keys, m, r, rest + k * r.width, out + k);
+  if constexpr (NQ == 1) {
+    for (; k + 16 <= d; k += 16) values_rows<1, 2>(p, m, inv, vs, d, keys, k, out);
+  }
+  for (; k + 8 <= d; k += 8) values_rows<NQ, 1>(p, m, inv, vs, d, keys, k, out);
+  for (; k < d; k++)
+    for (int c = 0; c < NQ; c++) values_scalar(p + c * m, m, inv[c], vs, d, keys, k, out + c * d);
+}
+
+// out_c = softmax weights p_c (nq rows of m, summing to sum_c) times the values; the heads two at a time
+// where a head is narrow (their loads of v shared), one at a time where it is wide
+inline void attend_values(const float* p, int64_t nq, const float* sums, const float* vs, int64_t d,
+                          const int32_t* keys, int64_t m, float* out) {
+  float inv[2];
+  int64_t c = 0;
+  if (d < 16) {
+    for (; c + 2 <= nq; c += 2) {
+      inv[0] = 1.0f / sums[c], inv[1] = 1.0f / sums[c + 1];
+      values_heads<2>(p + c * m, m, inv, vs, d, keys, out + c * d);
+    }
+  }
+  for (; c < nq; c++) {
+    inv[0] = 1.0f / sums[c];
+    values_heads<1>(p + c * m, m, inv, vs, d, keys, out + c * d);
+  }
 }
 
 template <int DIM>
-void attend_dim(const float* q, int64_t nq, const float* kt, const float* vt, int64_t cap, int64_t d_runtime,
+void attend_dim(const float* q, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d_runtime,
                 const int32_t* keys, int64_t m, float scale, float* scratch, float* out) {
   const int64_t d = DIM ? DIM : d_runtime;
   const Rest r = rest_of(keys, m);
   float* scores = scratch;
-  float* rest_k = scores + nq * m;
-  float* rest_v = rest_k + d * r.width;
+  float* sums = scores + nq * m;
+  float* rest_k = sums + nq;
   copy_rest(kt, cap, d, keys, m, r, rest_k);
-  copy_rest(vt, cap, d, keys, m, r, rest_v);
   attend_scores(q, nq, kt, cap, d, keys, m, r, rest_k, scale, scores);
-  for (int64_t c = 0; c < nq; c++) {
-    float* p = scores + c * m;
-    const float sum = softmax_weights(p, m);
-    attend_values(p, sum, vt, cap, d, keys, m, r, rest_v, out + c * d);
-  }
+  for (int64_t c = 0; c < nq; c++) sums[c] = softmax_weights(scores + c * m, m);
+  attend_values(scores, nq, sums, vs, d, keys, m, out);
 }
 
-void attend(const float* q, int64_t nq, const float* kt, const float* vt, int64_t cap, int64_t d,
+void attend(const float* q, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d,
             const int32_t* keys, int64_t m, float scale, float* scores, float* out) {
   switch (d) {
-    case 8: return attend_dim<8>(q, nq, kt, vt, cap, d, keys, m, scale, scores, out);
-    case 16: return attend_dim<16>(q, nq, kt, vt, cap, d, keys, m, scale, scores, out);
-    case 32: return attend_dim<32>(q, nq, kt, vt, cap, d, keys, m, scale, scores, out);
-    case 64: return attend_dim<64>(q, nq, kt, vt, cap, d, keys, m, scale, scores, out);
-    case 128: return attend_dim<128>(q, nq, kt, vt, cap, d, keys, m, scale, scores, out);
-    default: return attend_dim<0>(q, nq, kt, vt, cap, d, keys, m, scale, scores, out);
+    case 8: return attend_dim<8>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    case 16: return attend_dim<16>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    case 32: return attend_dim<32>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    case 64: return attend_dim<64>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    case 128: return attend_dim<128>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    default: return attend_dim<0>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
   }
 }
 

@@ -51,6 +51,19 @@ inline vn weights_at(const f16* p) {
   return out;
 }
 
+// a panel's PANEL / LN accumulators (+ its bias) as outputs y[j .. j + width): whole vectors when the panel
+// is full, else one by one
+inline void store_panel(const vn* acc, const float* bias, float* y, int64_t j, int64_t width) {
+  constexpr int R = PANEL / LN;
+  if (width == PANEL) {
+    for (int r = 0; r < R; r++) storen(y + j + r * LN, bias ? acc[r] + loadn(bias + j + r * LN) : acc[r]);
+    return;
+  }
+  float o[PANEL];
+  __builtin_memcpy(o, acc, sizeof o);
+  for (int64_t l = 0; l < width; l++) y[j + l] = bias ? o[l] + bias[j + l] : o[l];
+}
+
 // C input rows against one panel (of float32, bfloat16 or float16 weights W): PANEL / LN accumulators per row, one
 // fused multiply-add chain per output over k from 0 (so an output's bits depend on neither C, nor the panel's
 // position, nor the register width, nor whether its weights were stored as bfloat16 or as the same float32)
@@ -69,17 +82,11 @@ inline void panel_tile(const float* x, int64_t ldx, int64_t in, const W* panel, 
     vn w[R];
     for (int r = 0; r < R; r++) w[r] = weights_at(panel + k * PANEL + r * LN);
     for (int c = 0; c < C; c++) {
-      const vn xk = vn{} + x[c * ldx + k];  // a broadcast
+      const vn xk = splat(x[c * ldx + k]);
       for (int r = 0; r < R; r++) acc[c][r] += xk * w[r];
     }
   }
-  for (int c = 0; c < C; c++) {
-    float o[PANEL];
-    __builtin_memcpy(o, acc[c], sizeof acc[c]);
-    float* yc = y + c * ldy + j;
-    if (bias) for (int64_t l = 0; l < width; l++) yc[l] = o[l] + bias[j + l];
-    else for (int64_t l = 0; l < width; l++) yc[l] = o[l];
-  }
+  for (int c = 0; c < C; c++) store_panel(acc[c], bias, y + c * ldy, j, width);
 }
 
 // One input row against P panels at once: P weight streams in flight instead of one, for the memory-bound
@@ -94,7 +101,7 @@ inline void row_panels(const float* x, int64_t in, const W* first, const float* 
   for (int q = 0; q < P; q++)
     for (int r = 0; r < R; r++) acc[q][r] = vn{};
   for (int64_t k = 0; k < in; k++) {
-    const vn xk = vn{} + x[k];
+    const vn xk = splat(x[k]);
     for (int q = 0; q < P; q++) {
       const W* row = first + q * stride + k * PANEL;
       for (int64_t l = 0; l < PANEL; l += LINE) __builtin_prefetch(row + PREFETCH_ROWS * PANEL + l);
@@ -102,10 +109,8 @@ inline void row_panels(const float* x, int64_t in, const W* first, const float* 
     }
   }
   for (int q = 0; q < P; q++) {
-    float o[PANEL];
-    __builtin_memcpy(o, acc[q], sizeof acc[q]);
-    const int64_t j = j0 + q * PANEL, width = out - j < PANEL ? out - j : PANEL;
-    for (int64_t l = 0; l < width; l++) y[j + l] = bias ? o[l] + bias[j + l] : o[l];
+    const int64_t j = j0 + q * PANEL;
+    store_panel(acc[q], bias, y, j, out - j < PANEL ? out - j : PANEL);
   }
 }
 
@@ -131,18 +136,15 @@ inline void tile_panels(const float* x, int64_t ldx, int64_t in, const W* first,
       for (int r = 0; r < R; r++) w[q][r] = weights_at(row + r * LN);
     }
     for (int c = 0; c < C; c++) {
-      const vn xk = vn{} + x[c * ldx + k];
+      const vn xk = splat(x[c * ldx + k]);
       for (int q = 0; q < P; q++)
         for (int r = 0; r < R; r++) acc[c][q][r] += xk * w[q][r];
     }
   }
   for (int c = 0; c < C; c++)
     for (int q = 0; q < P; q++) {
-      float o[PANEL];
-      __builtin_memcpy(o, acc[c][q], sizeof acc[c][q]);
-      const int64_t j = j0 + q * PANEL, width = out - j < PANEL ? out - j : PANEL;
-      float* yc = y + c * ldy;
-      for (int64_t l = 0; l < width; l++) yc[j + l] = bias ? o[l] + bias[j + l] : o[l];
+      const int64_t j = j0 + q * PANEL;
+      store_panel(acc[c][q], bias, y + c * ldy, j, out - j < PANEL ? out - j : PANEL);
     }
 }
 

@@ -25,12 +25,24 @@ inline vn loadn(const float* p) {
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
+inline void storen(float* p, vn v) { __builtin_memcpy(p, &v, sizeof v); }
+// x in every lane (one broadcast; `vn{} + x` would add 0 first)
+inline vn splat(float x) {
+#if defined(__AVX512F__)
+  return vn{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+#elif defined(__AVX__)
+  return vn{x, x, x, x, x, x, x, x};
+#else
+  return vn{x, x, x, x};
+#endif
+}
 inline v8 load8(const float* p) {
   v8 v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
 inline void store8(float* p, v8 v) { __builtin_memcpy(p, &v, sizeof v); }
+inline v8 splat8(float x) { return v8{x, x, x, x, x, x, x, x}; }
 
 // the first `count` (< 8) floats at p in a vector, the rest zero; and back
 inline v8 load_part(const float* p, int64_t count) {

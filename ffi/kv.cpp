@@ -22,11 +22,10 @@ bool keep_in_place(et::KvCache& c, int32_t base, const int32_t* slots, int32_t n
         if (from == to) continue;
         if (c.transposed) {
           for (int64_t d = 0; d < D; d++) k[(h * D + d) * cap + to] = k[(h * D + d) * cap + from];
-          for (int64_t d = 0; d < D; d++) v[(h * D + d) * cap + to] = v[(h * D + d) * cap + from];
         } else {
           std::memcpy(k + (h * cap + to) * D, k + (h * cap + from) * D, D * sizeof(float));
-          std::memcpy(v + (h * cap + to) * D, v + (h * cap + from) * D, D * sizeof(float));
         }
+        std::memcpy(v + (h * cap + to) * D, v + (h * cap + from) * D, D * sizeof(float));
       }
     }
   }
@@ -83,9 +82,9 @@ int et_kv_keep(et_kv* kv, int32_t base, const int32_t* slots, int32_t n) {
       auto idx = et::host_to_device(slots, n, torch::kInt32, c.k[0].device(), torch::kLong);
       for (size_t l = 0; l < c.k.size(); l++) {
         // index_select copies first, so sources overlapping the destination are safe
-        const int64_t dim = c.transposed ? 2 : 1;  // the slot dimension
+        const int64_t dim = c.transposed ? 2 : 1;  // the keys' slot dimension (values: always 1)
         c.k[l].narrow(dim, base, n).copy_(c.k[l].index_select(dim, idx));
-        c.v[l].narrow(dim, base, n).copy_(c.v[l].index_select(dim, idx));
+        c.v[l].narrow(1, base, n).copy_(c.v[l].index_select(1, idx));
       }
     }
     c.len = base + n;

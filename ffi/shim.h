@@ -94,7 +94,7 @@ struct Model {
 
 struct KvCache {
   std::shared_ptr<Model> model;
-  // per layer: (n_kv_heads, capacity, head_dim); keys and values as (n_kv_heads, head_dim, capacity) when
+  // per layer: (n_kv_heads, capacity, head_dim); the keys as (n_kv_heads, head_dim, capacity) when
   // transposed (the CPU kernels read 16 slots' same dimension in one load)
   std::vector<torch::Tensor> k, v;
   bool transposed = false;

@@ -60,7 +60,7 @@ function pathTo(node: number): number[] {
 describe("batch invariance", () => {
   const root = makeTempDir("eagle-cpu-kernels-");
   afterAll(() => rmSync(root, { recursive: true, force: true }));
-  for (const spec of RANDOM_SPECS.slice(0, 4)) {
+  for (const spec of RANDOM_SPECS.filter((s, i) => i < 4 || s.name === "narrow-heads")) {
     let loaded: LoadedModel;
     beforeAll(() => {
       const dir = join(root, spec.name);
