@@ -239,9 +239,13 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, i
     K.rms_norm(x, h, n, h, f32(ly.w[ET_W_ATTN_NORM]), c.rms_norm_eps, xn, h);
     src = xn;
   }
-  linear(src, h, n, ly.packed[ET_W_Q], qw, ly.w[ET_W_Q_BIAS], qkv, ld);
-  linear(src, h, n, ly.packed[ET_W_K], kw, ly.w[ET_W_K_BIAS], qkv + qw, ld);
-  linear(src, h, n, ly.packed[ET_W_V], kw, ly.w[ET_W_V_BIAS], qkv + qw + kw, ld);
+  if (ly.packed_qkv.defined()) {
+    linear(src, h, n, ly.packed_qkv, ld, ly.packed_qkv_bias, qkv, ld);
+  } else {
+    linear(src, h, n, ly.packed[ET_W_Q], qw, ly.w[ET_W_Q_BIAS], qkv, ld);
+    linear(src, h, n, ly.packed[ET_W_K], kw, ly.w[ET_W_K_BIAS], qkv + qw, ld);
+    linear(src, h, n, ly.packed[ET_W_V], kw, ly.w[ET_W_V_BIAS], qkv + qw + kw, ld);
+  }
   int32_t max_pos = 0;
   for (int64_t i = 0; i < n; i++) max_pos = std::max(max_pos, s.positions[i]);
   const float* cos = rope_rows(m, max_pos, false);
@@ -278,17 +282,43 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, i
   K.add(x, tmp, n * h);
 }
 
-// x += mlp(norm(x)); gu: 2 x I scratch per row
+// a row of gate and up: gate's I outputs, then up's from the panel after gate's last
+int64_t up_offset(const et_model_config& c) { return cpu::panels(c.intermediate_size) * cpu::PANEL; }
+
+// x += mlp(norm(x)); gu: 2 x up_offset scratch per row
 void mlp_block(const Model& m, const Layer& ly, float* x, int64_t n, float* xn, float* gu, float* tmp) {
   const auto& c = m.cfg;
   const auto& K = cpu::kernels();
-  const int64_t h = c.hidden_size, I = c.intermediate_size;
+  const int64_t h = c.hidden_size, I = c.intermediate_size, up = up_offset(c), ld = 2 * up;
   K.rms_norm(x, h, n, h, f32(ly.w[ET_W_FFN_NORM]), c.rms_norm_eps, xn, h);
-  linear(xn, h, n, ly.packed[ET_W_GATE], I, Tensor(), gu, 2 * I);
-  linear(xn, h, n, ly.packed[ET_W_UP], I, Tensor(), gu + I, 2 * I);
-  for (int64_t i = 0; i < n; i++) K.silu_mul(gu + i * 2 * I, gu + i * 2 * I + I, gu + i * 2 * I, I);
-  linear(gu, 2 * I, n, ly.packed[ET_W_DOWN], h, Tensor(), tmp, h);
+  linear(xn, h, n, ly.packed_gate_up, ld, Tensor(), gu, ld);
+  for (int64_t i = 0; i < n; i++) K.silu_mul(gu + i * ld, gu + i * ld + up, gu + i * ld, I);
+  linear(gu, ld, n, ly.packed[ET_W_DOWN], h, Tensor(), tmp, h);
   K.add(x, tmp, n * h);
+}
+
+// the packed entries of a layer, fused (see Layer); made again at every finish, from the entries as they
+// are then (a weight set since is packed anew)
+void fuse_packed(const et_model_config& c, Layer& ly) {
+  auto fuse = [&](std::initializer_list<int32_t> kinds) {
+    std::vector<Tensor> parts;
+    for (int32_t k : kinds) parts.push_back(ly.packed[k]);
+    Tensor whole = torch::cat(parts, 0);
+    int64_t first = 0;
+    for (int32_t k : kinds) {
+      const int64_t count = ly.packed[k].size(0);
+      ly.packed[k] = whole.narrow(0, first, count);
+      first += count;
+    }
+    return whole;
+  };
+  ly.packed_gate_up = ly.packed[ET_W_GATE].defined() ? fuse({ET_W_GATE, ET_W_UP}) : Tensor();
+  const int64_t qw = int64_t(c.n_heads) * c.head_dim, kw = int64_t(c.n_kv_heads) * c.head_dim;
+  const int biases = ly.w[ET_W_Q_BIAS].defined() + ly.w[ET_W_K_BIAS].defined() + ly.w[ET_W_V_BIAS].defined();
+  ly.packed_qkv = ly.packed_qkv_bias = Tensor();
+  if (qw % cpu::PANEL != 0 || kw % cpu::PANEL != 0 || biases % 3 != 0) return;
+  ly.packed_qkv = fuse({ET_W_Q, ET_W_K, ET_W_V});
+  if (biases == 3) ly.packed_qkv_bias = torch::cat({ly.w[ET_W_Q_BIAS], ly.w[ET_W_K_BIAS], ly.w[ET_W_V_BIAS]}, 0);
 }
 
 }  // namespace
@@ -317,6 +347,7 @@ void pack_cpu_weights(Model& m) {
     // norms and biases are read as float32 (exact from bfloat16)
     for (auto& t : ly.w)
       if (t.defined() && t.scalar_type() != torch::kFloat32) t = t.to(torch::kFloat32);
+    fuse_packed(m.cfg, ly);
   }
   if (m.global[ET_W_NORM].defined()) m.global[ET_W_NORM] = m.global[ET_W_NORM].to(torch::kFloat32);
   if (!m.packed_lm_head.defined()) m.packed_lm_head = pack(m.lm_head());
@@ -351,12 +382,12 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
                  const std::vector<Out*>& outs) {
   const cpu::FlushDenormals flush;
   const auto& c = m.cfg;
-  const int64_t h = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t h = c.hidden_size, V = c.vocab_size;
   const int64_t qw = int64_t(c.n_heads) * c.head_dim, ld = qw + 2 * int64_t(c.n_kv_heads) * c.head_dim;
   const Step step = make_step(parts, positions, c.n_layers);
   const int64_t n = step.n;
-  // scratch rows: x, xn, tmp (h each), qkv (ld), att (qw), gu (2I); fc input (2h) for a draft head
-  const int64_t row = 3 * h + ld + qw + std::max<int64_t>(2 * I, 2 * h);
+  // scratch rows: x, xn, tmp (h each), qkv (ld), att (qw), gate/up (2 up_offset); fc input (2h) for a draft head
+  const int64_t row = 3 * h + ld + qw + std::max<int64_t>(2 * up_offset(c), 2 * h);
   float* x = scratch(size_t(n) * row);
   float* xn = x + n * h;
   float* tmp = xn + n * h;

@@ -156,7 +156,11 @@ void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, 
   if (n == 1) {
     int64_t p = p0;
     for (; p + ROW_PANELS <= p1; p += ROW_PANELS) row_panels<ROW_PANELS>(x, in, packed + p * in * PANEL, bias, y, p * PANEL, out);
-    for (; p < p1; p++) row_panels<1>(x, in, packed + p * in * PANEL, bias, y, p * PANEL, out);
+    // the last few together too
+    const W* rest = packed + p * in * PANEL;
+    if (p1 - p == 3) row_panels<3>(x, in, rest, bias, y, p * PANEL, out);
+    else if (p1 - p == 2) row_panels<2>(x, in, rest, bias, y, p * PANEL, out);
+    else if (p1 - p == 1) row_panels<1>(x, in, rest, bias, y, p * PANEL, out);
     return;
   }
   if (LN == 16 && n <= FEW_ROWS) {

@@ -62,6 +62,10 @@ struct Layer {
   std::array<torch::Tensor, ET_W_COUNT> w;  // indexed by et_weight; global kinds unused
   // the CPU kernels' products, packed at et_model_finish (cpu_kernels.h); their w entry is then released
   std::array<torch::Tensor, ET_W_COUNT> packed;
+  // the same fused, one product each (their packed entries are views into them): q/k/v when their widths
+  // are whole panels (with their biases, when all three have one), and gate/up (up from the panel after
+  // gate's last)
+  torch::Tensor packed_qkv, packed_qkv_bias, packed_gate_up;
   // libtorch's path: q/k/v (and their biases) and gate/up fused at et_model_finish, one product each; the w
   // entries become views into them
   torch::Tensor qkv, qkv_bias, gate_up;
