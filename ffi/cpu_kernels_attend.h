@@ -201,21 +201,10 @@ inline void attend_values(const float* p, int64_t nq, const float* sums, const f
   }
 }
 
-// Asks for every cache line of the slots' keys and values up front (in a batch, each sequence's cache is
-// read once per layer and has left the near caches since): the memory system then fetches them together
-// while the scores are computed, instead of as each loop reaches them.
-inline void prefetch_slots(const float* kt, const float* vs, int64_t cap, int64_t d, const int32_t* keys, int64_t m) {
-  const int64_t lo = keys[0], hi = int64_t(keys[m - 1]) + 1;
-  for (int64_t k = 0; k < d; k++)
-    for (int64_t t = lo; t < hi; t += 16) __builtin_prefetch(kt + k * cap + t);
-  for (const float* p = vs + lo * d; p < vs + hi * d; p += 16) __builtin_prefetch(p);
-}
-
 template <int DIM>
 void attend_dim(const float* q, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d_runtime,
                 const int32_t* keys, int64_t m, float scale, float* scratch, float* out) {
   const int64_t d = DIM ? DIM : d_runtime;
-  prefetch_slots(kt, vs, cap, d, keys, m);
   const Rest r = rest_of(keys, m);
   float* scores = scratch;
   float* sums = scores + nq * m;
