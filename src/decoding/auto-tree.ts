@@ -186,18 +186,23 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     const alpha = this.alpha;
     const verifyUs = this.#verifyUs;
     // next round's catch-up feeds the draft the accepted tokens and the bonus
-    const catchUp = (tokens: number) => stepUs(this.#c.draft, tokens, this.#ctx);
+    const draft = this.#c.draft;
+    const ctx = this.#ctx;
     let sum = 0;
     let bestM = 0;
     let bestSum = 0;
-    let bestRate = 1 / (sunkUs + verifyUs[0] + catchUp(1));
+    let bestRate = 1 / (sunkUs + verifyUs[0] + stepUs(draft, 1, ctx));
     let i = 0;
     let j = extra ? extra.length - 1 : -1;
     for (let m = 1; m <= this.#most && (i < kept.length || j >= 0); m++) {
       sum += j < 0 || (i < kept.length && kept[i] >= extra![j]) ? kept[i++] : extra![j--];
       const tokens = 1 + alpha * sum;
-      const r = tokens / (sunkUs + verifyUs[m] + catchUp(tokens));
-      if (r > bestRate) [bestM, bestSum, bestRate] = [m, sum, r];
+      const r = tokens / (sunkUs + verifyUs[m] + stepUs(draft, tokens, ctx));
+      if (r > bestRate) {
+        bestM = m;
+        bestSum = sum;
+        bestRate = r;
+      }
     }
     const tokens = 1 + alpha * bestSum;
     return { m: bestM, tokens, us: tokens / bestRate };
@@ -207,7 +212,8 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   #priceRound(ctx: number, most: number): void {
     const c = this.#c;
     this.#most = most;
-    this.#verifyUs = Float64Array.from({ length: most + 1 }, (_, m) => c.roundUs + stepUs(c.target, m + 1, ctx));
+    if (this.#verifyUs.length !== most + 1) this.#verifyUs = new Float64Array(most + 1);
+    for (let m = 0; m <= most; m++) this.#verifyUs[m] = c.roundUs + stepUs(c.target, m + 1, ctx);
     this.#ctx = ctx;
   }
 
@@ -319,7 +325,9 @@ function ancestorsOf(candidates: Candidate[], c: number): number[] {
 
 /** The `most` largest of values[from..], descending. */
 function topDescending(values: number[], from: number, most: number): Float64Array {
-  const sorted = Float64Array.from(values.slice(from)).sort(); // ascending, numerically
+  const sorted = new Float64Array(values.length - from);
+  for (let i = from; i < values.length; i++) sorted[i - from] = values[i];
+  sorted.sort(); // ascending, numerically
   return sorted.slice(Math.max(0, sorted.length - most)).reverse();
 }
 
