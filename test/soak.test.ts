@@ -67,8 +67,10 @@ describe("long runs keep memory flat", () => {
     console.log(`soak stories260K: RSS ${warm.toFixed(1)} MB after warm-up, ${end.toFixed(1)} MB after 6000 more tokens`);
     expect(handles()).toEqual(start);
     // EAGLE-2 makes ~900 verify forwards of 60 rows here: leaking their logits (120 KiB each) would add
-    // ~100 MiB, and its draft forwards as much again (the plain path is covered by the next test)
-    expect(end - warm).toBeLessThan(12);
+    // ~100 MiB, and its draft forwards as much again (the plain path is covered by the next test). Run alone
+    // the RSS moves by under 1 MB; after the rest of the suite in the same process it once grew by 21 MB with
+    // no leak (the allocator and the JIT), so the bound sits between that and a leak's 100 MiB.
+    expect(end - warm).toBeLessThan(40);
   });
 
   test("3000 steps of a 32000-token vocabulary: no per-step growth", () => {
