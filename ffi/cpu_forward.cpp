@@ -328,7 +328,7 @@ void fuse_packed(const et_model_config& c, Layer& ly) {
   const int64_t qw = int64_t(c.n_heads) * c.head_dim, kw = int64_t(c.n_kv_heads) * c.head_dim;
   const int biases = ly.w[ET_W_Q_BIAS].defined() + ly.w[ET_W_K_BIAS].defined() + ly.w[ET_W_V_BIAS].defined();
   ly.packed_qkv = ly.packed_qkv_bias = Tensor();
-  if (qw % cpu::PANEL != 0 || kw % cpu::PANEL != 0 || biases % 3 != 0) return;
+  if (qw % cpu::PANEL != 0 || kw % cpu::PANEL != 0 || (biases != 0 && biases != 3)) return;
   ly.packed_qkv = fuse({ET_W_Q, ET_W_K, ET_W_V});
   if (biases == 3) ly.packed_qkv_bias = torch::cat({ly.w[ET_W_Q_BIAS], ly.w[ET_W_K_BIAS], ly.w[ET_W_V_BIAS]}, 0);
 }

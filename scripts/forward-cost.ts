@@ -8,6 +8,7 @@ import { hideBin } from "yargs/helpers";
 import { loadModel, resolvePlacement } from "../src/model/loader.ts";
 import { forward, KvCache, setThreads, StepOutput } from "../src/native/engine.ts";
 import { benchModelDir } from "../src/bench/workload.ts";
+import { chainTree, treeMask } from "../src/decoding/tree.ts";
 
 const a = yargs(hideBin(process.argv)).strict()
   .option("model", { alias: "m", type: "string", default: "models/stories260K" })
@@ -29,9 +30,8 @@ forward(m.model, kv, { tokens: ids(a.context, 1), positions: Int32Array.from({ l
 
 const row: string[] = [];
 for (const n of sizes) {
-  const mask = new Uint8Array(n * n);
-  for (let i = 0; i < n; i++) mask.fill(1, i * n, i * n + i + 1);
-  const batch = { tokens: ids(n, n), positions: Int32Array.from({ length: n }, (_, i) => a.context + i), mask };
+  const chain = chainTree(Array.from(ids(n, n)));
+  const batch = { tokens: chain.tokens, positions: chain.depth.map((d) => a.context + d), mask: treeMask(chain) };
   let best = Infinity;
   for (let r = 0; r < a.runs; r++) {
     const t = performance.now();
