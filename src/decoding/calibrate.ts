@@ -1,6 +1,7 @@
 // calibrate.ts — the cost model of `--spec auto` (cost-model.ts) measured on this machine for one target
 // and head at one device, dtype and thread count: target forwards of 1..64 tokens and draft passes of
-// 1..16 at a short and a long context, fitted; the host's time per round from a short plain run. Done
+// 1..16 at a short and a long context, fitted; the host's own time per plain round, per drafted round and
+// per draft pass, from short real runs. Done
 // once (a fraction of a second on stories260K, a few seconds on a 140M-parameter model on a CPU) and
 // cached under the cache folder, keyed by everything that changes it.
 // EAGLE_COSTS=FILE uses a cost model from a file instead (tests, reproducible runs).
@@ -10,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import type { LoadedDraft } from "../model/draft.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { forwardBatch } from "../native/batch-forward.ts";
-import { cpuKernels, draftForward, forward, KvCache, StepOutput, threadCount, type TopK, torchVersion } from "../native/engine.ts";
+import { cpuKernels, draftForward, forward, KvCache, type Model, StepOutput, threadCount, torchVersion } from "../native/engine.ts";
 import { shimPath } from "../native/ffi.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { cacheDir } from "../util/cache-dir.ts";
@@ -19,11 +20,11 @@ import { readTextFile } from "../util/files.ts";
 import { clearStatus, showStatus } from "../util/status-line.ts";
 import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "./auto-tree.ts";
 import { BATCH_PROBE, type BatchCost, type CostModel, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
-import { decode } from "./decode.ts";
-import type { DraftSource } from "./eagle.ts";
-import { runDrafts } from "./proposer.ts";
+import { decodeSteps, isDraftCall } from "./decode.ts";
+import { EagleDrafter, type TreeBuilder } from "./eagle.ts";
+import { PlainProposer, type Proposer } from "./proposer.ts";
 
-const FORMAT = 7;
+const FORMAT = 8;
 const TARGET_SIZES = [1, 2, 4, 8, 16, 32, 64];
 const DRAFT_SIZES = [1, 2, 4, 8, 16];
 const SLOW_US = 100_000; // a size this slow ends its series: larger ones will not be chosen anyway
@@ -114,24 +115,96 @@ function cacheKey(target: LoadedModel, head: LoadedDraft): string {
   });
 }
 
-/** The best of a few timed runs, in microseconds, after one to warm up; a slow run (a large model) is
- * its own warm-up and is repeated once. */
-function timeUs(run: () => void): number {
-  const t = performance.now();
-  run();
-  const first = (performance.now() - t) * 1000;
-  let best = first > 20_000 ? first : Infinity;
-  for (let rep = 0, spent = 0; rep < (first > 20_000 ? 1 : 7) && (rep < 2 || spent < 40_000); rep++) {
+/** One size of a series to time: its run, and what it measures. */
+interface Timed<T> {
+  run: () => void;
+  what: T;
+}
+
+/**
+ * The best of a few runs of each size, in microseconds, the sizes interleaved: a round runs every size
+ * once, so that a burst of load on a shared machine slows one round of every size, not every run of one
+ * (which once priced a one-token step 40% high and a cached calibration kept the error). The first round
+ * warms up and ends each series at its first size slower than SLOW_US; a size slower than 20 ms is run
+ * once more, the others until the budget is spent (at least twice, at most 7 times).
+ */
+function timeInterleaved<T>(series: Timed<T>[][]): { what: T; us: number }[][] {
+  const once = (run: () => void): number => {
     const t0 = performance.now();
     run();
-    const us = (performance.now() - t0) * 1000;
-    best = Math.min(best, us);
-    spent += us;
+    return (performance.now() - t0) * 1000;
+  };
+  const timed = series.map((s) => {
+    const sizes: { run: () => void; what: T; us: number; slow: boolean }[] = [];
+    for (const { run, what } of s) {
+      const first = once(run);
+      sizes.push({ run, what, us: first > 20_000 ? first : Infinity, slow: first > 20_000 });
+      if (first > SLOW_US) break;
+    }
+    return sizes;
+  });
+  const all = timed.flat();
+  const budget = 40_000 * all.length;
+  let spent = 0;
+  for (let rep = 0; rep < 7 && (rep < 2 || spent < budget); rep++) {
+    for (const size of all) {
+      if (size.slow && rep > 0) continue;
+      const us = once(size.run);
+      size.us = Math.min(size.us, us);
+      spent += us;
+    }
   }
-  return best;
+  return timed.map((sizes) => sizes.map(({ what, us }) => ({ what, us })));
 }
 
 const ids = (n: number, vocab: number, salt: number) => Int32Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + salt) % (vocab - 3)));
+
+/** What one forward's timing runs with: the model and its cache at a prefilled context, and the outputs. */
+interface Bench {
+  model: Model;
+  kv: KvCache;
+  out: StepOutput;
+  ctx: number;
+  vocab: number;
+}
+
+// target forwards of n tokens (a chain, as a tree's verification: forward, argmax, roll back), their inputs
+// made before timing: the host's own work is measured in real rounds (hostPerRound)
+function targetRuns(b: Bench, sizes: number[]): Timed<number>[] {
+  return sizes.map((n) => {
+    const batch = { tokens: ids(n, b.vocab, n), positions: Int32Array.from({ length: n }, (_, i) => b.ctx + i), mask: chainMask(n) };
+    return {
+      what: n,
+      run: () => {
+        forward(b.model, b.kv, batch, b.out);
+        b.out.argmax();
+        b.kv.truncate(b.ctx);
+      },
+    };
+  });
+}
+
+// draft passes of w nodes (a tree level: forward, top-k, roll back), reading the target's features in `feats`
+function draftRuns(b: Bench, feats: StepOutput): Timed<number>[] {
+  return DRAFT_SIZES.map((w) => {
+    const cols = b.ctx + w; // the draft's mask for a level: the committed prefix and itself
+    const mask = new Uint8Array(w * cols);
+    for (let i = 0; i < w; i++) {
+      mask.fill(1, i * cols, i * cols + b.ctx);
+      mask[i * cols + b.ctx + i] = 1;
+    }
+    const batch = { tokens: ids(w, b.vocab, w), positions: new Int32Array(w).fill(b.ctx), mask, maskCols: cols };
+    const featureRows = new Int32Array(w).fill(b.ctx - 1);
+    return {
+      what: w,
+      run: () => {
+        draftForward(b.model, b.kv, batch, feats, featureRows, b.out);
+        b.out.topk(8);
+        b.kv.truncate(b.ctx);
+      },
+    };
+  });
+}
 
 /** Measures the target's and the draft's step costs and the host's time per round (see the file comment). */
 export function measureCosts(target: LoadedModel, head: LoadedDraft): CostModel {
@@ -153,42 +226,23 @@ export function measureCosts(target: LoadedModel, head: LoadedDraft): CostModel 
       forward(target.model, kv, { tokens: prompt, positions }, feats);
       draftForward(head.model, dkv, { tokens: prompt, positions }, feats, positions, dout);
       // the long context only has to show the slot term: fewer sizes there
-      const sizes = ctx === contexts[0] ? TARGET_SIZES : TARGET_SIZES.filter((s) => s === 1 || s === 8 || s === 32);
-      for (const n of sizes.filter((s) => ctx + s <= capacity)) {
-        const us = timeUs(() => {
-          forward(target.model, kv, { tokens: ids(n, vocab, n), positions: Int32Array.from({ length: n }, (_, i) => ctx + i),
-            mask: chainMask(n) }, out);
-          out.argmax();
-          kv.truncate(ctx);
-        });
-        targetPoints.push({ tokens: n, context: ctx, us });
-        if (us > SLOW_US) break;
-      }
-      for (const w of DRAFT_SIZES) {
-        const us = timeUs(() => {
-          const cols = ctx + w; // the draft's mask for a level: the committed prefix and itself
-          const mask = new Uint8Array(w * cols);
-          for (let i = 0; i < w; i++) {
-            mask.fill(1, i * cols, i * cols + ctx);
-            mask[i * cols + ctx + i] = 1;
-          }
-          draftForward(head.model, dkv, { tokens: ids(w, vocab, w), positions: new Int32Array(w).fill(ctx), mask, maskCols: cols },
-            dout, new Int32Array(w).fill(ctx - 1), out);
-          out.topk(8);
-          dkv.truncate(ctx);
-        });
-        draftPoints.push({ tokens: w, context: ctx, us });
-        if (us > SLOW_US) break;
-      }
+      const sizes = (ctx === contexts[0] ? TARGET_SIZES : TARGET_SIZES.filter((s) => s === 1 || s === 8 || s === 32))
+        .filter((s) => ctx + s <= capacity);
+      const [t, d] = timeInterleaved([
+        targetRuns({ model: target.model, kv, out, ctx, vocab }, sizes),
+        draftRuns({ model: head.model, kv: dkv, out, ctx, vocab }, dout),
+      ]);
+      for (const { what, us } of t) targetPoints.push({ tokens: what, context: ctx, us });
+      for (const { what, us } of d) draftPoints.push({ tokens: what, context: ctx, us });
     }
   } finally {
     for (const h of [out, feats, dout, kv, dkv]) h.dispose();
   }
-  const builder = builderUs();
-  const costs: CostModel = { target: fitStepCost(targetPoints), draft: fitStepCost(draftPoints), roundUs: 0, ...builder };
+  const costs: CostModel = { target: fitStepCost(targetPoints), draft: fitStepCost(draftPoints), roundUs: 0, buildUs: 0, passUs: 0 };
   // the batch probe prefills BATCH_PROBE short prompts: skipped where a step takes a second
   if (!(stepUs(costs.target, 1, contexts[0]) > 10 * SLOW_US)) costs.batch = batchCost(target, contexts[0]);
   costs.roundUs = hostUsPerRound(target, costs);
+  Object.assign(costs, draftHostUs(target, head, costs, costs.roundUs));
   return costs;
 }
 
@@ -202,66 +256,82 @@ function batchCost(target: LoadedModel, ctx: number): BatchCost {
       const prompt = ids(ctx, vocab, 100 + i);
       forward(target.model, kv, { tokens: prompt, positions: Int32Array.from(prompt, (_, t) => t) }, outs[i]);
     });
-    const timed = (n: number) => timeUs(() => {
-      forwardBatch(target.model, caches.map((kv, i) => ({
-        kv, out: outs[i], batch: { tokens: ids(n, vocab, n + i), positions: Int32Array.from({ length: n }, (_, t) => ctx + t), mask: chainMask(n) },
-      })));
-      for (const out of outs) out.argmax();
-      for (const kv of caches) kv.truncate(ctx);
+    const timed = (n: number) => ({
+      what: n,
+      run: () => {
+        forwardBatch(target.model, caches.map((kv, i) => ({
+          kv, out: outs[i], batch: { tokens: ids(n, vocab, n + i), positions: Int32Array.from({ length: n }, (_, t) => ctx + t), mask: chainMask(n) },
+        })));
+        for (const out of outs) out.argmax();
+        for (const kv of caches) kv.truncate(ctx);
+      },
     });
-    return { oneUs: timed(1), twoUs: timed(2) };
+    const [[one], [two]] = timeInterleaved([[timed(1)], [timed(2)]]); // two series: neither ends the other
+    return { oneUs: one.us, twoUs: two.us };
   } finally {
     for (const h of [...caches, ...outs]) h.dispose();
   }
 }
 
+// a builder that drafts every round (it never rests), for timing drafted rounds
+function drafting(b: CostAwareTreeBuilder): TreeBuilder {
+  return {
+    maxTreeNodes: b.maxTreeNodes,
+    maxFedNodes: b.maxFedNodes,
+    build: (draft, root, maxNodes) => b.build(draft, root, maxNodes),
+    observe: (tree, path) => b.observe(tree, path),
+  };
+}
+
+/** A short greedy run from a fixed prompt, its forwards run here: host time per round (its decode time less
+ * its native time) and draft passes fed per round, the best of `reps` runs (the first ones warm the JIT). */
+function hostPerRound(target: LoadedModel, makeProposer: () => Proposer, tokens: number, reps: number): { us: number; passes: number } {
+  const prompt = Array.from(ids(16, target.config.vocabSize, 1));
+  let best = { us: Infinity, passes: 0 };
+  for (let rep = 0; rep < reps; rep++) {
+    const steps = decodeSteps(target, prompt, { maxNewTokens: tokens, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 1, stopIds: [] },
+      makeProposer());
+    let passes = 0;
+    let step = steps.next();
+    for (; !step.done; step = steps.next()) {
+      const e = step.value;
+      if (typeof e === "number") continue;
+      if (!isDraftCall(e)) forward(target.model, e.kv, e.batch, e.out);
+      else {
+        if (e.batch.mask) passes++; // a tree level (catch-ups have no mask)
+        draftForward(e.head, e.kv, e.batch, e.features, e.featureRows, e.out);
+      }
+    }
+    const s = step.value;
+    const rounds = Math.max(1, s.targetForwards);
+    const us = ((s.decodeMs - s.nativeMs) * 1000) / rounds;
+    if (us < best.us) best = { us, passes: passes / rounds };
+  }
+  return best;
+}
+
 /**
- * The auto tree builder's own time per drafted round and per draft pass, timed against a stand-in draft
- * that answers at once (so only the builder's work counts): rounds under costs where no pass pays, then
- * under costs where every pass does (the widest, deepest trees). Each after enough rounds to warm the JIT.
+ * The host's own time for drafting, from short real runs with the head whose every round drafts: buildUs,
+ * a drafted round's time beyond a plain round's (the builder's planning, the root's candidates, the catch-up's
+ * and the tree's bookkeeping), under costs where no draft pass pays (the tree is the root's candidates);
+ * passUs, each pass's, under costs where every pass pays (the deepest, widest trees). Timed as real rounds
+ * run, with the rest of the loop between them, not in a loop of the builder alone: that warmer figure was a
+ * third of what a drafted round costs in a short run.
  */
-export function builderUs(): { buildUs: number; passUs: number } {
-  const params = AUTO_DEFAULTS;
-  const K = params.topK;
-  const logp = Float32Array.from({ length: K }, (_, r) => Math.log(0.7 / (r + 1) ** 2));
-  // made once per row count: the stand-in's own work must not count as the builder's
-  const tops = new Map<number, TopK>();
-  const top = (rows: number): TopK => {
-    let t = tops.get(rows);
-    if (!t) {
-      t = { ids: Int32Array.from({ length: rows * K }, (_, i) => 3 + i), logp: Float32Array.from({ length: rows * K }, (_, i) => logp[i % K]) };
-      tops.set(rows, t);
-    }
-    return t;
-  };
-  let fed = 0;
-  const stand: DraftSource = {
-    rootRow: 0,
-    contextLength: 64,
-    rootTopK: () => top(1),
-    *feed(level) {
-      fed++;
-      return { top: top(level.tokens.length), slots: level.tokens.map((_, i) => 64 + i) };
-    },
-  };
+function draftHostUs(target: LoadedModel, head: LoadedDraft, costs: CostModel, roundUs: number): { buildUs: number; passUs: number } {
+  const slow = stepUs(costs.target, 1, 16) > 2000;
+  const tokens = Math.min(slow ? 4 : 48, target.config.maxPositions - 17);
+  if (tokens < 4) return { buildUs: 0, passUs: 0 };
+  // a slow model's deep rounds are kept small (two passes, 16 nodes): its verification would take seconds
+  const params = slow ? { ...AUTO_DEFAULTS, maxDepth: 2, maxNodes: 16 } : AUTO_DEFAULTS;
   const zero = { fixedUs: 0, perTokenUs: 0, perTokenSlotUs: 0 };
-  // a round's time, the best of a few batches after as many rounds to warm up: the JIT keeps optimising
-  // well past the first few hundred rounds, and a cold figure overprices drafting by 2-3x
-  const perRound = (draft: StepCost, rounds: number): { us: number; fed: number } => {
-    const builder = new CostAwareTreeBuilder(params, { target: { ...zero, fixedUs: 1e6 }, draft, roundUs: 0, buildUs: 0, passUs: 0 });
-    for (let i = 0; i < rounds; i++) runDrafts(builder.build(stand, 1, params.maxNodes)); // warm-up
-    let us = Infinity;
-    fed = 0;
-    for (let batch = 0; batch < 4; batch++) {
-      const t0 = performance.now();
-      for (let i = 0; i < rounds / 2; i++) runDrafts(builder.build(stand, 1, params.maxNodes));
-      us = Math.min(us, ((performance.now() - t0) * 1000) / (rounds / 2));
-    }
-    return { us, fed: fed / (2 * rounds) }; // the rounds are alike: each feeds as many passes
-  };
-  const buildUs = perRound({ ...zero, fixedUs: 1e12 }, 2000).us;
-  const deep = perRound(zero, 150);
-  return { buildUs, passUs: Math.max(0, deep.us - buildUs) / Math.max(1, deep.fed) };
+  const forced = (draft: StepCost) => () => new EagleDrafter(head, drafting(new CostAwareTreeBuilder(params,
+    { target: { ...zero, fixedUs: 1e6 }, draft, roundUs: 0, buildUs: 0, passUs: 0 })));
+  const reps = slow ? 4 : 6;
+  const shallow = hostPerRound(target, forced({ ...zero, fixedUs: 1e12 }), tokens, reps);
+  const deep = hostPerRound(target, forced(zero), tokens, reps);
+  const perPass = (deep.us - shallow.us) / Math.max(1e-9, deep.passes - shallow.passes);
+  return { buildUs: Math.max(0, shallow.us - roundUs), passUs: deep.passes > shallow.passes ? Math.max(0, perPass) : 0 };
 }
 
 function chainMask(n: number): Uint8Array {
@@ -270,20 +340,12 @@ function chainMask(n: number): Uint8Array {
   return mask;
 }
 
-/** A short plain run's time per round outside the shim (its decode time less its native time): what the
- * loop itself costs a round. A slow model gets a shorter run: this time does not grow with the model. */
+/** A short plain run's time per round outside the shim: what the loop itself costs a round. A slow model
+ * gets shorter runs, the second of two counting (the first warms the JIT): this time does not grow with the
+ * model. */
 function hostUsPerRound(target: LoadedModel, costs: CostModel): number {
-  const prompt = Array.from(ids(16, target.config.vocabSize, 1));
-  const slow = stepUs(costs.target, 1, prompt.length) > 2000;
-  const tokens = Math.min(slow ? 5 : 48, target.config.maxPositions - prompt.length - 1);
+  const slow = stepUs(costs.target, 1, 16) > 2000;
+  const tokens = Math.min(slow ? 5 : 48, target.config.maxPositions - 17);
   if (tokens < 4) return 0;
-  let best = Infinity;
-  for (let rep = 0; rep < (slow ? 1 : 6); rep++) { // the first runs warm the JIT up
-    const run = decode(target, prompt, { maxNewTokens: tokens, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 1, stopIds: [] });
-    let step = run.next();
-    while (!step.done) step = run.next();
-    const s = step.value;
-    best = Math.min(best, ((s.decodeMs - s.nativeMs) * 1000) / Math.max(1, s.targetForwards));
-  }
-  return Math.max(0, best);
+  return Math.max(0, hostPerRound(target, () => new PlainProposer(), tokens, slow ? 4 : 6).us);
 }
