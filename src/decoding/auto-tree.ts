@@ -290,8 +290,9 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     s.minNodes = Math.min(s.minNodes, 1);
     s.maxNodes = Math.max(s.maxNodes, 1);
     s.predictedTokens++;
-    s.predictedUs += 1 / this.#plainRate(context);
-    s.plainUs += 1 / this.#plainRate(context);
+    const plainUs = 1 / this.#plainRate(context);
+    s.predictedUs += plainUs;
+    s.plainUs += plainUs;
   }
 
   /** Before the first round (`context`: the prompt's length): whether to rest from the start, because even
