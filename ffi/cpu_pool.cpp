@@ -28,48 +28,64 @@ FlushDenormals::~FlushDenormals() {}
 
 namespace {
 
+constexpr int64_t PIECES_PER_THREAD = 4;
+
 class Pool {
  public:
-  // runs f over [0, n) in `chunks` contiguous pieces, the caller taking the first
-  void run(int64_t n, int chunks, const std::function<void(int64_t, int64_t)>& f) {
+  // runs f over [0, n) cut into `pieces` contiguous pieces, which the caller and up to `workers` threads
+  // take one at a time as each becomes free: a worker that starts late (a busy core) takes fewer, and the
+  // caller never waits for more than the piece a worker is running. The pieces depend only on n and
+  // `pieces`, never on who runs them.
+  void run(int64_t n, int64_t pieces, int workers, const std::function<void(int64_t, int64_t)>& f) {
     std::lock_guard<std::mutex> one(calls_);  // one job at a time
-    grow(chunks - 1);
-    pending_.store(chunks - 1, std::memory_order_relaxed);
-    Job job{&f, n, chunks, 0};
+    grow(workers);
+    Job job{&f, n, pieces, 0};
     {
       std::lock_guard<std::mutex> lock(mu_);
       job.generation = job_.generation + 1;
       job_ = job;
+      done_.store(0, std::memory_order_relaxed);
+      next_.store(job.generation << PIECE_BITS, std::memory_order_relaxed);
       generation_.store(job.generation, std::memory_order_release);
     }
     wake_.notify_all();
-    work(job, 0);
-    while (pending_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+    take_pieces(job);
+    while (done_.load(std::memory_order_acquire) < pieces) std::this_thread::yield();
   }
 
  private:
   struct Job {
     const std::function<void(int64_t, int64_t)>* f;
     int64_t n;
-    int chunks;
+    int64_t pieces;
     uint64_t generation;
   };
+  static constexpr int PIECE_BITS = 24;  // next_: the job's generation above, its next piece below
 
-  static void work(const Job& j, int chunk) {
-    const int64_t begin = j.n * chunk / j.chunks, end = j.n * (chunk + 1) / j.chunks;
-    if (begin < end) (*j.f)(begin, end);
+  // runs pieces of `j` until none is left; a piece is claimed only while next_ still belongs to j, so a
+  // worker that wakes after j has ended never touches a later job
+  void take_pieces(const Job& j) {
+    uint64_t v = next_.load(std::memory_order_acquire);
+    for (;;) {
+      const uint64_t piece = v & ((uint64_t(1) << PIECE_BITS) - 1);
+      if ((v >> PIECE_BITS) != j.generation || int64_t(piece) >= j.pieces) return;
+      if (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
+      const int64_t begin = j.n * int64_t(piece) / j.pieces, end = j.n * (int64_t(piece) + 1) / j.pieces;
+      if (begin < end) (*j.f)(begin, end);
+      done_.fetch_add(1, std::memory_order_acq_rel);
+      v = next_.load(std::memory_order_acquire);
+    }
   }
 
   void grow(int workers) {
     while (int(threads_.size()) < workers) {
-      const int chunk = int(threads_.size()) + 1;
-      threads_.emplace_back([this, chunk] { loop(chunk); });
+      threads_.emplace_back([this] { loop(); });
       threads_.back().detach();  // the pool lives as long as the process
     }
   }
 
   // a worker takes each new job's description whole, under the lock, so it never mixes two jobs
-  void loop(int chunk) {
+  void loop() {
     const FlushDenormals flush;  // for the worker's life: it runs only the kernels
     uint64_t seen = 0;
     for (;;) {
@@ -82,10 +98,7 @@ class Pool {
         job = job_;
       }
       seen = job.generation;
-      if (chunk < job.chunks) {
-        work(job, chunk);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      take_pieces(job);
     }
   }
 
@@ -93,7 +106,8 @@ class Pool {
   std::condition_variable wake_;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> next_{0};
+  std::atomic<int64_t> done_{0};
   Job job_{nullptr, 0, 1, 0};  // the latest job, guarded by mu_
 };
 
@@ -109,7 +123,8 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   const int64_t most = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
   const int threads = int(std::min<int64_t>(std::max(1, torch::get_num_threads()), most));
   if (threads <= 1) return f(0, n);
-  pool().run(n, threads, f);
+  // a few pieces a thread (none under the grain): enough to even out a late start or uneven pieces
+  pool().run(n, std::min<int64_t>(most, int64_t(threads) * PIECES_PER_THREAD), threads - 1, f);
 }
 
 }  // namespace et::cpu
