@@ -96,7 +96,8 @@ int32_t et_cuda_available(void) {
 int et_set_threads(int32_t n) {
   return guarded([&] {
     TORCH_CHECK(n > 0, "thread count must be positive, got ", n);
-    torch::set_num_threads(n);
+    // only on a change: each call makes libtorch build a new thread pool, whose threads spin a while
+    if (n != torch::get_num_threads()) torch::set_num_threads(n);
   });
 }
 
