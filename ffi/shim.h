@@ -153,8 +153,9 @@ void forward_batch(const Model& m, const std::vector<SeqPart>& parts, const int3
 // caller); whether the kernels are on (unless ET_CPU_KERNELS=0) and a model takes them (CPU, float32,
 // head_dim <= 256); their instruction set ("off" when disabled)
 namespace cpu {
-// cpu_pool.cpp: f over [0, n) split into contiguous chunks of at least `grain`, on up to as many threads as
-// libtorch is set to use (the caller runs the first chunk); returns when every chunk is done
+// cpu_pool.cpp: f over [0, n) split into contiguous pieces of at least `grain` (a few per thread), on up to as
+// many threads as libtorch is set to use, the caller among them, each taking the next piece when free;
+// returns when every piece is done
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
 }  // namespace cpu
 
