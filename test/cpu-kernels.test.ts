@@ -57,10 +57,47 @@ function pathTo(node: number): number[] {
   return path;
 }
 
+// the first `n` nodes of PARENTS (parents come first, so any prefix is a tree) verified in one forward after a
+// prompt, against each node's path decoded one token at a time: the same logits, bit for bit
+function expectTreeRowsAsAlone(loaded: LoadedModel, n: number): void {
+  const vocab = loaded.config.vocabSize;
+  const parents = PARENTS.slice(0, n);
+  const prompt = Int32Array.from({ length: 9 }, (_, i) => 1 + ((i * 37) % (vocab - 1)));
+  const treeTokens = Int32Array.from(parents, (_, i) => 2 + ((i * 53) % (vocab - 2)));
+  const depth = parents.map((_, i) => pathTo(i).length - 1);
+  const mask = new Uint8Array(n * n);
+  parents.forEach((_, i) => pathTo(i).forEach((a) => (mask[i * n + a] = 1)));
+
+  const kv = KvCache.create(loaded.model, 64);
+  const out = StepOutput.create();
+  forward(loaded.model, kv, { tokens: prompt, positions: Int32Array.from(prompt, (_, i) => i) }, out);
+  forward(loaded.model, kv, { tokens: treeTokens, positions: Int32Array.from(depth, (d) => prompt.length + d), mask }, out);
+  const tree = parents.map((_, i) => out.logitsRow(i, new Float32Array(vocab)));
+
+  for (let node = 0; node < n; node++) {
+    const alone = KvCache.create(loaded.model, 64);
+    const single = StepOutput.create();
+    forward(loaded.model, alone, { tokens: prompt, positions: Int32Array.from(prompt, (_, i) => i) }, single);
+    for (const a of pathTo(node)) {
+      const pos = prompt.length + depth[a];
+      forward(loaded.model, alone, { tokens: Int32Array.of(treeTokens[a]), positions: Int32Array.of(pos) }, single);
+    }
+    expect(Array.from(single.logitsRow(0, new Float32Array(vocab)))).toEqual(Array.from(tree[node]));
+    single.dispose();
+    alone.dispose();
+  }
+  out.dispose();
+  kv.dispose();
+}
+
+// products of at least 1 MiB of weights: on AVX2 a few rows take the two-panel tiles (3, 2 and 1 rows) there
+const WIDE = { name: "wide", hiddenSize: 512, intermediateSize: 1024, layers: 2, heads: 8, kvHeads: 4, vocabSize: 2048 };
+
 describe("batch invariance", () => {
   const root = makeTempDir("eagle-cpu-kernels-");
   afterAll(() => rmSync(root, { recursive: true, force: true }));
-  for (const spec of RANDOM_SPECS.filter((s, i) => i < 4 || s.name === "narrow-heads")) {
+  const specs = [...RANDOM_SPECS.filter((s, i) => i < 4 || s.name === "narrow-heads"), WIDE];
+  for (const spec of specs) {
     let loaded: LoadedModel;
     beforeAll(() => {
       const dir = join(root, spec.name);
@@ -70,36 +107,10 @@ describe("batch invariance", () => {
     });
     afterAll(() => loaded.model.dispose());
 
-    test(`${spec.name}: tree rows equal the same tokens decoded one at a time, bit for bit`, () => {
+    const sizes = spec === WIDE ? [2, 3, 5, 7] : [PARENTS.length];
+    test(`${spec.name}: tree rows equal the same tokens decoded one at a time, bit for bit (trees of ${sizes.join(", ")})`, () => {
       if (!onCpu || cpuKernels() === "off" || loaded.placement.dtype !== "f32") return;
-      const vocab = loaded.config.vocabSize;
-      const prompt = Int32Array.from({ length: 9 }, (_, i) => 1 + ((i * 37) % (vocab - 1)));
-      const treeTokens = Int32Array.from(PARENTS, (_, i) => 2 + ((i * 53) % (vocab - 2)));
-      const depth = PARENTS.map((_, i) => pathTo(i).length - 1);
-      const n = PARENTS.length;
-      const mask = new Uint8Array(n * n);
-      PARENTS.forEach((_, i) => pathTo(i).forEach((a) => (mask[i * n + a] = 1)));
-
-      const kv = KvCache.create(loaded.model, 64);
-      const out = StepOutput.create();
-      forward(loaded.model, kv, { tokens: prompt, positions: Int32Array.from(prompt, (_, i) => i) }, out);
-      forward(loaded.model, kv, { tokens: treeTokens, positions: Int32Array.from(depth, (d) => prompt.length + d), mask }, out);
-      const tree = PARENTS.map((_, i) => out.logitsRow(i, new Float32Array(vocab)));
-
-      for (let node = 0; node < n; node++) {
-        const alone = KvCache.create(loaded.model, 64);
-        const single = StepOutput.create();
-        forward(loaded.model, alone, { tokens: prompt, positions: Int32Array.from(prompt, (_, i) => i) }, single);
-        for (const a of pathTo(node)) {
-          const pos = prompt.length + depth[a];
-          forward(loaded.model, alone, { tokens: Int32Array.of(treeTokens[a]), positions: Int32Array.of(pos) }, single);
-        }
-        expect(Array.from(single.logitsRow(0, new Float32Array(vocab)))).toEqual(Array.from(tree[node]));
-        single.dispose();
-        alone.dispose();
-      }
-      out.dispose();
-      kv.dispose();
+      for (const n of sizes) expectTreeRowsAsAlone(loaded, n);
     });
   }
 });
@@ -107,7 +118,7 @@ describe("batch invariance", () => {
 test("products and attention split over the kernels' threads (pieces taken by whichever is free) give the same bits as one thread", () => {
   if (!onCpu || cpuKernels() === "off") return;
   const root = makeTempDir("eagle-cpu-threads-");
-  const spec = { name: "wide", hiddenSize: 512, intermediateSize: 1024, layers: 2, heads: 8, kvHeads: 4, vocabSize: 2048 };
+  const spec = WIDE;
   writeRandomModel(root, spec, 3);
   const m = loadModel(root, TEST_PLACEMENT);
   const before = threadCount();
