@@ -1,11 +1,14 @@
 // auto's calibration on the shipped pair, measured for real: every field a cost, and the host's own time
 // for drafting (from real drafted rounds) above a plain round's. No bound here depends on this machine's speed.
 import { afterAll, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { measureCosts } from "../src/decoding/calibrate.ts";
 import { stepUs } from "../src/decoding/cost-model.ts";
 import { loadDraft } from "../src/model/draft.ts";
 import { loadModel } from "../src/model/loader.ts";
-import { DEFAULT_MODEL_DIR } from "../src/util/paths.ts";
+import { makeTempDir } from "../src/model/random-model.ts";
+import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
 
 const target = loadModel(DEFAULT_MODEL_DIR, TEST_PLACEMENT);
@@ -32,4 +35,31 @@ test("measureCosts: finite, non-negative costs; drafting costs the host a pass a
   expect(c.buildUs).toBeGreaterThan(0);
   expect(c.passUs).toBeGreaterThan(0);
   expect(c.batch!.twoUs).toBeGreaterThan(0);
+});
+
+test("a cached cost model that prices rounds far above what they cost is dropped by a run, and measured again by the next", () => {
+  const cache = makeTempDir("eagle-review-");
+  const env = { ...process.env, XDG_CACHE_HOME: cache };
+  const generate = () => Bun.spawnSync([process.execPath, "src/cli.ts", "generate", "-p", "Once upon a time", "-n", "300",
+    "--ignore-eos", "--temp", "0", "--spec", "auto"], { cwd: REPO_ROOT, env });
+  const costFiles = () => {
+    const dir = join(cache, "eagle", "costs");
+    return existsSync(dir) ? readdirSync(dir).map((f) => join(dir, f)) : [];
+  };
+  try {
+    expect(generate().exitCode).toBe(0);
+    const [file] = costFiles();
+    expect(file).toBeDefined();
+    // as if measured while the machine was a thousand times busier: every time priced 1000x
+    const saved = JSON.parse(readFileSync(file, "utf8"));
+    const inflate = (v: unknown): unknown => typeof v === "number" ? v * 1000
+      : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, inflate(x)])) : v;
+    writeFileSync(file, JSON.stringify({ ...saved, costs: inflate(saved.costs) }));
+    expect(generate().exitCode).toBe(0); // 300 rounds at most, each far under the 1000x price
+    expect(costFiles()).toEqual([]);
+    expect(generate().exitCode).toBe(0);
+    expect(JSON.parse(readFileSync(costFiles()[0], "utf8")).costs).not.toEqual(inflate(saved.costs));
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
 });

@@ -13,6 +13,7 @@
 // The tree depends only on draft scores, costs and the rounds already decided, never on the target's
 // verdict for this round, so verification stays exactly lossless.
 import { type CostModel, sharedTargetCost, stepUs } from "./cost-model.ts";
+import { RoundClock } from "./cost-review.ts";
 import { type Candidate, rerankTree } from "./dynamic-tree.ts";
 import type { DraftSource, TreeBuilder } from "./eagle.ts";
 import type { Drafting } from "./proposer.ts";
@@ -82,12 +83,14 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   #restLeft = 0;
   #c: CostModel;  // the costs as this round sees them: the measured ones, the target's shared in a batch
   #shared = new Map<number, CostModel>();
+  readonly #clock: RoundClock | null; // this run's rounds against their predictions (a cached model's review)
 
   constructor(readonly params: AutoTreeParams, readonly costs: CostModel) {
     checkAutoParams(params);
     this.maxTreeNodes = params.maxNodes;
     this.maxFedNodes = params.topK * params.maxDepth;
     this.#c = costs;
+    this.#clock = costs.review ? new RoundClock(costs.review) : null;
   }
 
   // the costs seen by one of `sharing` sequences whose forwards run together: its share of the batched
@@ -239,6 +242,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     s.predictedTokens += plan.tokens;
     s.predictedUs += plan.us;
     s.plainUs += 1 / this.#plainRate(ctx);
+    this.#tick(plan.us);
     return tree;
   }
 
@@ -293,6 +297,13 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     const plainUs = 1 / this.#plainRate(context);
     s.predictedUs += plainUs;
     s.plainUs += plainUs;
+    this.#tick(plainUs);
+  }
+
+  // a round's prediction to the review; a round whose costs are shared in a batch is not comparable
+  #tick(predictedUs: number): void {
+    if (this.#c === this.costs) this.#clock?.round(predictedUs);
+    else this.#clock?.skip();
   }
 
   /** Before the first round (`context`: the prompt's length): whether to rest from the start, because even

@@ -6,7 +6,7 @@
 // cached under the cache folder, keyed by everything that changes it.
 // EAGLE_COSTS=FILE uses a cost model from a file instead (tests, reproducible runs).
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { LoadedDraft } from "../model/draft.ts";
 import type { LoadedModel } from "../model/loader.ts";
@@ -19,6 +19,7 @@ import { EagleError } from "../util/errors.ts";
 import { readTextFile } from "../util/files.ts";
 import { clearStatus, showStatus } from "../util/status-line.ts";
 import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "./auto-tree.ts";
+import { CostReview } from "./cost-review.ts";
 import { BATCH_PROBE, type BatchCost, type CostModel, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
 import { decodeSteps, isDraftCall } from "./decode.ts";
 import { EagleDrafter, type TreeBuilder } from "./eagle.ts";
@@ -36,10 +37,15 @@ export function costsFor(target: LoadedModel, head: LoadedDraft): CostModel {
   const key = cacheKey(target, head);
   const dir = cacheDir();
   const file = dir ? join(dir, "costs", `${createHash("sha256").update(key).digest("hex").slice(0, 24)}.json`) : null;
+  // runs check a cached model against their real rounds: one measured on a busy machine is dropped
+  const reviewed = (costs: CostModel): CostModel => {
+    if (file) costs.review = new CostReview(() => rmSync(file, { force: true }));
+    return costs;
+  };
   if (file && existsSync(file)) {
     try {
       const cached = JSON.parse(readFileSync(file, "utf8"));
-      if (cached.key === key) return checkCosts(cached.costs, file);
+      if (cached.key === key) return reviewed(checkCosts(cached.costs, file));
     } catch {
       // unreadable or from another version: measured again below and rewritten
     }
@@ -55,7 +61,7 @@ export function costsFor(target: LoadedModel, head: LoadedDraft): CostModel {
       // a cache that cannot be written only means measuring again next time
     }
   }
-  return costs;
+  return reviewed(costs);
 }
 
 function readCostFile(path: string): CostModel {

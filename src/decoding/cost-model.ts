@@ -5,6 +5,7 @@
 // that), and the last term is attention;
 // each round also costs the host's own time for verification and bookkeeping, and each draft pass the
 // tree builder's.
+import type { CostReview } from "./cost-review.ts";
 import { fail } from "../util/errors.ts";
 
 export interface StepCost {
@@ -21,6 +22,7 @@ export interface CostModel {
   buildUs: number;  // the tree builder's own time per drafted round before any pass: root candidates, the tree
   passUs: number;   // the tree builder's own time per draft pass: candidates, choosing the next pass
   batch?: BatchCost; // measured batched target forwards (absent: the single-sequence costs, shared)
+  review?: CostReview; // not in the file: set on a cached model, which runs check against their real rounds
 }
 
 /** What batched target forwards cost: BATCH_PROBE sequences at one new token each, and at two each. */
