@@ -183,10 +183,10 @@ void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, 
     for (; p + 2 <= p1; p += 2) {
       const W* first = packed + p * in * PANEL;
       int64_t i = 0;
-      // threes, then twos for a remainder of 1 or 2 (4 = 2 + 2): a lone row's tile waits on its own few chains
-      for (; n - i >= 3 && n - i != 4; i += 3) tile_panels<3, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
-      for (; i + 2 <= n; i += 2) tile_panels<2, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
-      if (i < n) tile_panels<1, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
+      // threes, and twos for what they leave (4 = 2 + 2), so that no row runs alone (n >= 2 here): a lone row's
+      // tile waits on its own few chains
+      for (; n - i == 3 || n - i > 4; i += 3) tile_panels<3, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
+      for (; i < n; i += 2) tile_panels<2, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
     }
     p0 = p;  // an odd last panel: below
   }
