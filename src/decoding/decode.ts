@@ -10,6 +10,7 @@ import { type DraftCall, type Prediction, PlainProposer, type Proposer } from ".
 import { Rng } from "../util/rng.ts";
 import { type SamplingParams, sampleFrom, targetDistribution } from "./sampling.ts";
 import { type DraftTree, treeMask } from "./tree.ts";
+import { offsetBy, range } from "../util/int32.ts";
 import { type Verdict, verifyGreedy, verifySampled } from "./verify.ts";
 
 export interface DecodeOptions {
@@ -161,7 +162,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
   try {
     // ---- prefill: the prompt through the target, the first token, the drafter's start
     const t0 = performance.now();
-    yield { kv, out, batch: { tokens: Int32Array.from(prompt), positions: Int32Array.from(prompt, (_, i) => i) } };
+    yield { kv, out, batch: { tokens: Int32Array.from(prompt), positions: range(0, prompt.length) } };
     let root = firstToken(out, prompt.length - 1, opts.sampling, rng, vocab);
     stats.promptMs = performance.now() - t0;
     if (opts.maxNewTokens === 0) return stats;
@@ -182,10 +183,10 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
       const s0 = performance.now();
       const n = tree.tokens.length;
       yield {
-        kv, out, batch: { tokens: tree.tokens, positions: Int32Array.from(tree.depth, (d) => base + d), mask: n > 1 ? treeMask(tree) : undefined },
+        kv, out, batch: { tokens: tree.tokens, positions: offsetBy(tree.depth, base), mask: n > 1 ? treeMask(tree) : undefined },
       };
       const verdict = verifier(tree, out, opts.sampling, rng, vocab);
-      kv.keep(base, Int32Array.from(verdict.path, (node) => base + node));
+      kv.keep(base, offsetBy(verdict.path, base));
       stats.verifyMs += performance.now() - s0;
       stats.targetForwards++;
       countDepths(stats, tree, verdict);

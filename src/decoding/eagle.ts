@@ -8,6 +8,7 @@ import { KvCache, StepOutput, type TopK } from "../native/engine.ts";
 import type { LoadedDraft } from "../model/draft.ts";
 import type { DraftCall, Drafting, Prediction, Proposer, RunDraws } from "./proposer.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
+import { range } from "../util/int32.ts";
 
 /** One level of tree nodes fed to the draft in one forward. */
 export interface DraftLevel {
@@ -177,7 +178,7 @@ export class EagleDrafter implements Proposer, DraftSource {
     this.#lag = null;
     const n = lag.tokens.length;
     yield this.#call({ tokens: Int32Array.from(lag.tokens), positions: Int32Array.from(lag.positions) },
-      this.#store!, Int32Array.from({ length: n }, (_, i) => i));
+      this.#store!, range(0, n));
     this.#stable += n;
     this.#lastPos = lag.positions[n - 1];
     this.#rootRow = n - 1;
@@ -218,7 +219,7 @@ export class EagleDrafter implements Proposer, DraftSource {
 
   *#catchUp(tokens: number[], featureRows: Int32Array, target: StepOutput): Drafting<void> {
     const t0 = performance.now();
-    const positions = Int32Array.from(tokens, (_, i) => this.#lastPos + 1 + i);
+    const positions = range(this.#lastPos + 1, tokens.length);
     yield this.#call({ tokens: Int32Array.from(tokens), positions }, target, featureRows);
     this.#stable += tokens.length;
     this.#lastPos += tokens.length;

@@ -73,9 +73,11 @@ export function checkTree(t: DraftTree): void {
 export function chainTree(tokens: number[]): DraftTree {
   if (tokens.length === 0) fail("chainTree: no tokens (the root is required)");
   const n = tokens.length;
-  return {
-    tokens: Int32Array.from(tokens),
-    parents: Int32Array.from({ length: n }, (_, i) => i - 1),
-    depth: Int32Array.from({ length: n }, (_, i) => i),
-  };
+  const tree = { tokens: new Int32Array(n), parents: new Int32Array(n), depth: new Int32Array(n) };
+  for (let i = 0; i < n; i++) {
+    tree.tokens[i] = tokens[i];
+    tree.parents[i] = i - 1;
+    tree.depth[i] = i;
+  }
+  return tree;
 }

@@ -16,14 +16,19 @@ export interface Verdict {
 export function verifyGreedy(t: DraftTree, targetArgmax: Int32Array): Verdict {
   if (targetArgmax.length !== t.tokens.length)
     fail(`verifyGreedy: ${targetArgmax.length} argmax rows for a tree of ${t.tokens.length} nodes`);
-  const children = childrenOf(t);
   const path = [0];
   for (let node = 0; ; ) {
-    const next = children[node].find((c) => t.tokens[c] === targetArgmax[node]);
-    if (next === undefined) return { path, bonus: targetArgmax[node] };
+    const next = matchingChild(t, node, targetArgmax[node]);
+    if (next < 0) return { path, bonus: targetArgmax[node] };
     path.push(next);
     node = next;
   }
+}
+
+// the child of `node` whose token is `token`, or -1 (children come after their parent)
+function matchingChild(t: DraftTree, node: number, token: number): number {
+  for (let c = node + 1; c < t.tokens.length; c++) if (t.parents[c] === node && t.tokens[c] === token) return c;
+  return -1;
 }
 
 // total mass of a row, in float64; `row` names it in errors
