@@ -91,6 +91,18 @@ test("passes that cost more than they can earn are not fed; the root's candidate
   expect(Math.max(...tree.depth)).toBe(1);
 });
 
+test("alpha converges to accepted draft tokens over the draft's own expectation, not to its square root", () => {
+  // passes never pay and the tree holds one candidate (draft probability 0.9), which the target always accepts
+  const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...EAGER_COSTS, passUs: 1e7 });
+  const draft = standIn(CONFIDENT);
+  for (let round = 0; round < 200; round++) {
+    const tree = runDrafts(builder.build(draft, 1, 2));
+    expect(tree.tokens.length).toBe(2);
+    builder.observe(tree, [0, 1]);
+  }
+  expect(builder.alpha).toBeCloseTo(1 / 0.9, 3); // an expectation that fed alpha back in would settle at 1.054
+});
+
 test("the tree stays within the context's room", () => {
   const tree = runDrafts(new CostAwareTreeBuilder(AUTO_DEFAULTS, EAGER_COSTS).build(standIn(CONFIDENT), 1, 5));
   expect(tree.tokens.length).toBeLessThanOrEqual(5);

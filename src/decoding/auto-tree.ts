@@ -52,6 +52,7 @@ export interface AutoTreeStats {
 interface Plan {
   m: number;      // candidates kept (the tree has m + 1 nodes)
   tokens: number; // expected tokens from the round
+  drafted: number; // the kept candidates' summed values: the draft's own count of the tokens it expects accepted
   us: number;     // predicted cost of the round
 }
 
@@ -118,7 +119,10 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     this.#share(draft.sharing ?? 1);
     const most = Math.min(this.params.maxNodes, maxNodes) - 1; // candidates the tree may keep
     const ctx = draft.contextLength;
-    if (most <= 0) return this.#record(chainTree([root]), { m: 0, tokens: 1, us: 1 / this.#plainRate(ctx) }, ctx);
+    if (most <= 0) {
+      this.#lastExpected = 0;
+      return this.#record(chainTree([root]), { m: 0, tokens: 1, drafted: 0, us: 1 / this.#plainRate(ctx) }, ctx);
+    }
     const K = this.params.topK;
     const first = draft.rootTopK(K);
     const candidates: Candidate[] = Array.from(first.ids, (token, j) => ({ token, parent: -1, logp: Math.min(first.logp[j], 0), depth: 1 }));
@@ -159,7 +163,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     }
     // drafting at all also costs the builder's own round: only a tree that beats that and a plain round pays
     this.#missed = plan.tokens / (plan.us + this.#c.buildUs) <= PAY_MARGIN * this.#plainRate(ctx);
-    this.#lastExpected = plan.tokens - 1;
+    this.#lastExpected = plan.drafted;
     return this.#record(rerankTree(root, candidates, plan.m), plan, ctx);
   }
 
@@ -208,7 +212,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
       }
     }
     const tokens = 1 + alpha * bestSum;
-    return { m: bestM, tokens, us: tokens / bestRate };
+    return { m: bestM, tokens, drafted: bestSum, us: tokens / bestRate };
   }
 
   /** This round's costs at its context: verifying m + 1 nodes (host time included), the next catch-up. */
