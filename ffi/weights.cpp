@@ -153,7 +153,9 @@ int et_model_share(et_model* draft, const et_model* target) {
                 " differs from the target's ", t.cfg.hidden_size);
     TORCH_CHECK(d.cfg.vocab_size == t.cfg.vocab_size, "draft vocabulary ", d.cfg.vocab_size,
                 " differs from the target's ", t.cfg.vocab_size);
-    TORCH_CHECK(d.opts.device() == t.opts.device() && d.opts.dtype() == t.opts.dtype(),
+    // the CPU kernels compute in float32 whatever the weights' dtype, so there a head's may differ
+    const bool mixed_ok = et::use_cpu_kernels(d) && et::use_cpu_kernels(t);
+    TORCH_CHECK(d.opts.device() == t.opts.device() && (d.opts.dtype() == t.opts.dtype() || mixed_ok),
                 "draft and target must share device and dtype");
     TORCH_CHECK(t.finished, "et_model_share: finish the target first");
     if (!d.global[ET_W_EMBED].defined()) d.global[ET_W_EMBED] = t.global[ET_W_EMBED];

@@ -4,10 +4,11 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { listModelTensors, readTensorF32, writeSafetensors } from "../src/formats/safetensors.ts";
-import { headWeightsFile, loadDraft } from "../src/model/draft.ts";
+import { defaultHeadDtype, headWeightsFile, loadDraft, NARROW_HEAD_BYTES } from "../src/model/draft.ts";
 import { type LoadedModel, loadModel } from "../src/model/loader.ts";
 import { makeTempDir, type RandomModelSpec, writeRandomDraftHead, writeRandomModel } from "../src/model/random-model.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
+import { cpuKernels } from "../src/native/engine.ts";
 import { modelInfo } from "../src/commands/info.ts";
 
 const root = makeTempDir("eagle-head-");
@@ -44,6 +45,38 @@ function setBias(dir: string, bias: boolean): void {
 
 test("a head as published loads", () => {
   loadDraft(head("good"), target).model.dispose();
+});
+
+test("a head may hold its weights in bf16 or f16 beside an f32 target, on the CPU kernels only", () => {
+  const dir = head("narrow");
+  if (TEST_PLACEMENT.device !== "cpu" || cpuKernels() === "off") {
+    expect(() => loadDraft(dir, target, "bf16")).toThrow(/--draft-dtype bf16: .* only on the CPU kernels/);
+    return;
+  }
+  const bytes = (dtype?: "bf16" | "f16") => {
+    const d = loadDraft(dir, target, dtype);
+    try {
+      expect(d.dtype).toBe(dtype ?? "f32");
+      return d.model.weightBytes();
+    } finally {
+      d.model.dispose();
+    }
+  };
+  const full = bytes();
+  expect(bytes("bf16")).toBeLessThan(full);
+  expect(bytes("f16")).toBe(bytes("bf16"));
+});
+
+test("by default a head of 16 MiB or more goes bf16 beside an f32 model on the CPU kernels; others keep the model's dtype", () => {
+  const cpu = { device: "cpu", dtype: "f32" } as const;
+  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES, "avx2")).toBe("bf16");
+  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES - 4, "avx2")).toBe("f32");
+  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES, "off")).toBe("f32");
+  expect(defaultHeadDtype({ device: "cuda", dtype: "f32" }, NARROW_HEAD_BYTES, "avx2")).toBe("f32");
+  expect(defaultHeadDtype({ device: "cpu", dtype: "f16" }, NARROW_HEAD_BYTES, "avx2")).toBe("f16");
+  const small = loadDraft(head("small"), target);
+  expect(small.dtype).toBe(TEST_PLACEMENT.dtype);
+  small.model.dispose();
 });
 
 test("layers.0.input_layernorm.weight (never in an EAGLE-1/2 head) is refused, naming it", () => {

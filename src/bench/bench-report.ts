@@ -6,6 +6,7 @@ import type { MethodResult } from "./run-method.ts";
 export interface BenchReport {
   model: string;
   draft: string | null;
+  draft_dtype: string | null; // its own weights' (it computes in float32 on the CPU kernels)
   device: string;
   dtype: string;
   params: number;
@@ -20,7 +21,7 @@ export interface BenchReport {
 export function formatBench(r: BenchReport): string {
   const w = r.workload;
   const lines = [
-    `model ${r.model} (${(r.params / 1e6).toFixed(2)}M params, ${r.device} ${r.dtype})${r.draft ? `, draft ${r.draft}` : ""}`,
+    `model ${r.model} (${(r.params / 1e6).toFixed(2)}M params, ${r.device} ${r.dtype})${r.draft ? `, draft ${r.draft}${r.draft_dtype !== r.dtype ? ` (${r.draft_dtype} weights)` : ""}` : ""}`,
     `${w.prompts} prompts x ${w.new_tokens} new tokens x ${w.repeat} repeat(s), methods interleaved, temperature ${w.temperature}; ` +
       `one FFI crossing ${r.ffi_crossing_us.toFixed(2)} us`,
     "",

@@ -60,7 +60,7 @@ export function runBench(a: BenchArgs): void {
       : results.every((r) => JSON.stringify(r.outputs) === JSON.stringify(results[0].outputs));
     const divergences = identical === false && base ? findDivergences(m, prompts, base, results) : [];
     const report = {
-      model: dir, draft: spec.head?.dir ?? null, device: m.placement.device, dtype: m.placement.dtype,
+      model: dir, draft: spec.head?.dir ?? null, draft_dtype: spec.head?.dtype ?? null, device: m.placement.device, dtype: m.placement.dtype,
       params: m.model.weightBytes() / DTYPE_BYTES[m.placement.dtype], ffi_crossing_us: ffiCrossingUs(m),
       workload: { prompts: prompts.length, new_tokens: a.n, temperature: a.temp, seed: a.seed, repeat: a.repeat, prompt_file: a.prompts },
       identical_outputs: identical,

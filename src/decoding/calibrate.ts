@@ -118,6 +118,7 @@ function cacheKey(target: LoadedModel, head: LoadedDraft): string {
     format: FORMAT, target: resolve(target.dir), targetFiles: files(target.dir), head: resolve(head.dir),
     headFiles: files(head.dir), placement: target.placement, threads: threadCount(), kernels: cpuKernels(),
     torch: torchVersion(), shim: fileStamp(shimPath()),
+    ...(head.dtype !== target.placement.dtype ? { headDtype: head.dtype } : {}), // keys before it stay valid
   });
 }
 

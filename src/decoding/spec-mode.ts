@@ -9,7 +9,7 @@ import { EagleDrafter } from "./eagle.ts";
 import { StaticTreeBuilder } from "./eagle1.ts";
 import { type DynamicTreeParams, DynamicTreeBuilder, EAGLE2_DEFAULTS } from "./eagle2.ts";
 import { EagleError } from "../util/errors.ts";
-import type { LoadedModel } from "../model/loader.ts";
+import type { DTypeName, LoadedModel } from "../model/loader.ts";
 import { PlainProposer, type Proposer } from "./proposer.ts";
 import { siblingHeadDir } from "../util/paths.ts";
 import { EAGLE1_DEFAULT_CHOICES, planStaticTree, readTreeFile, type StaticTreePlan } from "./static-tree.ts";
@@ -31,6 +31,7 @@ export interface SpecFlags {
   specDepth?: number;
   specTopk?: number;
   specTokens?: number;
+  draftDtype?: DTypeName; // the head's weights (default: the model's)
 }
 
 export function specConfig(mode: SpecMode, f: SpecFlags): SpecConfig {
@@ -68,10 +69,11 @@ export function makeProposer(c: SpecConfig, head: LoadedDraft | null): Proposer 
   return new EagleDrafter(head, builder);
 }
 
-export function loadHeadFor(mode: SpecMode, draftDir: string | undefined, target: LoadedModel): LoadedDraft | null {
+export function loadHeadFor(mode: SpecMode, draftDir: string | undefined, target: LoadedModel,
+  dtype?: DTypeName): LoadedDraft | null {
   if (mode === "none") return null;
   if (!draftDir) throw new EagleError(`--spec ${mode} needs a draft head (--draft DIR)`, 2);
-  return loadDraft(draftDir, target);
+  return loadDraft(draftDir, target, dtype);
 }
 
 export interface ResolvedSpec {
@@ -86,7 +88,7 @@ export function resolveSpec(f: SpecFlags & { draft?: string }, modelDir: string,
   const draftDir = f.draft ?? (existsSync(join(sibling, "config.json")) ? sibling : undefined);
   const mode: SpecMode = f.spec ?? (draftDir ? "auto" : "none");
   const config = specConfig(mode, f);
-  const head = loadHeadFor(mode, draftDir, target);
+  const head = loadHeadFor(mode, draftDir, target, f.draftDtype);
   if (mode === "auto" && head) config.costs = costsFor(target, head);
   return { config, head };
 }

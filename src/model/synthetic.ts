@@ -83,5 +83,5 @@ export function buildSyntheticDraft(target: LoadedModel, seed: number): LoadedDr
     m.shareFrom(target.model);
     m.initRandom(seed, SYNTHETIC_STD);
   });
-  return { dir: `${target.dir}-eagle`, config, fcBias: true, model };
+  return { dir: `${target.dir}-eagle`, config, fcBias: true, dtype: target.placement.dtype, model };
 }
