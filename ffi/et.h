@@ -134,7 +134,9 @@ ET_API int et_model_set_weight(et_model* m, int32_t kind, int32_t layer, et_mmap
 /* Checks that every weight the config needs is present. Forward refuses an unfinished model. */
 ET_API int et_model_finish(et_model* m);
 /* Draft heads: takes the token embedding (unless the head has its own) and the LM head from `target`,
- * sharing the tensors (no copy). Hidden size and vocabulary must match. Call before et_model_finish. */
+ * sharing the tensors (no copy). Hidden size and vocabulary must match, and so must the device; the
+ * dtype too, except where both models run on the CPU kernels (which compute in float32 whatever the
+ * weights' dtype). Call before et_model_finish. */
 ET_API int et_model_share(et_model* draft, const et_model* target);
 /* Random weights, made on the model's device in its dtype (no files, no host copy): norms 1, biases 0,
  * every other weight normal(0, std), drawn in a fixed order from a generator of the model's device type
