@@ -69,11 +69,10 @@ test("a head may hold its weights in bf16 or f16 beside an f32 target, on the CP
 
 test("by default a head of 16 MiB or more goes bf16 beside an f32 model on the CPU kernels; others keep the model's dtype", () => {
   const cpu = { device: "cpu", dtype: "f32" } as const;
-  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES, "avx2")).toBe("bf16");
-  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES - 4, "avx2")).toBe("f32");
-  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES, "off")).toBe("f32");
-  expect(defaultHeadDtype({ device: "cuda", dtype: "f32" }, NARROW_HEAD_BYTES, "avx2")).toBe("f32");
-  expect(defaultHeadDtype({ device: "cpu", dtype: "f16" }, NARROW_HEAD_BYTES, "avx2")).toBe("f16");
+  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES, true)).toBe("bf16");
+  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES - 4, true)).toBe("f32");
+  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES, false)).toBe("f32"); // cuda, the kernels off, a wide head
+  expect(defaultHeadDtype({ device: "cpu", dtype: "f16" }, NARROW_HEAD_BYTES, true)).toBe("f16");
   const small = loadDraft(head("small"), target);
   expect(small.dtype).toBe(TEST_PLACEMENT.dtype);
   small.model.dispose();

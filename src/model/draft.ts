@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { TensorInfo } from "../formats/safetensors.ts";
 import { type ModelConfig, parseConfig, readJsonFile } from "./config.ts";
-import { cpuKernels, type Model, WeightKind } from "../native/engine.ts";
+import { cpuKernels, KERNELS_MAX_HEAD_DIM, type Model, WeightKind } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
 import { type DTypeName, type LoadedModel, PER_LAYER, type Placement, type WeightTarget, buildModel, checkModelDir, headTensors } from "./loader.ts";
 
@@ -44,10 +44,15 @@ export function loadDraftConfig(dir: string, target: ModelConfig): { config: Mod
   return { config, fcBias: bias };
 }
 
-/** The head's dtype when --draft-dtype is not given, for a head of `bytes` (at 4 bytes an element). */
-export function defaultHeadDtype(target: Placement, bytes: number, kernels = cpuKernels()): DTypeName {
-  const narrow = target.device === "cpu" && kernels !== "off" && target.dtype === "f32" && bytes >= NARROW_HEAD_BYTES;
-  return narrow ? "bf16" : target.dtype;
+/** The head's dtype when --draft-dtype is not given, for a head of `bytes` (at 4 bytes an element);
+ * `mixable`: whether the target runs on the CPU kernels (mixableWith). */
+export function defaultHeadDtype(target: Placement, bytes: number, mixable: boolean): DTypeName {
+  return mixable && target.dtype === "f32" && bytes >= NARROW_HEAD_BYTES ? "bf16" : target.dtype;
+}
+
+/** Whether a head beside `target` may hold another dtype: where the CPU kernels run both. */
+function mixableWith(target: LoadedModel): boolean {
+  return target.placement.device === "cpu" && cpuKernels() !== "off" && target.config.headDim <= KERNELS_MAX_HEAD_DIM;
 }
 
 /** A head's own weights at 4 bytes an element. */
@@ -90,16 +95,16 @@ export const NARROW_HEAD_BYTES = 16 * 2 ** 20;
  * output.
  */
 export function loadDraft(dir: string, target: LoadedModel, dtype?: DTypeName): LoadedDraft {
-  const mixable = target.placement.device === "cpu" && cpuKernels() !== "off";
+  const mixable = mixableWith(target);
   if (dtype !== undefined && dtype !== target.placement.dtype && !mixable) {
     throw new EagleError(`--draft-dtype ${dtype}: a head's dtype may differ from the model's (${target.placement.dtype}) ` +
-      "only on the CPU kernels (--device cpu, ET_CPU_KERNELS not 0)", 2);
+      `only on the CPU kernels (--device cpu, ET_CPU_KERNELS not 0, head_dim <= ${KERNELS_MAX_HEAD_DIM})`, 2);
   }
   checkModelDir(dir);
   const { config, fcBias } = loadDraftConfig(dir, target.config);
   const tensors = headTensors(dir);
   checkHeadTensors(dir, tensors, fcBias);
-  dtype ??= defaultHeadDtype(target.placement, headBytes(tensors));
+  dtype ??= defaultHeadDtype(target.placement, headBytes(tensors), mixable);
   try {
     const placement = { ...target.placement, dtype };
     const model = buildModel(config, placement, { fcBias }, tensors, draftTarget, (m) => m.shareFrom(target.model));
