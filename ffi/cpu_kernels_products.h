@@ -5,6 +5,8 @@
 #include <immintrin.h>  // the float16 conversions (compiler builtins, no library code)
 #endif
 
+#include <type_traits>
+
 #include "cpu_kernels.h"
 #include "cpu_kernels_vec.h"
 
@@ -64,6 +66,46 @@ inline void store_panel(const vn* acc, const float* bias, float* y, int64_t j, i
   for (int64_t l = 0; l < width; l++) y[j + l] = bias ? o[l] + bias[j + l] : o[l];
 }
 
+// One panel row of weights as PANEL / LN vectors. float32 and float16 come in output order. bfloat16 comes
+// two vectors per 2 LN weights: read as LN 32-bit words, each holding two bfloat16s, a shift gives the even
+// outputs and a mask the odd ones as float32 (a bfloat16 is a float32's top half). That is two instructions
+// per 2 LN weights where widening in order takes four. The accumulators then hold the outputs in that order,
+// and in_order puts them back before they are stored. Each output keeps its own chain, so the bits do not
+// change.
+template <typename W>
+constexpr bool paired = sizeof(W) == 2 && !std::is_same_v<W, f16>;
+
+template <int R, typename W>
+inline void panel_row(const W* row, vn (&w)[R]) {
+  if constexpr (paired<W>) {
+    typedef uint32_t un __attribute__((vector_size(LN * 4)));
+    for (int g = 0; g < R / 2; g++) {
+      un words;
+      __builtin_memcpy(&words, row + g * 2 * LN, sizeof words);
+      const un even = words << 16, odd = words & 0xffff0000u;
+      __builtin_memcpy(&w[2 * g], &even, sizeof(vn));
+      __builtin_memcpy(&w[2 * g + 1], &odd, sizeof(vn));
+    }
+  } else {
+    for (int r = 0; r < R; r++) w[r] = weights_at(row + r * LN);
+  }
+}
+
+// a panel's accumulators (panel_row's order) in output order
+template <typename W, int R>
+inline void in_order(vn (&acc)[R]) {
+  if constexpr (paired<W>) {
+    float lanes[R * LN], o[R * LN];
+    __builtin_memcpy(lanes, acc, sizeof lanes);
+    for (int g = 0; g < R / 2; g++)
+      for (int i = 0; i < LN; i++) {
+        o[g * 2 * LN + 2 * i] = lanes[(2 * g) * LN + i];
+        o[g * 2 * LN + 2 * i + 1] = lanes[(2 * g + 1) * LN + i];
+      }
+    __builtin_memcpy(acc, o, sizeof o);
+  }
+}
+
 // C input rows against one panel (of float32, bfloat16 or float16 weights W): PANEL / LN accumulators per row, one
 // fused multiply-add chain per output over k from 0 (so an output's bits depend on neither C, nor the panel's
 // position, nor the register width, nor whether its weights were stored as bfloat16 or as the same float32)
@@ -80,13 +122,16 @@ inline void panel_tile(const float* x, int64_t ldx, int64_t in, const W* panel, 
     // prefetcher behind (reading past the panel's end only prefetches)
     for (int64_t l = 0; l < PANEL; l += LINE) __builtin_prefetch(panel + (k + PREFETCH_ROWS) * PANEL + l);
     vn w[R];
-    for (int r = 0; r < R; r++) w[r] = weights_at(panel + k * PANEL + r * LN);
+    panel_row(panel + k * PANEL, w);
     for (int c = 0; c < C; c++) {
       const vn xk = splat(x[c * ldx + k]);
       for (int r = 0; r < R; r++) acc[c][r] += xk * w[r];
     }
   }
-  for (int c = 0; c < C; c++) store_panel(acc[c], bias, y + c * ldy, j, width);
+  for (int c = 0; c < C; c++) {
+    in_order<W>(acc[c]);
+    store_panel(acc[c], bias, y + c * ldy, j, width);
+  }
 }
 
 // One input row against P panels at once: P weight streams in flight instead of one, for the memory-bound
@@ -105,10 +150,13 @@ inline void row_panels(const float* x, int64_t in, const W* first, const float* 
     for (int q = 0; q < P; q++) {
       const W* row = first + q * stride + k * PANEL;
       for (int64_t l = 0; l < PANEL; l += LINE) __builtin_prefetch(row + PREFETCH_ROWS * PANEL + l);
-      for (int r = 0; r < R; r++) acc[q][r] += xk * weights_at(row + r * LN);
+      vn w[R];
+      panel_row(row, w);
+      for (int r = 0; r < R; r++) acc[q][r] += xk * w[r];
     }
   }
   for (int q = 0; q < P; q++) {
+    in_order<W>(acc[q]);
     const int64_t j = j0 + q * PANEL;
     store_panel(acc[q], bias, y, j, out - j < PANEL ? out - j : PANEL);
   }
@@ -137,7 +185,7 @@ inline void tile_span(const float* x, int64_t ldx, int64_t k0, int64_t k1, const
         if (ahead) __builtin_prefetch(ahead[q] + (k - k0) * PANEL + l, 0, 1);
         else __builtin_prefetch(row + PREFETCH_ROWS * PANEL + l);
       }
-      for (int r = 0; r < R; r++) w[q][r] = weights_at(row + r * LN);
+      panel_row(row, w[q]);
     }
     for (int c = 0; c < C; c++) {
       const vn xk = splat(x[c * ldx + k]);
@@ -151,9 +199,10 @@ inline void tile_span(const float* x, int64_t ldx, int64_t k0, int64_t k1, const
 }
 
 // row c's accumulators for P panels from j0 on (+ bias) as its outputs
-template <int P>
+template <typename W, int P>
 inline void store_panels(vn (*acc)[P][PANEL / LN], int64_t c, const float* bias, float* y, int64_t j0, int64_t out) {
   for (int q = 0; q < P; q++) {
+    in_order<W>(acc[c][q]);
     const int64_t j = j0 + q * PANEL;
     store_panel(acc[c][q], bias, y, j, out - j < PANEL ? out - j : PANEL);
   }
@@ -166,7 +215,7 @@ inline void tile_panels(const float* x, int64_t ldx, int64_t in, const W* first,
                         int64_t ldy, int64_t j0, int64_t out) {
   vn acc[C][P][PANEL / LN] = {};
   tile_span<C, P>(x, ldx, 0, in, first, in * PANEL, acc, static_cast<const W* const*>(nullptr));
-  for (int c = 0; c < C; c++) store_panels<P>(acc, c, bias, y + c * ldy, j0, out);
+  for (int c = 0; c < C; c++) store_panels<W, P>(acc, c, bias, y + c * ldy, j0, out);
 }
 
 constexpr int64_t FEW_ROWS = 8;  // up to this many rows, AVX-512 reads two panels at once (its 32 registers hold them)
@@ -224,7 +273,7 @@ int64_t streamed_pairs(const float* x, int64_t ldx, int64_t n, int64_t in, int64
         else group_block<2>(x + i * ldx, ldx, k0, k1, first, stride, acc + i, g == 0, next);
       }
     }
-    for (int64_t i = 0; i < n; i++) store_panels<2>(acc, i, bias, y + i * ldy, p * PANEL, out);
+    for (int64_t i = 0; i < n; i++) store_panels<W, 2>(acc, i, bias, y + i * ldy, p * PANEL, out);
   }
   return last;
 }
