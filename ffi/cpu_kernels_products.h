@@ -17,18 +17,8 @@ namespace {
 
 constexpr int64_t PREFETCH_ROWS = 32;  // 4 KiB ahead
 
-// a panel row's LN weights as floats: float32 as stored, or bfloat16 widened (its bits are a float32's top half)
+// a panel row's LN weights as floats: float32 as stored (bfloat16: panel_row, two vectors at once)
 inline vn weights_at(const float* p) { return loadn(p); }
-inline vn weights_at(const uint16_t* p) {
-  typedef uint16_t hn __attribute__((vector_size(LN * 2)));
-  typedef uint32_t un __attribute__((vector_size(LN * 4)));
-  hn h;
-  __builtin_memcpy(&h, p, sizeof h);
-  const un wide = __builtin_convertvector(h, un) << 16;
-  vn v;
-  __builtin_memcpy(&v, &wide, sizeof v);
-  return v;
-}
 
 // a panel row's LN weights from float16 bits, widened exactly (F16C / AVX-512 convert in registers)
 struct f16 {
