@@ -63,7 +63,7 @@ inline void store_panel(const vn* acc, const float* bias, float* y, int64_t j, i
 // and in_order puts them back before they are stored. Each output keeps its own chain, so the bits do not
 // change.
 template <typename W>
-constexpr bool paired = sizeof(W) == 2 && !std::is_same_v<W, f16>;
+constexpr bool paired = std::is_same_v<W, uint16_t>;  // bfloat16 bits
 
 template <int R, typename W>
 inline void panel_row(const W* row, vn (&w)[R]) {

@@ -1,6 +1,7 @@
 // the draft tree the target verifies in one forward pass: flat arrays, parents before children,
 // so the mask, paths and checks below are single forward sweeps.
 import { fail } from "../util/errors.ts";
+import { range } from "../util/int32.ts";
 
 /** A draft tree: node 0 is the root (the last committed token, not yet in the target's cache); parents[i] < i. */
 export interface DraftTree {
@@ -72,12 +73,5 @@ export function checkTree(t: DraftTree): void {
 /** A chain root -> tokens[1] -> ...; one token gives the 1-node tree of plain decoding. */
 export function chainTree(tokens: number[]): DraftTree {
   if (tokens.length === 0) fail("chainTree: no tokens (the root is required)");
-  const n = tokens.length;
-  const tree = { tokens: new Int32Array(n), parents: new Int32Array(n), depth: new Int32Array(n) };
-  for (let i = 0; i < n; i++) {
-    tree.tokens[i] = tokens[i];
-    tree.parents[i] = i - 1;
-    tree.depth[i] = i;
-  }
-  return tree;
+  return { tokens: Int32Array.from(tokens), parents: range(-1, tokens.length), depth: range(0, tokens.length) };
 }

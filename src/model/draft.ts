@@ -5,9 +5,9 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { TensorInfo } from "../formats/safetensors.ts";
 import { type ModelConfig, parseConfig, readJsonFile } from "./config.ts";
-import { cpuKernels, KERNELS_MAX_HEAD_DIM, type Model, WeightKind } from "../native/engine.ts";
+import { KERNELS_MAX_HEAD_DIM, type Model, onCpuKernels, WeightKind } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
-import { type DTypeName, type LoadedModel, PER_LAYER, type Placement, type WeightTarget, buildModel, checkModelDir, headTensors } from "./loader.ts";
+import { type DTypeName, type LoadedModel, PER_LAYER, type Placement, type WeightTarget, buildModel, checkModelDir, headTensors, weightElements } from "./loader.ts";
 
 export interface LoadedDraft {
   dir: string;
@@ -52,14 +52,7 @@ export function defaultHeadDtype(target: Placement, bytes: number, mixable: bool
 
 /** Whether a head beside `target` may hold another dtype: where the CPU kernels run both. */
 function mixableWith(target: LoadedModel): boolean {
-  return target.placement.device === "cpu" && cpuKernels() !== "off" && target.config.headDim <= KERNELS_MAX_HEAD_DIM;
-}
-
-/** A head's own weights at 4 bytes an element. */
-function headBytes(tensors: Map<string, TensorInfo>): number {
-  let elements = 0;
-  for (const t of tensors.values()) elements += t.shape.reduce((a, b) => a * b, 1);
-  return 4 * elements;
+  return onCpuKernels(target.placement.device === "cpu", target.config.headDim);
 }
 
 /** The weight file a head is read from: model.safetensors when both it and pytorch_model.bin exist. */
@@ -104,7 +97,7 @@ export function loadDraft(dir: string, target: LoadedModel, dtype?: DTypeName): 
   const { config, fcBias } = loadDraftConfig(dir, target.config);
   const tensors = headTensors(dir);
   checkHeadTensors(dir, tensors, fcBias);
-  dtype ??= defaultHeadDtype(target.placement, headBytes(tensors), mixable);
+  dtype ??= defaultHeadDtype(target.placement, 4 * weightElements(tensors), mixable);
   try {
     const placement = { ...target.placement, dtype };
     const model = buildModel(config, placement, { fcBias }, tensors, draftTarget, (m) => m.shareFrom(target.model));

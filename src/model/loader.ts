@@ -140,10 +140,16 @@ export function buildModel(config: ModelConfig, placement: Placement, draft: { f
   return model;
 }
 
-/** Refuses weights that cannot fit where they are going, before any is read. */
-function checkWeightsFit(tensors: Map<string, TensorInfo>, placement: Placement): void {
+/** The elements of the weights a model is built from (headers only). */
+export function weightElements(tensors: Map<string, TensorInfo>): number {
   let elements = 0;
   for (const t of tensors.values()) if (!IGNORED.test(t.name)) elements += t.shape.reduce((a, b) => a * b, 1);
+  return elements;
+}
+
+/** Refuses weights that cannot fit where they are going, before any is read. */
+function checkWeightsFit(tensors: Map<string, TensorInfo>, placement: Placement): void {
+  const elements = weightElements(tensors);
   const hint = placement.dtype === "f32" ? "try --dtype bf16 or a machine with more memory" : "it needs a device with more memory";
   checkFits("", placement.device, [{ what: `weights in ${placement.dtype}`, bytes: elements * DTYPE_BYTES[placement.dtype] }], hint);
 }

@@ -252,14 +252,18 @@ export class Model extends Handle {
 /** The widest head the CPU kernels run (a wider model's CPU forward is libtorch's). */
 export const KERNELS_MAX_HEAD_DIM = 256;
 
+/** Whether a model on the CPU (`cpu`) with heads of `headDim` runs on eagle's CPU kernels. */
+export function onCpuKernels(cpu: boolean, headDim: number): boolean {
+  return cpu && headDim <= KERNELS_MAX_HEAD_DIM && cpuKernels() !== "off";
+}
+
 // caches this large are checked against free memory first (smaller ones cannot matter)
 const CHECKED_CACHE_BYTES = 64 * 2 ** 20;
 
 /** Bytes per cached key or value element: the CPU kernels keep float32 caches, also for a 16-bit model. */
 export function cacheElementBytes(c: { dtype: DTypeCode; device: DeviceCode; headDim: number }): number {
   if (c.dtype === DTypeCode.F32) return 4;
-  const kernels = c.device === DeviceCode.CPU && c.headDim <= KERNELS_MAX_HEAD_DIM && cpuKernels() !== "off";
-  return kernels ? 4 : 2;
+  return onCpuKernels(c.device === DeviceCode.CPU, c.headDim) ? 4 : 2;
 }
 
 export class KvCache extends Handle {
