@@ -198,34 +198,37 @@ inline void store_panels(vn (*acc)[P][PANEL / LN], int64_t c, const float* bias,
   }
 }
 
-// C input rows against P panels at once (a verification's few rows on a memory-bound model: P weight
-// streams in flight)
-template <int C, int P, typename W>
-inline void tile_panels(const float* x, int64_t ldx, int64_t in, const W* first, const float* bias, float* y,
-                        int64_t ldy, int64_t j0, int64_t out) {
-  vn acc[C][P][PANEL / LN] = {};
-  tile_span<C, P>(x, ldx, 0, in, first, in * PANEL, acc, static_cast<const W* const*>(nullptr));
-  for (int c = 0; c < C; c++) store_panels<W, P>(acc, c, bias, y + c * ldy, j0, out);
-}
-
-constexpr int64_t FEW_ROWS = 8;  // up to this many rows, AVX-512 reads two panels at once (its 32 registers hold them)
-// AVX2 does too for a product whose weights stream from memory (more than its L2 holds): there two streams
+constexpr int64_t FEW_ROWS = 8;  // up to this many rows, a product reads two panels at once (see few_row_pairs)
+// AVX2 does so only for a product whose weights stream from memory (more than its L2 holds): there two streams
 // in flight outrun the wider tile of one (a 140M model's 3-row verification took 42 ms against 35), though
-// the accumulators spill; weights that stay in cache favour the tile that spills nothing.
+// the accumulators spill; weights that stay in cache favour the tile that spills nothing. AVX-512's 32
+// registers hold a pair's accumulators for up to six rows, so it always does.
 constexpr int64_t STREAMED_BYTES = int64_t(1) << 20;
 // Inputs of a panel pair that every group of rows passes over before the next block: 64 rows, 16 KiB of
 // float32 weights, which stay in L1 while the later groups read them and ask for the next block from memory,
 // so the weights stream while every group computes, not only while the first does (a 140M model's
-// verification of 4 tokens went from 1.57x a one-token step to 1.35x, of 6 from 1.83x to 1.56x).
+// verification of 4 tokens went from 1.57x a one-token step to 1.35x, of 6 from 1.83x to 1.56x, on AVX2).
 constexpr int64_t STREAM_BLOCK = 64;
+// Rows of a group that a later group block reads with both panels' accumulators at once: AVX-512 up to six
+// (24 of its 32 registers, 4 more for the pair's weights); AVX2 two, whose 16 accumulators spill but measured
+// faster than one panel at a time, while a three reads one panel at a time (12 accumulators, none spilled).
+constexpr int PAIR_ROWS = LN == 16 ? 6 : 2;
 
-// One group of C rows (3 or 2) over the inputs [k0, k1) of a panel pair. The first group streams the block,
-// both panels at once; a later one reads it near and asks for `next` (null: none): a two both panels at once
-// (16 accumulators), a three one panel at a time (12, none spilled).
+// The next group's rows among the `left` still to do: AVX-512 all of them up to six, else four (7 = 4 + 3,
+// 8 = 4 + 4); AVX2 threes, and twos for what they leave (4 = 2 + 2). n >= 2, so no row runs alone: a lone
+// row's tile waits on its own few chains.
+inline int64_t group_rows(int64_t left) {
+  if (LN == 16) return left <= PAIR_ROWS ? left : 4;
+  return (left == 3 || left > 4) ? 3 : 2;
+}
+
+// One group of C rows over the inputs [k0, k1) of a panel pair. The first group streams the block, both
+// panels at once; a later one reads it near and asks for `next` (null: none), both panels at once up to
+// PAIR_ROWS rows, else one panel at a time.
 template <int C, typename W>
 inline void group_block(const float* x, int64_t ldx, int64_t k0, int64_t k1, const W* first, int64_t stride,
                         vn (*acc)[2][PANEL / LN], bool streams, const W* const* next) {
-  if (streams || C == 2) {
+  if (streams || C <= PAIR_ROWS) {
     tile_span<C, 2>(x, ldx, k0, k1, first, stride, acc, streams ? nullptr : next);
     return;
   }
@@ -237,30 +240,41 @@ inline void group_block(const float* x, int64_t ldx, int64_t k0, int64_t k1, con
   }
 }
 
-// AVX2's few rows (2 <= n <= FEW_ROWS) against streamed weights, panel pairs [p0, p1 - (p1 - p0) % 2), in
-// groups of three rows and of two for what they leave (4 = 2 + 2; n >= 2, so no row runs alone: a lone
-// row's tile waits on its own few chains), block by block of STREAM_BLOCK inputs. Returns the first panel
-// not done.
 template <typename W>
-int64_t streamed_pairs(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const W* packed,
-                       const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1) {
+inline void group_block_of(int64_t rows, const float* x, int64_t ldx, int64_t k0, int64_t k1, const W* first,
+                           int64_t stride, vn (*acc)[2][PANEL / LN], bool streams, const W* const* next) {
+  switch (rows) {
+    case 2: return group_block<2>(x, ldx, k0, k1, first, stride, acc, streams, next);
+    case 3: return group_block<3>(x, ldx, k0, k1, first, stride, acc, streams, next);
+    case 4: return group_block<4>(x, ldx, k0, k1, first, stride, acc, streams, next);
+    case 5: return group_block<5>(x, ldx, k0, k1, first, stride, acc, streams, next);
+    default: return group_block<6>(x, ldx, k0, k1, first, stride, acc, streams, next);
+  }
+}
+
+// Few rows (2 <= n <= FEW_ROWS) against panel pairs [p0, p1 - (p1 - p0) % 2), in groups (group_rows). One
+// group passes over all the inputs at once; several go block by block of STREAM_BLOCK inputs, the first
+// streaming the block and the later ones reading it from L1 while asking for the next. Returns the first
+// panel not done.
+template <typename W>
+int64_t few_row_pairs(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const W* packed,
+                      const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1) {
   int64_t group[FEW_ROWS + 1], groups = 0;  // each group's first row, then n
-  for (int64_t i = 0; i < n; i += (n - i == 3 || n - i > 4) ? 3 : 2) group[groups++] = i;
+  for (int64_t i = 0; i < n; i += group_rows(n - i)) group[groups++] = i;
   group[groups] = n;
-  const int64_t stride = in * PANEL, last = p0 + (p1 - p0) / 2 * 2;
+  const int64_t stride = in * PANEL, last = p0 + (p1 - p0) / 2 * 2, block = groups == 1 ? in : STREAM_BLOCK;
   for (int64_t p = p0; p < last; p += 2) {
     const W* first = packed + p * stride;
     vn acc[FEW_ROWS][2][PANEL / LN] = {};
-    for (int64_t k0 = 0; k0 < in; k0 += STREAM_BLOCK) {
-      const int64_t k1 = in - k0 < STREAM_BLOCK ? in : k0 + STREAM_BLOCK;
+    for (int64_t k0 = 0; k0 < in; k0 += block) {
+      const int64_t k1 = in - k0 < block ? in : k0 + block;
       // the next block: this pair's, or the next pair's first; none after the last
       const W* ahead[2] = {first + k1 * PANEL, first + stride + k1 * PANEL};
       if (k1 == in) ahead[0] = first + 2 * stride, ahead[1] = first + 3 * stride;
       const W* const* next = k1 < in || p + 2 < last ? ahead : nullptr;
       for (int64_t g = 0; g < groups; g++) {
         const int64_t i = group[g];
-        if (group[g + 1] - i == 3) group_block<3>(x + i * ldx, ldx, k0, k1, first, stride, acc + i, g == 0, next);
-        else group_block<2>(x + i * ldx, ldx, k0, k1, first, stride, acc + i, g == 0, next);
+        group_block_of(group[g + 1] - i, x + i * ldx, ldx, k0, k1, first, stride, acc + i, g == 0, next);
       }
     }
     for (int64_t i = 0; i < n; i++) store_panels<W, 2>(acc, i, bias, y + i * ldy, p * PANEL, out);
@@ -281,19 +295,8 @@ void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, 
     else if (p1 - p == 1) row_panels<1>(x, in, rest, bias, y, p * PANEL, out);
     return;
   }
-  if (LN == 16 && n <= FEW_ROWS) {
-    int64_t p = p0;
-    for (; p + 2 <= p1; p += 2) {
-      const W* first = packed + p * in * PANEL;
-      int64_t i = 0;
-      for (; i + 4 <= n; i += 4) tile_panels<4, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
-      if (i + 2 <= n) tile_panels<2, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out), i += 2;
-      if (i < n) tile_panels<1, 2>(x + i * ldx, ldx, in, first, bias, y + i * ldy, ldy, p * PANEL, out);
-    }
-    p0 = p;  // an odd last panel: below
-  }
-  if (LN == 8 && n <= FEW_ROWS && in * out * int64_t(sizeof(W)) >= STREAMED_BYTES) {
-    p0 = streamed_pairs(x, ldx, n, in, out, packed, bias, y, ldy, p0, p1);  // an odd last panel: below
+  if (n <= FEW_ROWS && (LN == 16 || in * out * int64_t(sizeof(W)) >= STREAMED_BYTES)) {
+    p0 = few_row_pairs(x, ldx, n, in, out, packed, bias, y, ldy, p0, p1);  // an odd last panel: below
   }
   for (int64_t p = p0; p < p1; p++) {
     const W* panel = packed + p * in * PANEL;
