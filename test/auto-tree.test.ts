@@ -4,6 +4,7 @@ import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "../src/decoding/auto-tree.ts";
+import { AcceptanceCalibration, type AcceptanceCounts } from "../src/decoding/calibration.ts";
 import { costsFor } from "../src/decoding/calibrate.ts";
 import { type CostModel, fitStepCost, sharedTargetCost, stepUs } from "../src/decoding/cost-model.ts";
 import type { DraftSource } from "../src/decoding/eagle.ts";
@@ -91,16 +92,58 @@ test("passes that cost more than they can earn are not fed; the root's candidate
   expect(Math.max(...tree.depth)).toBe(1);
 });
 
-test("alpha converges to accepted draft tokens over the draft's own expectation, not to its square root", () => {
-  // passes never pay and the tree holds one candidate (draft probability 0.9), which the target always accepts
-  const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...EAGER_COSTS, passUs: 1e7 });
+/** A calibration that hardly moves: the most outcomes it keeps, of tokens drafted at `p`, a share `accepted`
+ * of them accepted. */
+function frozenAt(p: number, accepted: number): AcceptanceCounts {
+  const c = new AcceptanceCalibration();
+  for (let i = 0; i < 4000; i++) c.observe(p, i % 10 < accepted * 10);
+  return c.counts();
+}
+
+test("alpha converges to accepted draft tokens over the calibrated expectation, not to its square root", () => {
+  // passes never pay and the tree holds one candidate (draft probability 0.9, calibrated as about 0.9), which
+  // the target always accepts
+  const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...EAGER_COSTS, passUs: 1e7, acceptance: frozenAt(0.9, 0.9) });
   const draft = standIn(CONFIDENT);
   for (let round = 0; round < 200; round++) {
     const tree = runDrafts(builder.build(draft, 1, 2));
     expect(tree.tokens.length).toBe(2);
     builder.observe(tree, [0, 1]);
   }
-  expect(builder.alpha).toBeCloseTo(1 / 0.9, 3); // an expectation that fed alpha back in would settle at 1.054
+  // the calibration moves a little with the rounds (it keeps a few thousand outcomes): alpha follows what is left
+  expect(builder.calibration.map(0.9)).toBeLessThan(0.91);
+  expect(Math.abs(builder.alpha - 1 / builder.calibration.map(0.9))).toBeLessThan(0.002); // fed back in: 1.05
+});
+
+test("calibration learns from the verified rounds what the draft's confidence is worth, and the expectation follows", () => {
+  // the same rounds, the calibration free to learn: a candidate at 0.9 that is always accepted comes to be
+  // expected as one token (calibration and alpha together)
+  const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...EAGER_COSTS, passUs: 1e7 });
+  const draft = standIn(CONFIDENT);
+  let expected = 0;
+  for (let round = 0; round < 300; round++) {
+    const before = builder.stats.predictedTokens;
+    const tree = runDrafts(builder.build(draft, 1, 2));
+    expected = builder.stats.predictedTokens - before;
+    builder.observe(tree, [0, 1]);
+  }
+  expect(builder.calibration.map(0.9)).toBeGreaterThan(0.97);
+  expect(expected).toBeCloseTo(2, 1);
+});
+
+test("an under-confident draft, calibrated: a deeper line of its likely tokens and fewer unlikely siblings", () => {
+  // children at 0.5 that the target accepts 95% of the time, siblings at 0.1 it accepts 1% of the time
+  const probs = [0.5, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05];
+  const c = new AcceptanceCalibration();
+  for (let i = 0; i < 4000; i++) c.observe(probs[i % 8], i % 8 === 0 ? i % 160 !== 0 : i % 700 === 1);
+  const counts = c.counts();
+  const depth = (acceptance?: AcceptanceCounts) => {
+    const tree = runDrafts(new CostAwareTreeBuilder({ ...AUTO_DEFAULTS, maxNodes: 6 }, { ...EAGER_COSTS, acceptance }).build(standIn(probs), 1, 64));
+    checkTree(tree);
+    return Math.max(...tree.depth);
+  };
+  expect(depth(undefined)).toBeLessThan(3); // trusted as it is: 0.5 then 0.25 lose to the 0.1 siblings
+  expect(depth(counts)).toBe(5); // calibrated: the line of 0.95s, every node of the six
 });
 
 test("the tree stays within the context's room", () => {
@@ -155,6 +198,16 @@ test("EAGLE_COSTS: a cost model from a file, with a one-line error naming a bad 
       writeFileSync(bad, JSON.stringify(wrong));
       process.env.EAGLE_COSTS = bad;
       expect(() => costsFor(null as never, null as never)).toThrow(`bad.json: cost model field ${field} must be a number`);
+    }
+    // and the measured acceptance
+    const acceptance = frozenAt(0.5, 0.8);
+    writeFileSync(good, JSON.stringify({ costs: { ...full, acceptance } }));
+    process.env.EAGLE_COSTS = good;
+    expect(costsFor(null as never, null as never)).toEqual({ ...full, acceptance });
+    for (const [field, wrong] of [["acceptance.seen", { ...acceptance, seen: [1, 2] }], ["acceptance.accepted", { ...acceptance, accepted: acceptance.seen.map((n) => n + 1) }]] as const) {
+      writeFileSync(bad, JSON.stringify({ ...full, acceptance: wrong }));
+      process.env.EAGLE_COSTS = bad;
+      expect(() => costsFor(null as never, null as never)).toThrow(`bad.json: cost model field ${field}`);
     }
   } finally {
     if (saved === undefined) delete process.env.EAGLE_COSTS;

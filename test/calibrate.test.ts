@@ -1,5 +1,6 @@
 // auto's calibration on the shipped pair, measured for real: every field a cost, and the host's own time
-// for drafting (from real drafted rounds) above a plain round's. No bound here depends on this machine's speed.
+// for drafting (from real drafted rounds) above a plain round's, and the draft's acceptance from a real run. No
+// bound here depends on this machine's speed.
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -35,6 +36,13 @@ test("measureCosts: finite, non-negative costs; drafting costs the host a pass a
   expect(c.buildUs).toBeGreaterThan(0);
   expect(c.passUs).toBeGreaterThan(0);
   expect(c.batch!.twoUs).toBeGreaterThan(0);
+  // the draft's acceptance by its confidence, from a real greedy run: hundreds of outcomes, at many levels
+  const a = c.acceptance!;
+  const seen = a.seen.reduce((x, y) => x + y, 0);
+  expect(seen).toBeGreaterThan(100);
+  expect(a.seen.filter((n) => n > 0).length).toBeGreaterThan(5);
+  a.accepted.forEach((n, k) => expect(n).toBeLessThanOrEqual(a.seen[k]));
+  expect(a.accepted.reduce((x, y) => x + y, 0)).toBeGreaterThan(0);
 });
 
 test("a cached cost model that prices rounds far above what they cost is dropped by a run, and measured again by the next", () => {
@@ -54,7 +62,8 @@ test("a cached cost model that prices rounds far above what they cost is dropped
     const saved = JSON.parse(readFileSync(file, "utf8"));
     const inflate = (v: unknown): unknown => typeof v === "number" ? v * 1000
       : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, inflate(x)])) : v;
-    writeFileSync(file, JSON.stringify({ ...saved, costs: inflate(saved.costs) }));
+    // (times only: the acceptance counts are outcomes, not times)
+    writeFileSync(file, JSON.stringify({ ...saved, costs: { ...(inflate(saved.costs) as object), acceptance: saved.costs.acceptance } }));
     expect(generate().exitCode).toBe(0); // 300 rounds at most, each far under the 1000x price
     expect(costFiles()).toEqual([]);
     expect(generate().exitCode).toBe(0);

@@ -1,20 +1,23 @@
 // auto-tree.ts — `--spec auto`: EAGLE-2's dynamic tree, grown and trimmed each round by what it is
-// expected to earn on this machine. A candidate's value (the product of draft confidences along its path)
-// estimates the chance that the target accepts it (EAGLE-2's observation), so a tree of candidates with
-// values v is expected to yield 1 + α·Σv tokens, α correcting the draft's calibration from the rounds so
-// far. Its cost comes from the measured cost model: the draft passes, the target's verification of its
-// nodes, the draft's catch-up and the host's own time. Each round:
+// expected to earn on this machine. A candidate's value estimates the chance that the target accepts it:
+// the product along its path of each token's chance of acceptance given its parent's, which EAGLE-2 takes
+// to be the draft's confidence and which here is that confidence mapped through the acceptance measured at
+// it for this pair and seen in this sequence's rounds (calibration.ts). A tree of candidates with values v
+// is expected to yield 1 + α·Σv tokens, α correcting what calibration leaves over. Its cost comes from the
+// measured cost model: the draft passes, the target's verification of its nodes, the draft's catch-up and
+// the host's own time. Each round:
 //   - after each draft pass, the best tree is the top-m candidates by value for the m that maximises
 //     tokens per microsecond (value never rises from parent to child, so that is a connected tree);
 //   - another pass is fed (its width chosen too) only if its predicted children, the frontier's values
-//     times the typical conditional probability of a child of each rank, would raise that rate;
+//     times the typical calibrated conditional value of a child of each rank, would raise that rate;
 //   - when no tree beats a plain step twice in a row, the drafter rests for a while (plain rounds, no
 //     draft work at all), then looks again, resting twice as long each time it finds nothing.
 // The tree depends only on draft scores, costs and the rounds already decided, never on the target's
 // verdict for this round, so verification stays exactly lossless.
 import { type CostModel, sharedTargetCost, stepUs } from "./cost-model.ts";
+import { AcceptanceCalibration } from "./calibration.ts";
 import { RoundClock } from "./cost-review.ts";
-import { type Candidate, rerankTree } from "./dynamic-tree.ts";
+import { type Candidate, rerank } from "./dynamic-tree.ts";
 import type { DraftSource, TreeBuilder } from "./eagle.ts";
 import type { Drafting } from "./proposer.ts";
 import { EagleError } from "../util/errors.ts";
@@ -72,7 +75,9 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   };
   #accepted = 1;  // running means of accepted draft tokens and of their predicted count: α = their ratio
   #expected = 1;
-  #rho: Float64Array | null = null; // running mean conditional probability of a fed node's child, by rank
+  #rho: Float64Array | null = null; // running mean calibrated conditional value of a fed node's child, by rank
+  readonly #calibration: AcceptanceCalibration;
+  #drafted: Float64Array | null = null; // the last built tree's draft probabilities, per node (given the parent's)
   #lastExpected = 0;
   #most = 0;       // this round's cap on candidates kept, and its prices (#priceRound)
   #verifyUs = new Float64Array(1);
@@ -92,6 +97,12 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     this.maxFedNodes = params.topK * params.maxDepth;
     this.#c = costs;
     this.#clock = costs.review ? new RoundClock(costs.review) : null;
+    this.#calibration = new AcceptanceCalibration(costs.acceptance);
+  }
+
+  /** What this builder's rounds (and the cost model's measurement before them) taught it of acceptance. */
+  get calibration(): AcceptanceCalibration {
+    return this.#calibration;
   }
 
   // the costs seen by one of `sharing` sequences whose forwards run together: its share of the batched
@@ -121,12 +132,14 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     const ctx = draft.contextLength;
     if (most <= 0) {
       this.#lastExpected = 0;
+      this.#drafted = null;
       return this.#record(chainTree([root]), { m: 0, tokens: 1, drafted: 0, us: 1 / this.#plainRate(ctx) }, ctx);
     }
     const K = this.params.topK;
     const first = draft.rootTopK(K);
-    const candidates: Candidate[] = Array.from(first.ids, (token, j) => ({ token, parent: -1, logp: Math.min(first.logp[j], 0), depth: 1 }));
-    const value = candidates.map((c) => Math.exp(c.logp)); // per candidate: its path's draft probability
+    const raw = Array.from(first.logp, (l) => Math.exp(Math.min(l, 0))); // per candidate: its draft probability
+    const candidates: Candidate[] = Array.from(first.ids, (token, j) => ({ token, parent: -1, logp: Math.log(this.#calibration.map(raw[j])), depth: 1 }));
+    const value = candidates.map((c) => Math.exp(c.logp)); // per candidate: its path's calibrated value
     this.#rho ??= Float64Array.from(value);
     this.#priceRound(ctx, most);
     let best = topDescending(value, 0, most); // the values a tree can keep, descending
@@ -147,16 +160,20 @@ export class CostAwareTreeBuilder implements TreeBuilder {
       }, K);
       sunkUs += next.passUs;
       const base = candidates.length;
+      const accepting = new Float64Array(frontier.length * K); // each child's calibrated chance given its parent
       frontier.forEach((c, j) => {
         slot.set(c, fed.slots[j]);
         for (let r = 0; r < K; r++) {
-          const logp = candidates[c].logp + Math.min(fed.top.logp[j * K + r], 0);
+          const p = Math.exp(Math.min(fed.top.logp[j * K + r], 0));
+          accepting[j * K + r] = this.#calibration.map(p);
+          const logp = candidates[c].logp + Math.log(accepting[j * K + r]);
           candidates.push({ token: fed.top.ids[j * K + r], parent: c, logp, depth: pass + 1 });
+          raw.push(p);
           value.push(Math.exp(logp));
           rowOf.set(base + j * K + r, j); // children read their parent's row of this pass
         }
       });
-      this.#learnRanks(fed.top.logp, frontier.length);
+      this.#learnRanks(accepting, frontier.length);
       newest = Array.from({ length: candidates.length - base }, (_, i) => base + i);
       best = mergeDescending(best, topDescending(value, base, most), most);
       plan = this.#bestPlan(best, null, sunkUs);
@@ -164,7 +181,9 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     // drafting at all also costs the builder's own round: only a tree that beats that and a plain round pays
     this.#missed = plan.tokens / (plan.us + this.#c.buildUs) <= PAY_MARGIN * this.#plainRate(ctx);
     this.#lastExpected = plan.drafted;
-    return this.#record(rerankTree(root, candidates, plan.m), plan, ctx);
+    const { tree, kept } = rerank(root, candidates, plan.m);
+    this.#drafted = Float64Array.from([1, ...kept.map((c) => raw[c])]);
+    return this.#record(tree, plan, ctx);
   }
 
   /** The widest-paying next pass over the newest level's best candidates, or null if none pays. */
@@ -228,11 +247,12 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     return 1 / (this.#c.roundUs + stepUs(this.#c.target, 1, ctx));
   }
 
-  #learnRanks(logp: Float32Array, fedNodes: number): void {
+  // `accepting`: a pass's children, K per fed node, each its calibrated chance given its parent
+  #learnRanks(accepting: Float64Array, fedNodes: number): void {
     const K = this.params.topK;
     for (let r = 0; r < K; r++) {
       let mean = 0;
-      for (let j = 0; j < fedNodes; j++) mean += Math.exp(Math.min(logp[j * K + r], 0)) / fedNodes;
+      for (let j = 0; j < fedNodes; j++) mean += accepting[j * K + r] / fedNodes;
       this.#rho![r] += EMA * (mean - this.#rho![r]);
     }
   }
@@ -252,9 +272,21 @@ export class CostAwareTreeBuilder implements TreeBuilder {
 
   /** After verification: the accepted draft tokens against the expected count correct α. */
   observe(tree: DraftTree, path: number[]): void {
+    this.#calibrate(tree, path);
     if (this.#lastExpected <= 0) return;
     this.#accepted += EMA * (path.length - 1 - this.#accepted);
     this.#expected += EMA * (this.#lastExpected - this.#expected);
+  }
+
+  // every drafted node whose parent the target accepted: accepted too, or not, at its draft probability
+  #calibrate(tree: DraftTree, path: number[]): void {
+    const drafted = this.#drafted;
+    if (!drafted || drafted.length !== tree.tokens.length) return;
+    const onPath = new Uint8Array(tree.tokens.length);
+    for (const node of path) onPath[node] = 1;
+    for (let i = 1; i < tree.tokens.length; i++) {
+      if (onPath[tree.parents[i]]) this.#calibration.observe(drafted[i], onPath[i] === 1);
+    }
   }
 
   /** Asked after a drafted round: whether the drafter should rest (stop catching up) from now on. */

@@ -1,7 +1,8 @@
 // calibrate.ts — the cost model of `--spec auto` (cost-model.ts) measured on this machine for one target
 // and head at one device, dtype and thread count: target forwards of 1..64 tokens and draft passes of
 // 1..16 at a short and a long context, fitted; the host's own time per plain round, per drafted round and
-// per draft pass, from short real runs. Done
+// per draft pass, from short real runs; and how often the target accepts the draft's tokens by the draft's
+// confidence in them, from a short greedy run of the model's own text. Done
 // once (a fraction of a second on stories260K, a few seconds on a 140M-parameter model on a CPU) and
 // cached under the cache folder, keyed by everything that changes it.
 // EAGLE_COSTS=FILE uses a cost model from a file instead (tests, reproducible runs).
@@ -19,13 +20,14 @@ import { EagleError } from "../util/errors.ts";
 import { readTextFile } from "../util/files.ts";
 import { clearStatus, showStatus } from "../util/status-line.ts";
 import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "./auto-tree.ts";
+import { ACCEPTANCE_BINS, type AcceptanceCounts } from "./calibration.ts";
 import { CostReview } from "./cost-review.ts";
 import { BATCH_PROBE, type BatchCost, type CostModel, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
-import { decodeSteps, isDraftCall } from "./decode.ts";
+import { decode, decodeSteps, isDraftCall } from "./decode.ts";
 import { EagleDrafter, type TreeBuilder } from "./eagle.ts";
 import { PlainProposer, type Proposer } from "./proposer.ts";
 
-const FORMAT = 8;
+const FORMAT = 9;
 const TARGET_SIZES = [1, 2, 4, 8, 16, 32, 64];
 const DRAFT_SIZES = [1, 2, 4, 8, 16];
 const SLOW_US = 100_000; // a size this slow ends its series: larger ones will not be chosen anyway
@@ -100,7 +102,23 @@ function checkCosts(raw: unknown, where: string): CostModel {
   if (!(stepUs(target, 1, 0) > 0)) throw new EagleError(`${where}: cost model target step must cost more than 0`);
   const costs: CostModel = { target, draft: step(c.draft, "draft"), roundUs, buildUs, passUs };
   if (c.batch !== undefined) costs.batch = { oneUs: num(c.batch, "oneUs", "batch.oneUs", true), twoUs: num(c.batch, "twoUs", "batch.twoUs", true) };
+  if (c.acceptance !== undefined) costs.acceptance = checkAcceptance(c.acceptance, where);
   return costs;
+}
+
+function checkAcceptance(raw: unknown, where: string): AcceptanceCounts {
+  const bins = (key: keyof AcceptanceCounts, least: number): number[] => {
+    const v = (raw as Record<string, unknown> | null)?.[key];
+    if (!Array.isArray(v) || v.length !== ACCEPTANCE_BINS || !v.every((x) => typeof x === "number" && Number.isFinite(x) && x >= least)) {
+      throw new EagleError(`${where}: cost model field acceptance.${key} must be ${ACCEPTANCE_BINS} numbers${least === -Infinity ? "" : " >= 0"}`);
+    }
+    return v;
+  };
+  const counts = { seen: bins("seen", 0), accepted: bins("accepted", 0), sumX: bins("sumX", -Infinity) };
+  if (counts.accepted.some((a, k) => a > counts.seen[k])) {
+    throw new EagleError(`${where}: cost model field acceptance.accepted: a bin accepted more tokens than it saw`);
+  }
+  return counts;
 }
 
 function fileStamp(path: string): string {
@@ -250,6 +268,8 @@ export function measureCosts(target: LoadedModel, head: LoadedDraft): CostModel 
   if (!(stepUs(costs.target, 1, contexts[0]) > 10 * SLOW_US)) costs.batch = batchCost(target, contexts[0]);
   costs.roundUs = hostUsPerRound(target, costs);
   Object.assign(costs, draftHostUs(target, head, costs, costs.roundUs));
+  const acceptance = measureAcceptance(target, head, costs);
+  if (acceptance) costs.acceptance = acceptance;
   return costs;
 }
 
@@ -339,6 +359,29 @@ function draftHostUs(target: LoadedModel, head: LoadedDraft, costs: CostModel, r
   const deep = hostPerRound(target, forced(zero), tokens, reps);
   const perPass = (deep.us - shallow.us) / Math.max(1e-9, deep.passes - shallow.passes);
   return { buildUs: Math.max(0, shallow.us - roundUs), passUs: deep.passes > shallow.passes ? Math.max(0, perPass) : 0 };
+}
+
+/**
+ * How often the target accepts the draft's tokens by the draft's confidence (calibration.ts): a greedy run
+ * of the model's own text after its BOS token (a fixed prompt where it has none), each round verifying a
+ * deep, wide tree so that every level of confidence is seen (a few hundred outcomes). A slow model's trees
+ * are smaller and its run shorter, and one whose step takes over 60 ms is not run (its sequences learn from
+ * their own rounds alone).
+ */
+function measureAcceptance(target: LoadedModel, head: LoadedDraft, costs: CostModel): AcceptanceCounts | null {
+  const stepMs = stepUs(costs.target, 1, 16) / 1000;
+  const bos = target.config.bosTokenId;
+  const prompt = bos !== null ? [bos] : Array.from(ids(16, target.config.vocabSize, 1));
+  const tokens = Math.min(stepMs < 5 ? 128 : stepMs < 60 ? 64 : 0, target.config.maxPositions - prompt.length - 64);
+  if (tokens < 8) return null;
+  const params = stepMs < 5 ? AUTO_DEFAULTS : { ...AUTO_DEFAULTS, maxDepth: 4, maxNodes: 32 };
+  const zero = { fixedUs: 0, perTokenUs: 0, perTokenSlotUs: 0 };
+  // every pass pays and every node rides on the step: the widest, deepest trees the limits allow
+  const builder = new CostAwareTreeBuilder(params, { target: { ...zero, fixedUs: 1e6 }, draft: zero, roundUs: 0, buildUs: 0, passUs: 0 });
+  const run = decode(target, prompt, { maxNewTokens: tokens, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 1, stopIds: [] },
+    new EagleDrafter(head, drafting(builder)));
+  for (let step = run.next(); !step.done; step = run.next());
+  return builder.calibration.counts();
 }
 
 function chainMask(n: number): Uint8Array {

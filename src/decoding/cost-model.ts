@@ -5,6 +5,7 @@
 // that), and the last term is attention;
 // each round also costs the host's own time for verification and bookkeeping, and each draft pass the
 // tree builder's.
+import type { AcceptanceCounts } from "./calibration.ts";
 import type { CostReview } from "./cost-review.ts";
 import { fail } from "../util/errors.ts";
 
@@ -22,6 +23,7 @@ export interface CostModel {
   buildUs: number;  // the tree builder's own time per drafted round before any pass: root candidates, the tree
   passUs: number;   // the tree builder's own time per draft pass: candidates, choosing the next pass
   batch?: BatchCost; // measured batched target forwards (absent: the single-sequence costs, shared)
+  acceptance?: AcceptanceCounts; // the draft's acceptance by its confidence, measured (absent: trusted as it is)
   review?: CostReview; // not in the file: set on a cached model, which runs check against their real rounds
 }
 

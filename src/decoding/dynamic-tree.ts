@@ -42,12 +42,23 @@ function bestCandidates(candidates: Candidate[], keep: number): number[] {
   return kept.sort((a, b) => a - b);
 }
 
+/** A reranked tree and, per drafted node (node i + 1), the candidate it came from. */
+export interface Reranked {
+  tree: DraftTree;
+  kept: number[];
+}
+
 /**
  * The draft tree of the root plus the `keep` best candidates by logp. Value never rises from parent
  * to child, and ties go to the shallower node, so every kept candidate's parent is kept too.
  * Node order is candidate order, so parents precede children.
  */
 export function rerankTree(root: number, candidates: Candidate[], keep: number): DraftTree {
+  return rerank(root, candidates, keep).tree;
+}
+
+/** rerankTree, with the candidate behind each drafted node. */
+export function rerank(root: number, candidates: Candidate[], keep: number): Reranked {
   if (!Number.isInteger(keep) || keep < 0) fail(`rerankTree: keep ${keep} must be an integer >= 0`);
   checkCandidates(candidates);
   const kept = bestCandidates(candidates, keep);
@@ -66,7 +77,7 @@ export function rerankTree(root: number, candidates: Candidate[], keep: number):
     tree.depth[j + 1] = depth;
   });
   checkTree(tree);
-  return tree;
+  return { tree, kept };
 }
 
 /** Indices of the k largest scores in descending order, the lower index first on ties. */
