@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "../src/decoding/auto-tree.ts";
 import { AcceptanceCalibration, type AcceptanceCounts } from "../src/decoding/calibration.ts";
+import { Rng } from "../src/util/rng.ts";
 import { costsFor } from "../src/decoding/calibrate.ts";
 import { type CostModel, fitStepCost, sharedTargetCost, stepUs } from "../src/decoding/cost-model.ts";
 import type { DraftSource } from "../src/decoding/eagle.ts";
@@ -129,6 +130,18 @@ test("calibration learns from the verified rounds what the draft's confidence is
   }
   expect(builder.calibration.map(0.9)).toBeGreaterThan(0.97);
   expect(expected).toBeCloseTo(2, 1);
+});
+
+test("a sampled sequence trusts the draft as it is: the greedy outcomes are not its law, and it does not learn", () => {
+  const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...EAGER_COSTS, acceptance: frozenAt(0.5, 1) });
+  const draws = { sampling: { temperature: 1, topK: 0, topP: 1 }, rng: new Rng(1) };
+  const tree = runDrafts(builder.build(standIn(CONFIDENT), 1, 64, draws));
+  builder.observe(tree, [0]);
+  for (const p of [0.1, 0.5, 0.9]) expect(builder.calibration.map(p)).toBeCloseTo(p, 9);
+  // a greedy one starts from the measured outcomes
+  const greedy = new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...EAGER_COSTS, acceptance: frozenAt(0.5, 1) });
+  runDrafts(greedy.build(standIn(CONFIDENT), 1, 64));
+  expect(greedy.calibration.map(0.5)).toBeGreaterThan(0.95);
 });
 
 test("an under-confident draft, calibrated: a deeper line of its likely tokens and fewer unlikely siblings", () => {

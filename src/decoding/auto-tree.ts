@@ -19,7 +19,7 @@ import { AcceptanceCalibration } from "./calibration.ts";
 import { RoundClock } from "./cost-review.ts";
 import { type Candidate, rerank } from "./dynamic-tree.ts";
 import type { DraftSource, TreeBuilder } from "./eagle.ts";
-import type { Drafting } from "./proposer.ts";
+import type { Drafting, RunDraws } from "./proposer.ts";
 import { EagleError } from "../util/errors.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
@@ -76,7 +76,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   #accepted = 1;  // running means of accepted draft tokens and of their predicted count: α = their ratio
   #expected = 1;
   #rho: Float64Array | null = null; // running mean calibrated conditional value of a fed node's child, by rank
-  readonly #calibration: AcceptanceCalibration;
+  #calibration: AcceptanceCalibration | null = null; // made at the first round (see #calibrationFor)
   #drafted: Float64Array | null = null; // the last built tree's draft probabilities, per node (given the parent's)
   #lastExpected = 0;
   #most = 0;       // this round's cap on candidates kept, and its prices (#priceRound)
@@ -97,11 +97,21 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     this.maxFedNodes = params.topK * params.maxDepth;
     this.#c = costs;
     this.#clock = costs.review ? new RoundClock(costs.review) : null;
-    this.#calibration = new AcceptanceCalibration(costs.acceptance);
   }
 
   /** What this builder's rounds (and the cost model's measurement before them) taught it of acceptance. */
   get calibration(): AcceptanceCalibration {
+    return this.#calibrationFor();
+  }
+
+  // Calibration is greedy verification's: there a token is accepted exactly when the target would pick it,
+  // which the measured outcomes describe. Sampled verification accepts by another law (a token the target
+  // would pick 60% of the time, about 60% of the time), and on the grown stories pair at T 1 calibrating
+  // lowered τ (1.73 -> 1.66 from the greedy outcomes, 1.54 learning from the sequence's own rounds alone), so
+  // a sampled sequence trusts the draft as it is.
+  #calibrationFor(draws?: RunDraws): AcceptanceCalibration {
+    const sampled = draws !== undefined && draws.sampling.temperature > 0;
+    this.#calibration ??= sampled ? new AcceptanceCalibration(undefined, false) : new AcceptanceCalibration(this.costs.acceptance);
     return this.#calibration;
   }
 
@@ -125,7 +135,8 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     return Math.min(2, Math.max(0.25, this.#accepted / this.#expected));
   }
 
-  *build(draft: DraftSource, root: number, maxNodes: number): Drafting<DraftTree> {
+  *build(draft: DraftSource, root: number, maxNodes: number, draws?: RunDraws): Drafting<DraftTree> {
+    const calibration = this.#calibrationFor(draws);
     this.stats.rounds++;
     this.#share(draft.sharing ?? 1);
     const most = Math.min(this.params.maxNodes, maxNodes) - 1; // candidates the tree may keep
@@ -138,7 +149,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     const K = this.params.topK;
     const first = draft.rootTopK(K);
     const raw = Array.from(first.logp, (l) => Math.exp(Math.min(l, 0))); // per candidate: its draft probability
-    const candidates: Candidate[] = Array.from(first.ids, (token, j) => ({ token, parent: -1, logp: Math.log(this.#calibration.map(raw[j])), depth: 1 }));
+    const candidates: Candidate[] = Array.from(first.ids, (token, j) => ({ token, parent: -1, logp: Math.log(calibration.map(raw[j])), depth: 1 }));
     const value = candidates.map((c) => Math.exp(c.logp)); // per candidate: its path's calibrated value
     this.#rho ??= Float64Array.from(value);
     this.#priceRound(ctx, most);
@@ -165,7 +176,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
         slot.set(c, fed.slots[j]);
         for (let r = 0; r < K; r++) {
           const p = Math.exp(Math.min(fed.top.logp[j * K + r], 0));
-          accepting[j * K + r] = this.#calibration.map(p);
+          accepting[j * K + r] = calibration.map(p);
           const logp = candidates[c].logp + Math.log(accepting[j * K + r]);
           candidates.push({ token: fed.top.ids[j * K + r], parent: c, logp, depth: pass + 1 });
           raw.push(p);
@@ -285,7 +296,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     const onPath = new Uint8Array(tree.tokens.length);
     for (const node of path) onPath[node] = 1;
     for (let i = 1; i < tree.tokens.length; i++) {
-      if (onPath[tree.parents[i]]) this.#calibration.observe(drafted[i], onPath[i] === 1);
+      if (onPath[tree.parents[i]]) this.calibration.observe(drafted[i], onPath[i] === 1);
     }
   }
 

@@ -9,9 +9,9 @@
 // is, where nothing has been seen yet). Two parameters pool every outcome, so a few hundred suffice; a > 0
 // keeps it rising with p, and it stays below 1, so a path's value (a product of maps) never rises from
 // parent to child and a tree of the best values stays connected. Outcomes are kept by bins of log-odds.
-// A run starts from the outcomes its cost model measured for the pair (calibrate.ts), and each sequence
-// goes on learning from its own rounds alone, so that a seeded sampled sequence drafts the same trees in
-// any batch.
+// A greedy run starts from the outcomes its cost model measured for the pair (calibrate.ts), and each
+// sequence goes on learning from its own rounds alone (never from another's: a sequence drafts the same
+// trees in any batch).
 
 const LOW = -10;    // log-odds of the first bin's lower edge; outside [LOW, -LOW] the end bins hold them
 const WIDTH = 0.5;  // log-odds per bin
@@ -47,8 +47,8 @@ export class AcceptanceCalibration {
   #curve: AcceptanceCurve = { slope: 1, shift: 0 };
   #stale = false;
 
-  /** Learning from `start` (copied), or from the prior alone. */
-  constructor(start?: AcceptanceCounts) {
+  /** Learning from `start` (copied), or from the prior alone; with `learns` false, it stays as it starts. */
+  constructor(start?: AcceptanceCounts, private readonly learns = true) {
     if (!start) return;
     this.#seen.set(start.seen);
     this.#accepted.set(start.accepted);
@@ -65,7 +65,7 @@ export class AcceptanceCalibration {
   /** One drafted token whose parent the target accepted: its draft probability, and whether the target
    * accepted it too. */
   observe(p: number, accepted: boolean): void {
-    if (!(p >= 0 && p <= 1)) return;
+    if (!this.learns || !(p >= 0 && p <= 1)) return;
     const x = logit(p);
     const bin = Math.min(ACCEPTANCE_BINS - 1, Math.max(0, Math.floor((x - LOW) / WIDTH)));
     this.#seen[bin] += 1;
