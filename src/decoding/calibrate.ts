@@ -31,6 +31,7 @@ const FORMAT = 9;
 const TARGET_SIZES = [1, 2, 4, 8, 16, 32, 64];
 const DRAFT_SIZES = [1, 2, 4, 8, 16];
 const SLOW_US = 100_000; // a size this slow ends its series: larger ones will not be chosen anyway
+const ACCEPTANCE_ROUNDS = 72; // the acceptance run's rounds at most (its 128 tokens take ~68 on the grown stories pair)
 
 /** The cost model for this target and head: from EAGLE_COSTS, the cache, or measured now (and cached). */
 export function costsFor(target: LoadedModel, head: LoadedDraft): CostModel {
@@ -380,7 +381,9 @@ function measureAcceptance(target: LoadedModel, head: LoadedDraft, costs: CostMo
   const zero = { fixedUs: 0, perTokenUs: 0, perTokenSlotUs: 0 };
   // every pass pays and every node rides on the step: the widest, deepest trees the limits allow
   const builder = new CostAwareTreeBuilder(params, { target: { ...zero, fixedUs: 1e6 }, draft: zero, roundUs: 0, buildUs: 0, passUs: 0 });
-  const run = decode(target, prompt, { maxNewTokens: tokens, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 1, stopIds: [] },
+  // a head the target seldom agrees with yields a token a round: the rounds are bounded too
+  const stop = () => builder.stats.rounds >= ACCEPTANCE_ROUNDS;
+  const run = decode(target, prompt, { maxNewTokens: tokens, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 1, stopIds: [], stop },
     new EagleDrafter(head, drafting(builder)));
   for (let step = run.next(); !step.done; step = run.next());
   return builder.calibration.counts();
