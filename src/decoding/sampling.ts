@@ -40,25 +40,31 @@ export function topKIds(logits: Float32Array, k: number): Int32Array {
   if (!(Number.isInteger(k) && k >= 1)) fail(`topKIds: k ${k} must be an integer >= 1`);
   if (k >= n) return identity(n).sort(byRank(logits));
   const heap = new Int32Array(k); // heap[0] is the worst of the kept ids
-  const siftDown = (at: number) => {
-    for (;;) {
-      const l = 2 * at + 1, r = l + 1;
-      let worst = at;
-      if (l < k && before(logits, heap[worst], heap[l])) worst = l;
-      if (r < k && before(logits, heap[worst], heap[r])) worst = r;
-      if (worst === at) return;
-      [heap[at], heap[worst]] = [heap[worst], heap[at]];
-      at = worst;
-    }
-  };
   for (let i = 0; i < k; i++) heap[i] = i;
-  for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(i);
+  for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(logits, heap, i);
   for (let i = k; i < n; i++) {
     if (!before(logits, i, heap[0])) continue;
     heap[0] = i;
-    siftDown(0);
+    siftDown(logits, heap, 0);
   }
   return heap.sort(byRank(logits));
+}
+
+// heap[at] moved down below every kept id it ranks before (a plain function over plain loops: a decode
+// samples a few hundred times, too few for the JIT to optimise a closure that swaps by destructuring,
+// which cost ~50 us a token in `generate`)
+function siftDown(logits: Float32Array, heap: Int32Array, at: number): void {
+  const k = heap.length;
+  const id = heap[at];
+  for (;;) {
+    const l = 2 * at + 1;
+    if (l >= k) break;
+    const worse = l + 1 < k && before(logits, heap[l], heap[l + 1]) ? l + 1 : l;
+    if (!before(logits, id, heap[worse])) break;
+    heap[at] = heap[worse];
+    at = worse;
+  }
+  heap[at] = id;
 }
 
 function checkLogits(logits: Float32Array): void {
@@ -98,11 +104,17 @@ function nucleus(logits: Float32Array, ids: Int32Array, weights: Float64Array, p
   for (let j = 0; j < ids.length; j++) if (weights[j] >= floor) kept.push(j);
   kept.sort((a, b) => logits[ids[b]] - logits[ids[a]] || ids[a] - ids[b]); // rank order
   let mass = 0;
+  let count = kept.length;
   for (let m = 0; m < kept.length; m++) {
     mass += weights[kept[m]];
-    if (mass >= (p - MASS_SLACK) * total) return Int32Array.from(kept.slice(0, m + 1), (j) => ids[j]);
+    if (mass >= (p - MASS_SLACK) * total) {
+      count = m + 1;
+      break;
+    }
   }
-  return Int32Array.from(kept, (j) => ids[j]);
+  const out = new Int32Array(count);
+  for (let m = 0; m < count; m++) out[m] = ids[kept[m]];
+  return out;
 }
 
 // softmax(logits / T) over the whole row, the common case, without the index arrays of the filtered one;
