@@ -196,7 +196,9 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     this.#missed = plan.tokens / (plan.us + this.#c.buildUs) <= PAY_MARGIN * this.#plainRate(ctx);
     this.#lastExpected = plan.drafted;
     const { tree, kept } = rerank(root, candidates, plan.m);
-    this.#drafted = Float64Array.from([1, ...kept.map((c) => raw[c])]);
+    const drafted = new Float64Array(kept.length + 1); // node 0, the root, was not drafted
+    for (let i = 0; i < kept.length; i++) drafted[i + 1] = raw[kept[i]];
+    this.#drafted = drafted;
     return this.#record(tree, plan, ctx);
   }
 
