@@ -311,6 +311,14 @@ function drafting(b: CostAwareTreeBuilder): TreeBuilder {
   };
 }
 
+const FREE: StepCost = { fixedUs: 0, perTokenUs: 0, perTokenSlotUs: 0 };
+
+/** Costs that make a builder draft every round: a target step so dear that every node rides on it, and
+ * draft passes at `draft` (free: every pass pays). */
+function forcedCosts(draft: StepCost): CostModel {
+  return { target: { ...FREE, fixedUs: 1e6 }, draft, roundUs: 0, buildUs: 0, passUs: 0 };
+}
+
 /** A short greedy run from a fixed prompt, its forwards run here: host time per round (its decode time less
  * its native time) and draft passes fed per round, the best of `reps` runs (the first ones warm the JIT). */
 function hostPerRound(target: LoadedModel, makeProposer: () => Proposer, tokens: number, reps: number): { us: number; passes: number } {
@@ -352,12 +360,10 @@ function draftHostUs(target: LoadedModel, head: LoadedDraft, costs: CostModel, r
   if (tokens < 4) return { buildUs: 0, passUs: 0 };
   // a slow model's deep rounds are kept small (two passes, 16 nodes): its verification would take seconds
   const params = slow ? { ...AUTO_DEFAULTS, maxDepth: 2, maxNodes: 16 } : AUTO_DEFAULTS;
-  const zero = { fixedUs: 0, perTokenUs: 0, perTokenSlotUs: 0 };
-  const forced = (draft: StepCost) => () => new EagleDrafter(head, drafting(new CostAwareTreeBuilder(params,
-    { target: { ...zero, fixedUs: 1e6 }, draft, roundUs: 0, buildUs: 0, passUs: 0 })));
+  const forced = (draft: StepCost) => () => new EagleDrafter(head, drafting(new CostAwareTreeBuilder(params, forcedCosts(draft))));
   const reps = slow ? 4 : 6;
-  const shallow = hostPerRound(target, forced({ ...zero, fixedUs: 1e12 }), tokens, reps);
-  const deep = hostPerRound(target, forced(zero), tokens, reps);
+  const shallow = hostPerRound(target, forced({ ...FREE, fixedUs: 1e12 }), tokens, reps);
+  const deep = hostPerRound(target, forced(FREE), tokens, reps);
   const perPass = (deep.us - shallow.us) / Math.max(1e-9, deep.passes - shallow.passes);
   return { buildUs: Math.max(0, shallow.us - roundUs), passUs: deep.passes > shallow.passes ? Math.max(0, perPass) : 0 };
 }
@@ -378,9 +384,8 @@ function measureAcceptance(target: LoadedModel, head: LoadedDraft, costs: CostMo
   // a slow model's trees are smaller: 24 nodes, 3 passes (on the grown stories pair at two threads 1.5 s,
   // ~460 outcomes, a curve within 0.02 of what 1925 outcomes from 8 prompts gave; 64 tokens' 241 were 0.08 off)
   const params = stepMs < 5 ? AUTO_DEFAULTS : { ...AUTO_DEFAULTS, maxDepth: 3, maxNodes: 24 };
-  const zero = { fixedUs: 0, perTokenUs: 0, perTokenSlotUs: 0 };
   // every pass pays and every node rides on the step: the widest, deepest trees the limits allow
-  const builder = new CostAwareTreeBuilder(params, { target: { ...zero, fixedUs: 1e6 }, draft: zero, roundUs: 0, buildUs: 0, passUs: 0 });
+  const builder = new CostAwareTreeBuilder(params, forcedCosts(FREE));
   // a head the target seldom agrees with yields a token a round: the rounds are bounded too
   const stop = () => builder.stats.rounds >= ACCEPTANCE_ROUNDS;
   const run = decode(target, prompt, { maxNewTokens: tokens, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 1, stopIds: [], stop },
