@@ -6,6 +6,7 @@
 // forward.cpp's, which still serves CUDA and ET_CPU_KERNELS=0. Shapes: n new tokens, L = len + n slots, H heads, Hkv key/value heads, G = H / Hkv,
 // D head_dim, h hidden, I intermediate.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -93,24 +94,31 @@ float* scratch_scores(size_t floats) {
 }
 
 // y (n x out, row stride ldy) = x (n x in, row stride ldx) w^T + b for a packed w, split over threads by panels
-void linear(const float* x, int64_t ldx, int64_t n, const Tensor& packed, int64_t out, const Tensor& b, float* y,
+void linear(const float* x, int64_t ldx, int64_t n, const Packed& packed, int64_t out, const Tensor& b, float* y,
             int64_t ldy) {
   const auto& K = cpu::kernels();
   TORCH_CHECK(packed.defined(), "cpu kernels: a product weight was not packed (et_model_finish)");
-  const int64_t in = packed.size(1), np = packed.size(0);
+  const Tensor& w = packed.w;
+  const int64_t in = w.size(1), np = w.size(0);
   const float* bp = f32(b);
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, n * in * cpu::PANEL));
-  if (packed.scalar_type() == torch::kBFloat16 || packed.scalar_type() == torch::kHalf) {
-    const uint16_t* wp = reinterpret_cast<const uint16_t*>(packed.data_ptr());
-    const auto product = packed.scalar_type() == torch::kHalf ? K.linear_f16 : K.linear_bf16;
+  if (w.scalar_type() == torch::kBFloat16 || w.scalar_type() == torch::kHalf) {
+    const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr());
+    const auto product = w.scalar_type() == torch::kHalf ? K.linear_f16 : K.linear_bf16;
     cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { product(x, ldx, n, in, out, wp, bp, y, ldy, p0, p1); });
     return;
   }
-  const float* wp = f32(packed);
+  if (w.scalar_type() == torch::kChar) {
+    const int8_t* wp = w.data_ptr<int8_t>();
+    const float* sp = f32(packed.scale);
+    cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { K.linear_i8(x, ldx, n, in, out, wp, sp, bp, y, ldy, p0, p1); });
+    return;
+  }
+  const float* wp = f32(w);
   cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { K.linear(x, ldx, n, in, out, wp, bp, y, ldy, p0, p1); });
 }
 
-// the panel layout of w's elements (4 or 2 bytes each: float32, bfloat16 or float16, copied as they are)
+// the panel layout of w's elements (float32, bfloat16, float16 or int8, copied as they are)
 template <typename E>
 void pack_into(const E* s, E* d, int64_t out, int64_t in) {
   cpu::parallel_for(cpu::panels(out), 1, [&](int64_t p0, int64_t p1) {
@@ -123,7 +131,7 @@ void pack_into(const E* s, E* d, int64_t out, int64_t in) {
   });
 }
 
-Tensor pack(const Tensor& w) {
+Packed pack(const Tensor& w) {
   const Tensor src = w.contiguous();
   const int64_t out = src.size(0), in = src.size(1);
   auto packed = torch::empty({cpu::panels(out), in, cpu::PANEL}, src.options());
@@ -132,7 +140,38 @@ Tensor pack(const Tensor& w) {
   } else {
     pack_into(f32(src), packed.data_ptr<float>(), out, in);
   }
-  return packed;
+  return {packed, Tensor()};
+}
+
+// w as int8 panels (ET_I8): output j's weights divided by its scale max|w_j| / 127 (1 for a row of zeros)
+// and rounded to nearest, even on ties, so each lies in [-127, 127]
+Packed pack_int8(const Tensor& w) {
+  const Tensor src = w.contiguous().to(torch::kFloat32);
+  const int64_t out = src.size(0), in = src.size(1);
+  auto scale = torch::zeros({cpu::panels(out) * cpu::PANEL}, torch::kFloat32);
+  auto q = torch::empty({out, in}, torch::kChar);
+  const float* s = src.data_ptr<float>();
+  float* sc = scale.data_ptr<float>();
+  int8_t* qp = q.data_ptr<int8_t>();
+  std::atomic<bool> finite{true};
+  cpu::parallel_for(out, 16, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++) {
+      const float* row = s + j * in;
+      float most = 0;
+      for (int64_t k = 0; k < in; k++) most = std::max(most, std::fabs(row[k]));
+      if (!std::isfinite(most)) {
+        finite = false;
+        continue;
+      }
+      const float sj = most > 0 ? most / 127.0f : 1.0f;
+      sc[j] = sj;
+      for (int64_t k = 0; k < in; k++) qp[j * in + k] = int8_t(std::nearbyint(row[k] / sj));
+    }
+  });
+  TORCH_CHECK(finite, "int8 weights: a product weight holds a value that is not finite");
+  auto packed = torch::empty({cpu::panels(out), in, cpu::PANEL}, torch::kChar);
+  pack_into(qp, packed.data_ptr<int8_t>(), out, in);
+  return {packed, scale};
 }
 
 }  // namespace
@@ -313,21 +352,26 @@ void mlp_block(const Model& m, const Layer& ly, float* x, int64_t n, float* xn, 
 // are then (a weight set since is packed anew)
 void fuse_packed(const et_model_config& c, Layer& ly) {
   auto fuse = [&](std::initializer_list<int32_t> kinds) {
-    std::vector<Tensor> parts;
-    for (int32_t k : kinds) parts.push_back(ly.packed[k]);
-    Tensor whole = torch::cat(parts, 0);
+    std::vector<Tensor> parts, scales;
+    for (int32_t k : kinds) {
+      parts.push_back(ly.packed[k].w);
+      if (ly.packed[k].scale.defined()) scales.push_back(ly.packed[k].scale);
+    }
+    const Packed whole{torch::cat(parts, 0), scales.empty() ? Tensor() : torch::cat(scales, 0)};
     int64_t first = 0;
     for (int32_t k : kinds) {
-      const int64_t count = ly.packed[k].size(0);
-      ly.packed[k] = whole.narrow(0, first, count);
+      const int64_t count = ly.packed[k].w.size(0);
+      ly.packed[k].w = whole.w.narrow(0, first, count);
+      if (whole.scale.defined()) ly.packed[k].scale = whole.scale.narrow(0, first * cpu::PANEL, count * cpu::PANEL);
       first += count;
     }
     return whole;
   };
-  ly.packed_gate_up = ly.packed[ET_W_GATE].defined() ? fuse({ET_W_GATE, ET_W_UP}) : Tensor();
+  ly.packed_gate_up = ly.packed[ET_W_GATE].defined() ? fuse({ET_W_GATE, ET_W_UP}) : Packed{};
   const int64_t qw = int64_t(c.n_heads) * c.head_dim, kw = int64_t(c.n_kv_heads) * c.head_dim;
   const int biases = ly.w[ET_W_Q_BIAS].defined() + ly.w[ET_W_K_BIAS].defined() + ly.w[ET_W_V_BIAS].defined();
-  ly.packed_qkv = ly.packed_qkv_bias = Tensor();
+  ly.packed_qkv = Packed{};
+  ly.packed_qkv_bias = Tensor();
   if (qw % cpu::PANEL != 0 || kw % cpu::PANEL != 0 || (biases != 0 && biases != 3)) return;
   ly.packed_qkv = fuse({ET_W_Q, ET_W_K, ET_W_V});
   if (biases == 3) ly.packed_qkv_bias = torch::cat({ly.w[ET_W_Q_BIAS], ly.w[ET_W_K_BIAS], ly.w[ET_W_V_BIAS]}, 0);
@@ -353,7 +397,7 @@ void pack_cpu_weights(Model& m) {
   for (auto& ly : m.layers) {
     for (int32_t k : {ET_W_Q, ET_W_K, ET_W_V, ET_W_O, ET_W_GATE, ET_W_UP, ET_W_DOWN, ET_W_FC}) {
       if (!ly.w[k].defined()) continue;  // absent (fc of a target), or packed at an earlier finish
-      ly.packed[k] = pack(ly.w[k]);
+      ly.packed[k] = m.cfg.dtype == ET_I8 ? pack_int8(ly.w[k]) : pack(ly.w[k]);
       ly.w[k] = Tensor();  // the kernels read only the packed copy
     }
     // norms and biases are read as float32 (exact from bfloat16)

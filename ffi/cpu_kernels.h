@@ -1,4 +1,4 @@
-// cpu_kernels.h — the float32 CPU kernels (products may read bfloat16 weights) behind the fast forward (cpu_forward.cpp), one table per
+// cpu_kernels.h — the float32 CPU kernels (products may read bfloat16, float16 or int8 weights) behind the fast forward (cpu_forward.cpp), one table per
 // instruction set. cpu_kernels_impl.h holds the code; it is compiled once per instruction set in its own
 // translation unit (cpu_kernels_avx512.cpp, _avx2.cpp, _generic.cpp) that includes no torch header and no
 // standard-library template, since an inline function compiled there with AVX-512 could otherwise be the
@@ -37,6 +37,10 @@ struct Kernels {
   // and in float16 (IEEE half), widened exactly likewise
   void (*linear_f16)(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
                      const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1);
+  // and in int8 with one scale per output (scale[j], j < panels * PANEL): y = (x . q[j]) * scale[j] + bias[j],
+  // the sum over the int8 weights as `linear`'s over the same values held as float32, then scaled once
+  void (*linear_i8)(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const int8_t* packed,
+                    const float* scale, const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1);
   // y = x * rsqrt(mean(x^2) + eps) * w, row by row (rows of width h); y may be x
   void (*rms_norm)(const float* x, int64_t ldx, int64_t n, int64_t h, const float* w, float eps, float* y,
                    int64_t ldy);

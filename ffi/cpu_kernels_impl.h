@@ -91,6 +91,6 @@ float logsumexp(const float* x, int64_t n) {
 }  // namespace
 
 extern const Kernels ET_KERNELS_NAME;
-const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, linear_bf16, linear_f16, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp};
+const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, linear_bf16, linear_f16, linear_i8, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp};
 
 }  // namespace et::cpu

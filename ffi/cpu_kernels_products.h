@@ -1,8 +1,8 @@
-// cpu_kernels_products.h — the products y = x w^T + b over panel-packed float32, bfloat16 or float16 weights.
+// cpu_kernels_products.h — the products y = x w^T + b over panel-packed float32, bfloat16, float16 or int8 weights.
 // Part of the kernels' code: included by cpu_kernels_impl.h only (see there).
 #pragma once
 #if defined(__AVX512F__) || defined(__F16C__)
-#include <immintrin.h>  // the float16 conversions (compiler builtins, no library code)
+#include <immintrin.h>  // the float16 and int8 conversions (compiler builtins, no library code)
 #endif
 
 #include <type_traits>
@@ -37,6 +37,26 @@ inline vn weights_at(const f16* p) {
     __builtin_memcpy(&h, &p[i].bits, sizeof h);
     v[i] = float(h);
   }
+#endif
+  vn out;
+  __builtin_memcpy(&out, &v, sizeof out);
+  return out;
+}
+
+// a panel row's LN weights from int8, widened exactly (linear_i8 scales each output's sum once, at the end)
+struct q8 {
+  int8_t v;
+};
+inline vn weights_at(const q8* p) {
+#if defined(__AVX512F__)
+  // (the zero-masked forms: GCC 12's unmasked ones warn about their own undefined operand)
+  const __m512i wide = _mm512_maskz_cvtepi8_epi32(__mmask16(0xffff), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m512 v = _mm512_maskz_cvtepi32_ps(__mmask16(0xffff), wide);
+#elif defined(__AVX2__)
+  const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#else
+  float v[LN];  // (GCC widens a vector of int8 element by element: a loop it can see whole is no worse)
+  for (int i = 0; i < LN; i++) v[i] = float(p[i].v);
 #endif
   vn out;
   __builtin_memcpy(&out, &v, sizeof out);
@@ -330,6 +350,19 @@ void linear_f16(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out,
   linear_of(x, ldx, n, in, out, reinterpret_cast<const f16*>(packed), bias, y, ldy, p0, p1);
 }
 
+void linear_i8(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const int8_t* packed, const float* scale,
+               const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1) {
+  linear_of(x, ldx, n, in, out, reinterpret_cast<const q8*>(packed), nullptr, y, ldy, p0, p1);
+  const int64_t j0 = p0 * PANEL, j1 = p1 * PANEL < out ? p1 * PANEL : out;
+  for (int64_t i = 0; i < n; i++) {
+    float* yi = y + i * ldy;
+    if (bias) {
+      for (int64_t j = j0; j < j1; j++) yi[j] = yi[j] * scale[j] + bias[j];
+    } else {
+      for (int64_t j = j0; j < j1; j++) yi[j] *= scale[j];
+    }
+  }
+}
 
 }  // namespace
 }  // namespace et::cpu

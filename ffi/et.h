@@ -54,7 +54,10 @@ typedef struct et_model et_model; /* immutable weights + shape; shared by any nu
 typedef struct et_kv et_kv;       /* the K/V cache of one sequence for one model */
 typedef struct et_out et_out;     /* the results of the last forward: hidden states and logits, on device */
 
-enum et_dtype { ET_F32 = 0, ET_F16 = 1, ET_BF16 = 2 };
+/* ET_I8: the products' weights held as int8 with one float32 scale per output (max |w| / 127 of its row,
+ * rounded to nearest), everything else (norms, biases, activations, the cache) float32; the CPU kernels
+ * only. A draft head's precision changes how often its tokens are accepted, never the output. */
+enum et_dtype { ET_F32 = 0, ET_F16 = 1, ET_BF16 = 2, ET_I8 = 3 };
 enum et_device { ET_CPU = 0, ET_CUDA = 1 };
 
 /* Model shape and placement. All fields are 4 bytes wide, so the struct has no padding. */
@@ -68,7 +71,7 @@ typedef struct {
   int32_t vocab_size;
   int32_t attention_bias; /* 1: q/k/v projections have biases (Qwen2) */
   int32_t tie_embeddings; /* 1: the LM head is the token embedding */
-  int32_t dtype;          /* et_dtype used for compute and the cache */
+  int32_t dtype;          /* et_dtype used for compute and the cache (ET_I8: float32, see et_dtype) */
   int32_t device;         /* et_device */
   int32_t device_index;   /* CUDA ordinal; ignored on CPU */
   int32_t draft;          /* 1: an EAGLE draft head (see et_draft_forward); n_layers must be 1 */

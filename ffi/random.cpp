@@ -57,13 +57,13 @@ int et_model_init_random(et_model* model, uint64_t seed, float std) {
       for (int32_t k = ET_W_ATTN_NORM; k < ET_W_COUNT; k++) {
         if (et::layer_needs(m.cfg, k)) {
           layer.w[k] = et::random_weight(m, k, gen, std);
-          layer.packed[k] = torch::Tensor();  // packed again at et_model_finish
+          layer.packed[k] = et::Packed{};  // packed again at et_model_finish
         }
       }
     }
     m.global = std::move(global);
     m.layers = std::move(layers);
-    if (global[ET_W_EMBED].defined() || global[ET_W_LM_HEAD].defined()) m.packed_lm_head = torch::Tensor();
+    if (global[ET_W_EMBED].defined() || global[ET_W_LM_HEAD].defined()) m.packed_lm_head = et::Packed{};
     m.finished = false;
   });
 }

@@ -58,14 +58,23 @@ struct Mapping {
   ~Mapping();
 };
 
+// A product's weights as the CPU kernels read them (cpu_kernels.h): panels of float32, bfloat16 or float16
+// as set, or of int8 (ET_I8) with one float32 scale per output in `scale` (panels * PANEL, zero past the
+// last output; undefined for the others).
+struct Packed {
+  torch::Tensor w, scale;
+  bool defined() const { return w.defined(); }
+};
+
 struct Layer {
   std::array<torch::Tensor, ET_W_COUNT> w;  // indexed by et_weight; global kinds unused
   // the CPU kernels' products, packed at et_model_finish (cpu_kernels.h); their w entry is then released
-  std::array<torch::Tensor, ET_W_COUNT> packed;
+  std::array<Packed, ET_W_COUNT> packed;
   // the same fused, one product each (their packed entries are views into them): q/k/v when their widths
   // are whole panels (with their biases, when all three have one), and gate/up (up from the panel after
   // gate's last)
-  torch::Tensor packed_qkv, packed_qkv_bias, packed_gate_up;
+  Packed packed_qkv, packed_gate_up;
+  torch::Tensor packed_qkv_bias;
   // libtorch's path: q/k/v (and their biases) and gate/up fused at et_model_finish, one product each; the w
   // entries become views into them
   torch::Tensor qkv, qkv_bias, gate_up;
@@ -89,7 +98,7 @@ struct Model {
   std::vector<Layer> layers;
   bool finished = false;
   std::shared_ptr<CpuRope> cpu_rope = std::make_shared<CpuRope>();
-  torch::Tensor packed_lm_head;  // the CPU kernels' LM head (the original stays: embedding, training)
+  Packed packed_lm_head;  // the CPU kernels' LM head (the original stays: embedding, training)
 
   const torch::Tensor& lm_head() const {
     return cfg.tie_embeddings ? global[ET_W_EMBED] : global[ET_W_LM_HEAD];

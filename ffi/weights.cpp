@@ -8,6 +8,7 @@ torch::ScalarType scalar_type(int32_t d) {
     case ET_F32: return torch::kFloat32;
     case ET_F16: return torch::kFloat16;
     case ET_BF16: return torch::kBFloat16;
+    case ET_I8: return torch::kFloat32;  // quantized when packed
   }
   TORCH_CHECK(false, "unknown dtype code ", d);
 }
@@ -111,8 +112,8 @@ int et_model_set_weight(et_model* model, int32_t kind, int32_t layer, et_mmap* f
     c10::InferenceMode guard;
     auto t = et::map_tensor(file->map, offset, nbytes, et::scalar_type(file_dtype), got);
     dst = t.to(m.opts.device(), m.opts.dtype().toScalarType());
-    if (!et::is_global(kind)) m.layers[layer].packed[kind] = torch::Tensor();  // packed again at finish
-    if (kind == ET_W_LM_HEAD || kind == ET_W_EMBED) m.packed_lm_head = torch::Tensor();
+    if (!et::is_global(kind)) m.layers[layer].packed[kind] = et::Packed{};  // packed again at finish
+    if (kind == ET_W_LM_HEAD || kind == ET_W_EMBED) m.packed_lm_head = et::Packed{};
     m.finished = false;
   });
 }
@@ -132,9 +133,11 @@ int et_model_finish(et_model* model) {
       for (int32_t k = ET_W_ATTN_NORM; k < ET_W_COUNT; k++) {
         // a product the CPU kernels packed at an earlier finish is present as its packed copy
         const auto& ly = m.layers[l];
-        if (et::layer_needs(m.cfg, k)) need(ly.w[k].defined() ? ly.w[k] : ly.packed[k], k, l);
+        if (et::layer_needs(m.cfg, k)) need(ly.w[k].defined() ? ly.w[k] : ly.packed[k].w, k, l);
       }
     }
+    TORCH_CHECK(m.cfg.dtype != ET_I8 || et::use_cpu_kernels(m),
+                "int8 weights run on the CPU kernels only (device cpu, ET_CPU_KERNELS not 0, head_dim <= 256)");
     c10::InferenceMode guard;
     if (et::use_cpu_kernels(m)) et::pack_cpu_weights(m);
     else et::fuse_weights(m);
@@ -177,7 +180,7 @@ int et_model_weight_bytes(const et_model* model, uint64_t* out) {
     for (const auto& l : m.layers) {
       for (int32_t k = 0; k < ET_W_COUNT; k++) {
         if (l.w[k].defined()) add(l.w[k]);
-        else if (l.packed[k].defined()) total += c10::multiply_integers(et::expected_shape(m.cfg, k)) * l.packed[k].element_size();
+        else if (l.packed[k].defined()) total += c10::multiply_integers(et::expected_shape(m.cfg, k)) * l.packed[k].w.element_size();
       }
     }
     *out = total;

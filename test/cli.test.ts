@@ -145,16 +145,18 @@ describe("speculative decoding flags", () => {
     expect(texts[2]).toBe(texts[0]);
   });
 
-  test("--draft-dtype bf16: the shipped head in bf16 beside the f32 model, the same greedy text; refused off the CPU kernels", () => {
+  test("--draft-dtype bf16 and int8: the shipped head so beside the f32 model, the same greedy text; refused off the CPU kernels", () => {
     const run = (spec: string, extra: string[] = []) => eagle(["generate", "--temp", "0", "-n", "48", "--spec", spec, ...extra]);
     const plain = run("none");
-    const narrow = run("eagle2", ["--draft-dtype", "bf16"]);
-    expect(narrow.code).toBe(0);
-    expect(narrow.stdout).toBe(plain.stdout);
-    const tau = Number(/eagle2: tau (\d+\.\d+)/.exec(narrow.stderr)?.[1]);
-    expect(tau).toBeGreaterThan(2); // the trained head still drafts well in bf16 (about 6 in f32)
-    const off = eagle(["generate", "-n", "4", "--draft-dtype", "bf16"], undefined, { env: { ET_CPU_KERNELS: "0" } });
-    expectCleanError(off, /--draft-dtype bf16: a head's dtype may differ from the model's \(f32\) only on the CPU kernels/, 2);
+    for (const dtype of ["bf16", "int8"]) {
+      const narrow = run("eagle2", ["--draft-dtype", dtype]);
+      expect(narrow.code).toBe(0);
+      expect(narrow.stdout).toBe(plain.stdout);
+      const tau = Number(/eagle2: tau (\d+\.\d+)/.exec(narrow.stderr)?.[1]);
+      expect(tau).toBeGreaterThan(2); // the trained head still drafts well so (about 6 in f32)
+      const off = eagle(["generate", "-n", "4", "--draft-dtype", dtype], undefined, { env: { ET_CPU_KERNELS: "0" } });
+      expectCleanError(off, new RegExp(`--draft-dtype ${dtype}: a head's dtype may differ from the model's \\(f32\\) only on the CPU kernels`), 2);
+    }
   });
 
   test("a head for another model", () => {

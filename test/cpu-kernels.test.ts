@@ -35,13 +35,14 @@ describe("instruction sets", () => {
     expect(isaUnder({ ET_CPU_KERNELS: "0" })).toBe("off");
   });
 
-  // each run is the whole shim reference suite (every random shape against the TypeScript forward)
+  // each run is the whole shim reference suite (every random shape against the TypeScript forward) and the
+  // int8 heads' products
   const settings: Record<string, string>[] = [...["generic", "avx2", "avx512"].map((isa) => ({ ET_CPU_ISA: isa })), { ET_CPU_KERNELS: "0" }];
   for (const env of settings) {
     const name = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ");
-    test(`the shim's reference tests pass under ${name}`, () => {
+    test(`the shim's reference tests and int8 heads pass under ${name}`, () => {
       if (env.ET_CPU_ISA && !wanted.includes(env.ET_CPU_ISA)) return; // this CPU lacks it
-      const r = run(["test", "test/shim.test.ts"], env);
+      const r = run(["test", "test/shim.test.ts", "test/int8-head.test.ts"], env);
       expect(r.out).toMatch(/\b0 fail\b/);
       expect(r.code).toBe(0);
     });

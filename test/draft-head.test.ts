@@ -47,13 +47,14 @@ test("a head as published loads", () => {
   loadDraft(head("good"), target).model.dispose();
 });
 
-test("a head may hold its weights in bf16 or f16 beside an f32 target, on the CPU kernels only", () => {
+test("a head may hold its weights in bf16, f16 or int8 beside an f32 target, on the CPU kernels only", () => {
   const dir = head("narrow");
   if (TEST_PLACEMENT.device !== "cpu" || cpuKernels() === "off") {
     expect(() => loadDraft(dir, target, "bf16")).toThrow(/--draft-dtype bf16: .* only on the CPU kernels/);
+    expect(() => loadDraft(dir, target, "int8")).toThrow(/--draft-dtype int8: .* only on the CPU kernels/);
     return;
   }
-  const bytes = (dtype?: "bf16" | "f16") => {
+  const bytes = (dtype?: "bf16" | "f16" | "int8") => {
     const d = loadDraft(dir, target, dtype);
     try {
       expect(d.dtype).toBe(dtype ?? "f32");
@@ -65,14 +66,16 @@ test("a head may hold its weights in bf16 or f16 beside an f32 target, on the CP
   const full = bytes();
   expect(bytes("bf16")).toBeLessThan(full);
   expect(bytes("f16")).toBe(bytes("bf16"));
+  expect(bytes("int8")).toBeLessThan(bytes("bf16"));
 });
 
-test("by default a head of 16 MiB or more goes bf16 beside an f32 model on the CPU kernels; others keep the model's dtype", () => {
+test("by default a head of 16 MiB or more goes int8 on the CPU kernels; others keep the model's dtype", () => {
   const cpu = { device: "cpu", dtype: "f32" } as const;
-  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES, true)).toBe("bf16");
+  expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES, true)).toBe("int8");
+  expect(defaultHeadDtype({ device: "cpu", dtype: "bf16" }, NARROW_HEAD_BYTES, true)).toBe("int8");
   expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES - 4, true)).toBe("f32");
   expect(defaultHeadDtype(cpu, NARROW_HEAD_BYTES, false)).toBe("f32"); // cuda, the kernels off, a wide head
-  expect(defaultHeadDtype({ device: "cpu", dtype: "f16" }, NARROW_HEAD_BYTES, true)).toBe("f16");
+  expect(defaultHeadDtype({ device: "cuda", dtype: "bf16" }, NARROW_HEAD_BYTES, false)).toBe("bf16");
   const small = loadDraft(head("small"), target);
   expect(small.dtype).toBe(TEST_PLACEMENT.dtype);
   small.model.dispose();

@@ -40,7 +40,7 @@ export function specFlags<T>(y: Argv<T>) {
   return y
     .option("spec", { choices: SPEC_MODES, describe: "speculative decoding method (auto: EAGLE-2 sized by this machine's measured costs)", defaultDescription: "auto when a draft head is found, else none" })
     .option("draft", { type: "string", describe: "EAGLE draft head directory", defaultDescription: "<model>-eagle if it exists" })
-    .option("draft-dtype", { choices: ["f32", "f16", "bf16"] as const, describe: "the head's weights (on the CPU kernels any: the output does not change)", defaultDescription: "bf16 for a head of 16 MiB or more beside an f32 model on the CPU kernels, else the model's --dtype" })
+    .option("draft-dtype", { choices: ["f32", "f16", "bf16", "int8"] as const, describe: "the head's weights (on the CPU kernels any, int8 with a scale per output: the output does not change)", defaultDescription: "int8 for a head of 16 MiB or more on the CPU kernels, else the model's --dtype" })
     .option("tree", { type: "string", describe: "EAGLE-1 tree: a JSON list of paths of child ranks, inline ([[0],[1],[0,0]]) or a file holding one", defaultDescription: "the official 25-node tree" })
     .option("spec-depth", { type: "number", describe: "EAGLE-2 expansion passes (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.depth}; auto ${AUTO_DEFAULTS.maxDepth}` })
     .option("spec-topk", { type: "number", describe: "EAGLE-2 children per expanded node (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.topK}; auto ${AUTO_DEFAULTS.topK}` })

@@ -9,7 +9,7 @@ import { EagleDrafter } from "./eagle.ts";
 import { StaticTreeBuilder } from "./eagle1.ts";
 import { type DynamicTreeParams, DynamicTreeBuilder, EAGLE2_DEFAULTS } from "./eagle2.ts";
 import { EagleError } from "../util/errors.ts";
-import type { DTypeName, LoadedModel } from "../model/loader.ts";
+import type { LoadedModel, WeightDTypeName } from "../model/loader.ts";
 import { PlainProposer, type Proposer } from "./proposer.ts";
 import { siblingHeadDir } from "../util/paths.ts";
 import { EAGLE1_DEFAULT_CHOICES, planStaticTree, readTreeFile, type StaticTreePlan } from "./static-tree.ts";
@@ -31,7 +31,7 @@ export interface SpecFlags {
   specDepth?: number;
   specTopk?: number;
   specTokens?: number;
-  draftDtype?: DTypeName; // the head's weights (default: the model's)
+  draftDtype?: WeightDTypeName; // the head's weights (default: the model's)
 }
 
 export function specConfig(mode: SpecMode, f: SpecFlags): SpecConfig {
@@ -70,7 +70,7 @@ export function makeProposer(c: SpecConfig, head: LoadedDraft | null): Proposer 
 }
 
 export function loadHeadFor(mode: SpecMode, draftDir: string | undefined, target: LoadedModel,
-  dtype?: DTypeName): LoadedDraft | null {
+  dtype?: WeightDTypeName): LoadedDraft | null {
   if (mode === "none") return null;
   if (!draftDir) throw new EagleError(`--spec ${mode} needs a draft head (--draft DIR)`, 2);
   return loadDraft(draftDir, target, dtype);

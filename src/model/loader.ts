@@ -12,10 +12,19 @@ import { readTorchZip } from "../formats/torch-zip.ts";
 
 export type { DeviceName };
 export type DTypeName = "f32" | "f16" | "bf16";
+/** What a model's weights may be held in: a compute dtype, or int8 (the products' weights with a scale per
+ * output, float32 compute; for draft heads on the CPU kernels). */
+export type WeightDTypeName = DTypeName | "int8";
 
 export interface Placement {
   device: DeviceName;
   dtype: DTypeName;
+}
+
+/** Where a model's weights go and what they are held in (a head's may be int8). */
+export interface WeightPlacement {
+  device: DeviceName;
+  dtype: WeightDTypeName;
 }
 
 export interface LoadedModel {
@@ -50,8 +59,8 @@ export const PER_LAYER: Record<string, WeightKind> = {
 const IGNORED = /\.rotary_emb\.inv_freq$/;
 
 const FILE_DTYPES: Record<DType, DTypeCode> = { F32: DTypeCode.F32, F16: DTypeCode.F16, BF16: DTypeCode.BF16 };
-const COMPUTE_DTYPES: Record<DTypeName, DTypeCode> = { f32: DTypeCode.F32, f16: DTypeCode.F16, bf16: DTypeCode.BF16 };
-export const DTYPE_BYTES: Record<DTypeName, number> = { f32: 4, f16: 2, bf16: 2 };
+const COMPUTE_DTYPES: Record<WeightDTypeName, DTypeCode> = { f32: DTypeCode.F32, f16: DTypeCode.F16, bf16: DTypeCode.BF16, int8: DTypeCode.I8 };
+export const DTYPE_BYTES: Record<WeightDTypeName, number> = { f32: 4, f16: 2, bf16: 2, int8: 1 };
 
 function envChoice<T extends string>(name: string, choices: readonly T[]): T | undefined {
   const v = process.env[name];
@@ -118,7 +127,7 @@ export function checkModelDir(dir: string): void {
 }
 
 /** A shim model for `config` on `placement`, its weights set from `tensors` named as `targetFor` maps them. */
-export function buildModel(config: ModelConfig, placement: Placement, draft: { fcBias: boolean } | null,
+export function buildModel(config: ModelConfig, placement: WeightPlacement, draft: { fcBias: boolean } | null,
   tensors: Map<string, TensorInfo>, targetFor: (name: string) => WeightTarget | null, attach?: (m: Model) => void): Model {
   checkWeightsFit(tensors, placement);
   const model = Model.create({
@@ -148,7 +157,7 @@ export function weightElements(tensors: Map<string, TensorInfo>): number {
 }
 
 /** Refuses weights that cannot fit where they are going, before any is read. */
-function checkWeightsFit(tensors: Map<string, TensorInfo>, placement: Placement): void {
+function checkWeightsFit(tensors: Map<string, TensorInfo>, placement: WeightPlacement): void {
   const elements = weightElements(tensors);
   const hint = placement.dtype === "f32" ? "try --dtype bf16 or a machine with more memory" : "it needs a device with more memory";
   checkFits("", placement.device, [{ what: `weights in ${placement.dtype}`, bytes: elements * DTYPE_BYTES[placement.dtype] }], hint);

@@ -5,7 +5,8 @@ import { type Pointer, shim } from "./ffi.ts";
 import { EagleError } from "../util/errors.ts";
 import { checkFits } from "./memory.ts";
 
-export enum DTypeCode { F32 = 0, F16 = 1, BF16 = 2 }
+/** ET_I8: a model whose products hold int8 weights (a scale per output), float32 otherwise; the CPU kernels only. */
+export enum DTypeCode { F32 = 0, F16 = 1, BF16 = 2, I8 = 3 }
 export enum DeviceCode { CPU = 0, CUDA = 1 }
 
 /** Weight kinds, as et.h numbers them. */
@@ -262,7 +263,7 @@ const CHECKED_CACHE_BYTES = 64 * 2 ** 20;
 
 /** Bytes per cached key or value element: the CPU kernels keep float32 caches, also for a 16-bit model. */
 export function cacheElementBytes(c: { dtype: DTypeCode; device: DeviceCode; headDim: number }): number {
-  if (c.dtype === DTypeCode.F32) return 4;
+  if (c.dtype === DTypeCode.F32 || c.dtype === DTypeCode.I8) return 4;
   return onCpuKernels(c.device === DeviceCode.CPU, c.headDim) ? 4 : 2;
 }
 
