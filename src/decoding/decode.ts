@@ -87,7 +87,7 @@ export function contextCapacity(m: LoadedModel, promptTokens: number, maxNewToke
 export type Verifier = (tree: DraftTree, target: StepOutput, sampling: SamplingParams, rng: Rng, vocab: number) => Verdict;
 
 export const verify: Verifier = (tree, target, sampling, rng, vocab) => {
-  if (sampling.temperature === 0) return verifyGreedy(tree, target.argmax());
+  if (sampling.temperature === 0) return verifyGreedy(tree, target.argmax(undefined, tree.tokens.length));
   const row = new Float32Array(vocab);
   return verifySampled(tree, (node) => targetDistribution(target.logitsRow(node, row), sampling), () => rng.next());
 };
@@ -175,8 +175,8 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     if (finished(root)) return stats;
 
     // ---- rounds: draft a tree, verify it in one target forward, keep the accepted path
+    let base = prompt.length; // the cache's length: the root goes to slot `base`, at position `base`
     for (;;) {
-      const base = kv.length; // the root goes to slot `base`, at position `base`
       // a sampled run keeps its trees as alone, so that its seed gives the same text in any batch
       const sharing = opts.sampling.temperature > 0 ? 1 : (opts.sharing?.() ?? 1);
       const tree = yield* proposer.propose(root, capacity - base, sharing);
@@ -186,7 +186,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
         kv, out, batch: { tokens: tree.tokens, positions: offsetBy(tree.depth, base), mask: n > 1 ? treeMask(tree) : undefined },
       };
       const verdict = verifier(tree, out, opts.sampling, rng, vocab);
-      kv.keep(base, offsetBy(verdict.path, base));
+      if (!keepsAll(verdict.path, n)) kv.keep(base, offsetBy(verdict.path, base));
       stats.verifyMs += performance.now() - s0;
       stats.targetForwards++;
       countDepths(stats, tree, verdict);
@@ -198,6 +198,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
       }
       yield* proposer.commit(tree, verdict.path, verdict.bonus, out);
       root = verdict.bonus;
+      base += verdict.path.length;
     }
   } finally {
     if (decodeStart > 0) {
@@ -210,6 +211,14 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     out.dispose();
     kv.dispose();
   }
+}
+
+/** Whether an accepted path keeps every one of a tree's n slots where it is (a chain accepted whole, a plain
+ * step): then the cache needs no compaction. */
+function keepsAll(path: number[], n: number): boolean {
+  if (path.length !== n) return false;
+  for (let i = 0; i < n; i++) if (path[i] !== i) return false;
+  return true;
 }
 
 function countDepths(stats: DecodeStats, tree: DraftTree, verdict: Verdict): void {

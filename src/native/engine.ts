@@ -317,10 +317,11 @@ export class StepOutput extends Handle {
   get rows(): number {
     return outI32("output rows", (box) => shim().et_out_rows(this.ptr, box));
   }
-  /** Argmax of the given rows (all rows when omitted). */
-  argmax(rows?: Int32Array): Int32Array {
+  /** Argmax of the given rows: all rows when omitted, or the first `count` (a caller that knows how many
+   * the forward made saves asking). */
+  argmax(rows?: Int32Array, count?: number): Int32Array {
     if (rows !== undefined) requireArray("rows", rows, Int32Array);
-    const n = rows?.length ?? this.rows;
+    const n = rows?.length ?? count ?? this.rows;
     const ids = new Int32Array(n);
     timed(() => shim().et_out_argmax(this.ptr, rows ?? null, n, ids), "argmax");
     return ids;
