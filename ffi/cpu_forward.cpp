@@ -144,8 +144,8 @@ Packed pack(const Tensor& w) {
 }
 
 // w as int8 panels (ET_I8): output j's weights divided by its scale max|w_j| / 127 (1 for a row of zeros)
-// and rounded to nearest, even on ties, so each lies in [-127, 127]
-Packed pack_int8(const Tensor& w) {
+// and rounded to nearest, even on ties, so each lies in [-127, 127]; `what` names w in an error
+Packed pack_int8(const Tensor& w, const std::string& what) {
   const Tensor src = w.contiguous().to(torch::kFloat32);
   const int64_t out = src.size(0), in = src.size(1);
   auto scale = torch::zeros({cpu::panels(out) * cpu::PANEL}, torch::kFloat32);
@@ -158,8 +158,12 @@ Packed pack_int8(const Tensor& w) {
     for (int64_t j = j0; j < j1; j++) {
       const float* row = s + j * in;
       float most = 0;
-      for (int64_t k = 0; k < in; k++) most = std::max(most, std::fabs(row[k]));
-      if (!std::isfinite(most)) {
+      bool ok = true;  // (a NaN would slip past std::max)
+      for (int64_t k = 0; k < in; k++) {
+        ok = ok && std::isfinite(row[k]);
+        most = std::max(most, std::fabs(row[k]));
+      }
+      if (!ok) {
         finite = false;
         continue;
       }
@@ -168,7 +172,7 @@ Packed pack_int8(const Tensor& w) {
       for (int64_t k = 0; k < in; k++) qp[j * in + k] = int8_t(std::nearbyint(row[k] / sj));
     }
   });
-  TORCH_CHECK(finite, "int8 weights: a product weight holds a value that is not finite");
+  TORCH_CHECK(finite, "int8 weights: weight ", what, " holds a value that is not finite (NaN or infinity)");
   auto packed = torch::empty({cpu::panels(out), in, cpu::PANEL}, torch::kChar);
   pack_into(qp, packed.data_ptr<int8_t>(), out, in);
   return {packed, scale};
@@ -394,10 +398,12 @@ bool use_cpu_kernels(const Model& m) {
 }
 
 void pack_cpu_weights(Model& m) {
-  for (auto& ly : m.layers) {
+  for (size_t l = 0; l < m.layers.size(); l++) {
+    auto& ly = m.layers[l];
     for (int32_t k : {ET_W_Q, ET_W_K, ET_W_V, ET_W_O, ET_W_GATE, ET_W_UP, ET_W_DOWN, ET_W_FC}) {
       if (!ly.w[k].defined()) continue;  // absent (fc of a target), or packed at an earlier finish
-      ly.packed[k] = m.cfg.dtype == ET_I8 ? pack_int8(ly.w[k]) : pack(ly.w[k]);
+      if (m.cfg.dtype == ET_I8) ly.packed[k] = pack_int8(ly.w[k], std::string(weight_name(k)) + " of layer " + std::to_string(l));
+      else ly.packed[k] = pack(ly.w[k]);
       ly.w[k] = Tensor();  // the kernels read only the packed copy
     }
     // norms and biases are read as float32 (exact from bfloat16)

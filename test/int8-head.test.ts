@@ -119,6 +119,26 @@ for (const spec of SPECS) {
   });
 }
 
+test("a head whose weight holds NaN is refused as int8, naming the weight and the head", () => {
+  const spec = SPECS[0];
+  const dir = join(root, "nan-target");
+  mkdirSync(dir);
+  writeRandomModel(dir, spec, 5);
+  const target = loadModel(dir, TEST_PLACEMENT);
+  const head = join(root, "nan-eagle");
+  mkdirSync(head);
+  writeRandomDraftHead(head, spec, 6);
+  const tensors = [...listModelTensors(head).values()].map((t) => ({ name: t.name, dtype: "F32" as const, shape: t.shape, data: readTensorF32(t) }));
+  tensors.find((t) => t.name === "layers.0.mlp.up_proj.weight")!.data[5] = NaN;
+  writeSafetensors(join(head, "model.safetensors"), tensors);
+  try {
+    if (!onKernels) return;
+    expect(() => loadDraft(head, target, "int8")).toThrow(new RegExp(`^${head}: .*int8 weights: weight up of layer 0 holds a value that is not finite`));
+  } finally {
+    target.model.dispose();
+  }
+});
+
 test("roundTripInt8 rounds each row by its own scale, half to even", () => {
   const w = Float32Array.of(127, -63.5, 0.5, 2, -1.5, 0.25);
   // row 0: scale 1, so the weights themselves round (63.5 -> 64 is even); row 1: scale 2/127
