@@ -172,7 +172,8 @@ bool cpu_kernels_enabled();
 bool use_cpu_kernels(const Model& m);
 // empty storage for `capacity` slots in the layout the model's forward reads (see KvCache)
 void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capacity);
-// at et_model_finish: packs every product weight the CPU kernels read and releases the per-layer originals
+// cpu_pack.cpp, at et_model_finish: packs every product weight the CPU kernels read (int8 for ET_I8) and
+// releases the per-layer originals
 void pack_cpu_weights(Model& m);
 // the host cos (want_sin false) or sin rows of cpu_rope, grown to cover max_pos; stable while m lives
 const float* rope_rows(const Model& m, int32_t max_pos, bool want_sin);
