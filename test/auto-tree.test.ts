@@ -7,7 +7,7 @@ import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "../src/decoding/auto-tree.t
 import { AcceptanceCalibration, type AcceptanceCounts } from "../src/decoding/calibration.ts";
 import { Rng } from "../src/util/rng.ts";
 import { costsFor } from "../src/decoding/calibrate.ts";
-import { type CostModel, fitStepCost, sharedTargetCost, stepUs } from "../src/decoding/cost-model.ts";
+import { costTable, type CostModel, fitStepCost, sharedTargetCost, stepUs } from "../src/decoding/cost-model.ts";
 import type { DraftSource } from "../src/decoding/eagle.ts";
 import { runDrafts } from "../src/decoding/proposer.ts";
 import { checkTree } from "../src/decoding/tree.ts";
@@ -49,6 +49,27 @@ test("sharedTargetCost: a share of the measured batch, each token past the first
   expect(stepUs(sharedTargetCost(measured, 8), 1, 0)).toBeCloseTo(1400 / 8, 9);
   expect(stepUs(sharedTargetCost(measured, 8), 3, 0) - stepUs(sharedTargetCost(measured, 8), 1, 0)).toBeCloseTo(200, 9);
   expect(stepUs(sharedTargetCost(measured, 2), 1, 0)).toBeCloseTo((1050 + 50) / 2, 9);
+});
+
+test("a step's table prices the sizes it measured, between them linearly, past them by the line's slope; a batch's share ignores it", () => {
+  // 6 rows that cost 1.1x one row where the line (4 rows free, then 2 ms a row) says 1.2x; a timing of 3 rows
+  // slowed by load (the best of several can only err upwards) gives way to the 4 rows measured after it
+  const line = { fixedUs: 20000, perTokenUs: 2000, perTokenSlotUs: 1, freeTokens: 4 };
+  const measured = [20000, 20500, 25000, 21000, 21500, 22000];
+  const at32 = measured.map((us, i) => ({ tokens: i + 1, context: 32, us: us + (i + 1) * 32 }));
+  const table = costTable(at32, line, 6)!;
+  expect(table).toEqual([20000, 20500, 21000, 21000, 21500, 22000]); // the slot term off, never falling
+  expect(costTable(at32.filter((p) => p.tokens !== 3), line, 6)).toBeNull(); // a size not measured
+  const c = { ...line, table };
+  expect(stepUs(c, 6, 0)).toBe(22000);
+  expect(stepUs(line, 6, 0)).toBe(24000);
+  expect(stepUs(c, 6, 10)).toBe(22000 + 60);
+  expect(stepUs(c, 1.5, 0)).toBe(20250);
+  expect(stepUs(c, 0.5, 0)).toBe(20000);
+  expect(stepUs(c, 8, 0)).toBe(22000 + 2 * 2000);
+  const costs: CostModel = { ...EAGER_COSTS, target: c };
+  expect(stepUs(sharedTargetCost(costs, 4), 1, 0)).toBeCloseTo(20000 / 4, 9);
+  expect(sharedTargetCost(costs, 4).table).toBeUndefined();
 });
 
 /** A draft whose every node's children have these probabilities by rank; counts what was fed. */
@@ -202,8 +223,8 @@ test("EAGLE_COSTS: a cost model from a file, with a one-line error naming a bad 
     expect(costsFor(null as never, null as never)).toEqual(EAGER_COSTS);
     process.env.EAGLE_COSTS = bad;
     expect(() => costsFor(null as never, null as never)).toThrow(/bad\.json: cost model field passUs must be a number >= 0/);
-    // the optional fields: free rows and a measured batch
-    const full = { ...EAGER_COSTS, target: { ...EAGER_COSTS.target, freeTokens: 4 }, batch: { oneUs: 1400, twoUs: 2200 } };
+    // the optional fields: free rows, a table of measured sizes and a measured batch
+    const full = { ...EAGER_COSTS, target: { ...EAGER_COSTS.target, freeTokens: 4, table: [900, 900, 950] }, batch: { oneUs: 1400, twoUs: 2200 } };
     writeFileSync(good, JSON.stringify({ costs: full }));
     process.env.EAGLE_COSTS = good;
     expect(costsFor(null as never, null as never)).toEqual(full);
@@ -211,6 +232,11 @@ test("EAGLE_COSTS: a cost model from a file, with a one-line error naming a bad 
       writeFileSync(bad, JSON.stringify(wrong));
       process.env.EAGLE_COSTS = bad;
       expect(() => costsFor(null as never, null as never)).toThrow(`bad.json: cost model field ${field} must be a number`);
+    }
+    for (const table of [[], [900, 800], [900, "x"], 5]) {
+      writeFileSync(bad, JSON.stringify({ ...full, target: { ...full.target, table } }));
+      process.env.EAGLE_COSTS = bad;
+      expect(() => costsFor(null as never, null as never)).toThrow("bad.json: cost model field target.table must be a non-empty list of non-decreasing numbers > 0");
     }
     // and the measured acceptance
     const acceptance = frozenAt(0.5, 0.8);

@@ -22,13 +22,20 @@ afterAll(() => {
 test("measureCosts: finite, non-negative costs; drafting costs the host a pass and a round's planning beyond a plain round", () => {
   const c = measureCosts(target, head);
   for (const step of [c.target, c.draft]) {
-    for (const v of Object.values(step)) {
+    const { table, ...line } = step;
+    for (const v of Object.values(line)) {
       expect(Number.isFinite(v)).toBe(true);
       expect(v).toBeGreaterThanOrEqual(0);
     }
     expect(stepUs(step, 1, 32)).toBeGreaterThan(0);
     expect(stepUs(step, 16, 32)).toBeGreaterThan(stepUs(step, 1, 32)); // more rows never cost less
+    if (step === c.draft) expect(table).toBeUndefined();
   }
+  // the target's 1-8 tokens as measured, never falling
+  const table = c.target.table!;
+  expect(table.length).toBe(8);
+  table.forEach((us, i) => expect(us).toBeGreaterThanOrEqual(i === 0 ? 0 : table[i - 1]));
+  expect(table[0]).toBeGreaterThan(0);
   for (const v of [c.roundUs, c.buildUs, c.passUs, c.batch!.oneUs, c.batch!.twoUs]) expect(Number.isFinite(v)).toBe(true);
   expect(c.roundUs).toBeGreaterThan(0);
   // a drafted round plans a tree (the root's candidates, the tree, the catch-up's bookkeeping) on top of a plain
@@ -60,7 +67,7 @@ test("a cached cost model that prices rounds far above what they cost is dropped
     expect(file).toBeDefined();
     // as if measured while the machine was a thousand times busier: every time priced 1000x
     const saved = JSON.parse(readFileSync(file, "utf8"));
-    const inflate = (v: unknown): unknown => typeof v === "number" ? v * 1000
+    const inflate = (v: unknown): unknown => typeof v === "number" ? v * 1000 : Array.isArray(v) ? v.map(inflate)
       : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, inflate(x)])) : v;
     // (times only: the acceptance counts are outcomes, not times)
     writeFileSync(file, JSON.stringify({ ...saved, costs: { ...(inflate(saved.costs) as object), acceptance: saved.costs.acceptance } }));

@@ -22,13 +22,14 @@ import { clearStatus, showStatus } from "../util/status-line.ts";
 import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "./auto-tree.ts";
 import { ACCEPTANCE_BINS, type AcceptanceCounts } from "./calibration.ts";
 import { CostReview } from "./cost-review.ts";
-import { BATCH_PROBE, type BatchCost, type CostModel, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
+import { BATCH_PROBE, type BatchCost, type CostModel, costTable, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
 import { decode, decodeSteps, isDraftCall } from "./decode.ts";
 import { EagleDrafter, type TreeBuilder } from "./eagle.ts";
 import { PlainProposer, type Proposer } from "./proposer.ts";
 
-const FORMAT = 9;
-const TARGET_SIZES = [1, 2, 4, 8, 16, 32, 64];
+const FORMAT = 10;
+const TARGET_SIZES = [1, 2, 3, 4, 5, 6, 7, 8, 16, 32, 64];
+const TABLE_SIZES = 8; // target sizes priced as measured (StepCost.table)
 const DRAFT_SIZES = [1, 2, 4, 8, 16];
 const SLOW_US = 100_000; // a size this slow ends its series: larger ones will not be chosen anyway
 const ACCEPTANCE_ROUNDS = 72; // the acceptance run's rounds at most (its 128 tokens take ~68 on the grown stories pair)
@@ -93,7 +94,15 @@ function checkCosts(raw: unknown, where: string): CostModel {
       fixedUs: num(v, "fixedUs", `${field}.fixedUs`), perTokenUs: num(v, "perTokenUs", `${field}.perTokenUs`),
       perTokenSlotUs: num(v, "perTokenSlotUs", `${field}.perTokenSlotUs`),
     };
-    if ((v as Record<string, unknown>).freeTokens !== undefined) fit.freeTokens = num(v, "freeTokens", `${field}.freeTokens`);
+    const o = v as Record<string, unknown>;
+    if (o.freeTokens !== undefined) fit.freeTokens = num(v, "freeTokens", `${field}.freeTokens`);
+    if (o.table !== undefined) {
+      const t = o.table;
+      if (!Array.isArray(t) || t.length === 0 || !t.every((x, i) => typeof x === "number" && Number.isFinite(x) && x > 0 && (i === 0 || x >= t[i - 1]))) {
+        throw new EagleError(`${where}: cost model field ${field}.table must be a non-empty list of non-decreasing numbers > 0`);
+      }
+      fit.table = t;
+    }
     return fit;
   };
   const c = raw as Record<string, unknown>;
@@ -265,6 +274,8 @@ export function measureCosts(target: LoadedModel, head: LoadedDraft): CostModel 
     for (const h of [out, feats, dout, kv, dkv]) h.dispose();
   }
   const costs: CostModel = { target: fitStepCost(targetPoints), draft: fitStepCost(draftPoints), roundUs: 0, buildUs: 0, passUs: 0 };
+  const table = costTable(targetPoints.filter((p) => p.context === contexts[0]), costs.target, TABLE_SIZES);
+  if (table) costs.target.table = table;
   // the batch probe prefills BATCH_PROBE short prompts: skipped where a step takes a second
   if (!(stepUs(costs.target, 1, contexts[0]) > 10 * SLOW_US)) costs.batch = batchCost(target, contexts[0]);
   costs.roundUs = hostUsPerRound(target, costs);
