@@ -23,7 +23,7 @@ function roundEven(v: number): number {
 }
 
 /** w (rows x cols) as the shim holds it in int8, widened back to float32: per row s = max|w| / 127, q·s. */
-export function roundTripInt8(w: Float32Array, rows: number, cols: number): Float32Array {
+function roundTripInt8(w: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(w.length);
   for (let j = 0; j < rows; j++) {
     let most = 0;

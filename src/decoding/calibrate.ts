@@ -1,6 +1,6 @@
 // calibrate.ts — the cost model of `--spec auto` (cost-model.ts) measured on this machine for one target
 // and head at one device, dtype and thread count: target forwards of 1..64 tokens and draft passes of
-// 1..16 at a short and a long context, fitted; the host's own time per plain round, per drafted round and
+// 1..16 at a short and a long context, fitted (and the target's 1..8 tokens kept as measured); the host's own time per plain round, per drafted round and
 // per draft pass, from short real runs; and how often the target accepts the draft's tokens by the draft's
 // confidence in them, from a short greedy run of the model's own text. Done
 // once (a fraction of a second on stories260K, a few seconds on a 140M-parameter model on a CPU) and

@@ -175,7 +175,9 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     if (finished(root)) return stats;
 
     // ---- rounds: draft a tree, verify it in one target forward, keep the accepted path
-    let base = prompt.length; // the cache's length: the root goes to slot `base`, at position `base`
+    // the cache's length, kept here (asking the cache is a call into the shim): the root goes to slot `base`,
+    // at position `base`
+    let base = prompt.length;
     for (;;) {
       // a sampled run keeps its trees as alone, so that its seed gives the same text in any batch
       const sharing = opts.sampling.temperature > 0 ? 1 : (opts.sharing?.() ?? 1);
