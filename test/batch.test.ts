@@ -158,7 +158,7 @@ describe("eagle batch", () => {
     expect(greedy.text as string).toStartWith(short.text as string); // temperature 0: the same path, cut short
     expect(seeded.text).toBe(reseeded.text); // same seed, same sample
     expect(chat.text).toBe(greedy.text);     // no chat template: contents joined, so the same prompt
-    expect(r.stderr).toBe("batch: 5 ok, 0 failed, " + r.stderr.match(/[\d.]+ tok\/s\n$/)![0]);
+    expect(r.stderr).toMatch(/^batch: 5 ok, 0 failed, [\d.]+ tok\/s, parallel \d+ \(measured\)\n$/);
     // temperature 0 and a fixed seed give the same text in another run
     const again = batch(["-n", "20", "--temp", "0", "--spec", "none"], jsonl("Once upon a time", { prompt: "The cat", temperature: 1, seed: 7 }));
     expect(again.results.map((x) => x.text)).toEqual([greedy.text, seeded.text]);
@@ -202,7 +202,7 @@ describe("eagle batch", () => {
     expect(r.results.map((x) => "error" in x)).toEqual([false, true, true, true, true, false]);
     expect(r.results[4].error).toMatch(/context is 512/);
     for (const x of r.results) if ("error" in x) expect(Object.keys(x)).toEqual(["id", "error"]);
-    expect(r.stderr).toMatch(/^batch: 2 ok, 4 failed, [\d.]+ tok\/s\n$/);
+    expect(r.stderr).toMatch(/^batch: 2 ok, 4 failed, [\d.]+ tok\/s, parallel \d+ \(measured\)\n$/);
   });
 
   test("--output writes the file once done and refuses to overwrite without --force", () => {

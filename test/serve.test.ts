@@ -17,7 +17,7 @@ const tokenizer = TextTokenizer.load(DEFAULT_MODEL_DIR);
 /** `eagle serve -t 1` on the shipped model, on a free loopback port. */
 async function startServer(args: string[] = []): Promise<ServeProcess> {
   const server = await startServe(["-t", "1", ...args], ENV);
-  expect(server.stderr()).toMatch(/eagle serve: http:\/\/127\.0\.0\.1:\d+ \(model stories260K, spec \w+\)/);
+  expect(server.stderr()).toMatch(/eagle serve: http:\/\/127\.0\.0\.1:\d+ \(model stories260K, spec \w+, parallel \d+( \(measured\))?\)/);
   return server;
 }
 

@@ -20,7 +20,7 @@ import { loadModel, resolvePlacement } from "../model/loader.ts";
 import { DEFAULT_MODEL_DIR, modelName } from "../util/paths.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
 import { type ResolvedSpec, resolveSpec } from "../decoding/spec-mode.ts";
-import { applyThreads, helpFirst, parallelCount, parallelFlag, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags, stopFlag, stopStrings } from "./common.ts";
+import { applyThreads, helpFirst, parallelCount, parallelFlag, parallelFor, type Width, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags, stopFlag, stopStrings } from "./common.ts";
 import { checkSamplingFlags } from "./generate.ts";
 
 export interface BatchArgs extends RuntimeArgs, SpecArgs {
@@ -59,18 +59,18 @@ export function batchFlags<T>(y: Argv<T>) {
 
 export async function runBatch(a: BatchArgs): Promise<void> {
   checkSamplingFlags(a);
-  const parallel = parallelCount(a.parallel);
+  const given = parallelCount(a.parallel);
   applyThreads(a.threads);
   const defaults: ItemOptions = { maxTokens: a.n, temperature: a.temp, topK: a.topK, topP: a.topP, seed: a.seed, stop: stopStrings(a.stop) };
   const out = a.output !== undefined ? fileOutput(a.output, a.force) : stdoutOutput();
   const items = parseItems(await readInput(a.input), { defaults, model: modelName(a.model) });
-  const engine = loadEngine(a);
+  const { engine, width } = loadEngine(a, given);
   const progress = new Progress(items.length);
   // Ctrl-C: the items being generated are dropped, the finished ones are kept (and --output is written)
   using interrupt = new Interrupt(() => progress.message("interrupted: stopping after the results so far (Ctrl-C again quits at once)"));
   let counts: RunCounts | null = null;
   try {
-    counts = await runBatched(items, engine, new OrderedWriter(out), progress, interrupt, parallel);
+    counts = await runBatched(items, engine, new OrderedWriter(out), progress, interrupt, width.parallel);
     out.close();
   } finally {
     progress.finish();
@@ -78,7 +78,7 @@ export async function runBatch(a: BatchArgs): Promise<void> {
     engine.spec.head?.model.dispose();
     engine.target.model.dispose();
   }
-  const rate = `${progress.tokensPerSecond.toFixed(1)} tok/s`;
+  const rate = `${progress.tokensPerSecond.toFixed(1)} tok/s, ${width.how}`;
   if (counts.interrupted) {
     const where = a.output !== undefined ? `; their results are in ${a.output}` : "";
     process.stderr.write(`batch: interrupted after ${counts.ok + counts.failed} of ${items.length} items ` +
@@ -99,14 +99,15 @@ async function readInput(path: string | undefined): Promise<string> {
   return await readStdin();
 }
 
-/** Target, draft head (if any), tokenizer: loaded once for the whole run. */
-function loadEngine(a: BatchArgs): BatchEngine {
+/** Target, draft head (if any), tokenizer: loaded once for the whole run; and how many items run at once. */
+function loadEngine(a: BatchArgs, parallel: number | undefined): { engine: BatchEngine; width: Width } {
   const target = loadModel(a.model, resolvePlacement(a.device, a.dtype, a.model));
   let spec: ResolvedSpec | null = null;
   try {
     spec = resolveSpec(a, a.model, target);
     const tokenizer = TextTokenizer.load(a.model);
-    return { target, spec, tokenizer, prompts: PromptBuilder.load(a.model, tokenizer) };
+    const engine = { target, spec, tokenizer, prompts: PromptBuilder.load(a.model, tokenizer) };
+    return { engine, width: parallelFor(parallel, target) };
   } catch (err) {
     spec?.head?.model.dispose();
     target.model.dispose();

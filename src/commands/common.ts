@@ -5,7 +5,8 @@ import { setThreads } from "../native/engine.ts";
 import { EagleError, FlagError } from "../util/errors.ts";
 import { AUTO_DEFAULTS } from "../decoding/auto-tree.ts";
 import { EAGLE2_DEFAULTS } from "../decoding/eagle2.ts";
-import type { DeviceName, DTypeName } from "../model/loader.ts";
+import { defaultParallel } from "../decoding/batch-width.ts";
+import type { DeviceName, DTypeName, LoadedModel } from "../model/loader.ts";
 import { SPEC_MODES, type SpecFlags } from "../decoding/spec-mode.ts";
 
 export interface RuntimeArgs {
@@ -47,24 +48,35 @@ export function specFlags<T>(y: Argv<T>) {
     .option("spec-tokens", { type: "number", describe: "EAGLE-2 tree size verified per step (auto: at most)", defaultDescription: `${EAGLE2_DEFAULTS.totalTokens}; auto ${AUTO_DEFAULTS.maxNodes}` });
 }
 
-/** Sequences decoded at once unless --parallel says otherwise. */
-export const DEFAULT_PARALLEL = 16;
-
 /** --parallel (-P): how many sequences decode at once, their target forwards batched. */
 export function parallelFlag<T>(y: Argv<T>, what: string) {
   return y.option("parallel", {
-    alias: "P", type: "number", defaultDescription: String(DEFAULT_PARALLEL),
+    alias: "P", type: "number", defaultDescription: "measured: the fewest within 5% of this machine's best for the model",
     describe: `${what} decoded at once, their forwards batched (each one's output is what it gets alone)`,
   });
 }
 
-/** The --parallel value, checked (exit 2 outside 1..4096). */
-export function parallelCount(value: number | undefined): number {
-  const n = value ?? DEFAULT_PARALLEL;
-  if (!(Number.isInteger(n) && n >= 1 && n <= 4096)) {
+/** The --parallel value, checked (exit 2 outside 1..4096); undefined when not given. */
+export function parallelCount(value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!(Number.isInteger(value) && value >= 1 && value <= 4096)) {
     throw new EagleError(`--parallel must be an integer from 1 to 4096, got ${value}`, 2);
   }
-  return n;
+  return value;
+}
+
+/** How many sequences decode at once, and how that was chosen (for the run's summary). */
+export interface Width {
+  parallel: number;
+  how: string;
+}
+
+/** The sequences to decode at once: --parallel, else what this machine measured best for the model (a
+ * short measurement, once, cached: batch-width.ts). */
+export function parallelFor(given: number | undefined, target: LoadedModel): Width {
+  if (given !== undefined) return { parallel: given, how: `parallel ${given}` };
+  const width = defaultParallel(target).parallel;
+  return { parallel: width, how: `parallel ${width} (measured)` };
 }
 
 /** Lists a command's main flags first in its --help, before the runtime and speculation flags. */

@@ -11,7 +11,7 @@ import { TextTokenizer } from "../model/tokenizer.ts";
 import { type ResolvedSpec, resolveSpec } from "../decoding/spec-mode.ts";
 import { BatchScheduler } from "../serve/scheduler.ts";
 import { startServer } from "../serve/server.ts";
-import { applyThreads, helpFirst, parallelCount, parallelFlag, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
+import { applyThreads, helpFirst, parallelCount, parallelFlag, parallelFor, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
 
 export interface ServeArgs extends RuntimeArgs, SpecArgs {
   model: string;
@@ -46,7 +46,7 @@ function checkServeFlags(a: ServeArgs): void {
 
 export async function runServe(a: ServeArgs): Promise<void> {
   checkServeFlags(a);
-  const parallel = parallelCount(a.parallel);
+  const given = parallelCount(a.parallel);
   applyThreads(a.threads);
   const target = loadModel(a.model, resolvePlacement(a.device, a.dtype, a.model));
   let spec: ResolvedSpec | null = null;
@@ -54,7 +54,8 @@ export async function runServe(a: ServeArgs): Promise<void> {
     spec = resolveSpec(a, a.model, target);
     const tokenizer = TextTokenizer.load(a.model);
     const engine = { target, spec, tokenizer };
-    const scheduler = new BatchScheduler(engine, parallel);
+    const width = parallelFor(given, target);
+    const scheduler = new BatchScheduler(engine, width.parallel);
     const model = modelName(a.model);
     const ctx = { engine, prompts: PromptBuilder.load(a.model, tokenizer), model, maxTokensLimit: a.maxTokensLimit };
     let stopRequested = () => {};
@@ -65,7 +66,7 @@ export async function runServe(a: ServeArgs): Promise<void> {
     if (!isLoopback(a.host) && a.apiKey === undefined) {
       process.stderr.write(`eagle serve: warning: listening on ${a.host} without --api-key: anyone who can reach it can use it\n`);
     }
-    process.stderr.write(`eagle serve: ${server.url} (model ${model}, spec ${spec.config.mode})\n`);
+    process.stderr.write(`eagle serve: ${server.url} (model ${model}, spec ${spec.config.mode}, ${width.how})\n`);
     await stopped;
     process.stderr.write("eagle serve: shutting down\n");
     await server.shutdown();

@@ -6,25 +6,21 @@
 // once (a fraction of a second on stories260K, a few seconds on a 140M-parameter model on a CPU) and
 // cached under the cache folder, keyed by everything that changes it.
 // EAGLE_COSTS=FILE uses a cost model from a file instead (tests, reproducible runs).
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { rmSync } from "node:fs";
+import { resolve } from "node:path";
 import type { LoadedDraft } from "../model/draft.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { forwardBatch } from "../native/batch-forward.ts";
-import { cpuKernels, draftForward, forward, KvCache, type Model, StepOutput, threadCount, torchVersion } from "../native/engine.ts";
-import { shimPath } from "../native/ffi.ts";
-import { writeFileAtomic } from "../util/atomic-write.ts";
-import { cacheDir } from "../util/cache-dir.ts";
+import { draftForward, forward, KvCache, type Model, StepOutput } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
 import { readTextFile } from "../util/files.ts";
-import { clearStatus, showStatus } from "../util/status-line.ts";
 import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "./auto-tree.ts";
 import { ACCEPTANCE_BINS, type AcceptanceCounts } from "./calibration.ts";
 import { CostReview } from "./cost-review.ts";
 import { BATCH_PROBE, type BatchCost, type CostModel, costTable, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
 import { decode, decodeSteps, isDraftCall } from "./decode.ts";
 import { EagleDrafter, type TreeBuilder } from "./eagle.ts";
+import { cachedMeasurement, folderStamp, runtimeStamp } from "./measured-cache.ts";
 import { PlainProposer, type Proposer } from "./proposer.ts";
 
 const FORMAT = 10;
@@ -38,34 +34,11 @@ const ACCEPTANCE_ROUNDS = 72; // the acceptance run's rounds at most (its 128 to
 export function costsFor(target: LoadedModel, head: LoadedDraft): CostModel {
   const fixed = process.env.EAGLE_COSTS;
   if (fixed) return readCostFile(fixed);
-  const key = cacheKey(target, head);
-  const dir = cacheDir();
-  const file = dir ? join(dir, "costs", `${createHash("sha256").update(key).digest("hex").slice(0, 24)}.json`) : null;
+  const { value: costs, file } = cachedMeasurement("costs", cacheKey(target, head), "auto: measuring this machine's step costs (once)...",
+    () => measureCosts(target, head), checkCosts);
   // runs check a cached model against their real rounds: one measured on a busy machine is dropped
-  const reviewed = (costs: CostModel): CostModel => {
-    if (file) costs.review = new CostReview(() => rmSync(file, { force: true }));
-    return costs;
-  };
-  if (file && existsSync(file)) {
-    try {
-      const cached = JSON.parse(readFileSync(file, "utf8"));
-      if (cached.key === key) return reviewed(checkCosts(cached.costs, file));
-    } catch {
-      // unreadable or from another version: measured again below and rewritten
-    }
-  }
-  showStatus("auto: measuring this machine's step costs (once)...");
-  const costs = measureCosts(target, head);
-  clearStatus();
-  if (file) {
-    try {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileAtomic(file, `${JSON.stringify({ key, costs, measured: new Date().toISOString() }, null, 2)}\n`);
-    } catch {
-      // a cache that cannot be written only means measuring again next time
-    }
-  }
-  return reviewed(costs);
+  if (file) costs.review = new CostReview(() => rmSync(file, { force: true }));
+  return costs;
 }
 
 function readCostFile(path: string): CostModel {
@@ -131,21 +104,11 @@ function checkAcceptance(raw: unknown, where: string): AcceptanceCounts {
   return counts;
 }
 
-function fileStamp(path: string): string {
-  const st = statSync(path);
-  return `${st.size}:${st.mtimeMs}`;
-}
-
-// the files and settings a measurement depends on (the shim's build too: a new one may be faster)
+// the files and settings a measurement depends on
 function cacheKey(target: LoadedModel, head: LoadedDraft): string {
-  const files = (dir: string) => readdirSync(dir).filter((f) => /\.(json|safetensors|bin)$/.test(f)).sort().map((f) => {
-    const st = statSync(join(dir, f));
-    return `${f}:${st.size}:${st.mtimeMs}`;
-  });
   return JSON.stringify({
-    format: FORMAT, target: resolve(target.dir), targetFiles: files(target.dir), head: resolve(head.dir),
-    headFiles: files(head.dir), placement: target.placement, threads: threadCount(), kernels: cpuKernels(),
-    torch: torchVersion(), shim: fileStamp(shimPath()),
+    format: FORMAT, target: resolve(target.dir), targetFiles: folderStamp(target.dir), head: resolve(head.dir),
+    headFiles: folderStamp(head.dir), ...runtimeStamp(target),
     ...(head.dtype !== target.placement.dtype ? { headDtype: head.dtype } : {}), // keys before it stay valid
   });
 }
