@@ -49,9 +49,19 @@ inline v8 silu8(v8 g, v8 u) {
   return g * sig * u;
 }
 
+// silu8 over the ISA's width: lane for lane the same bits
+inline vn silun(vn g, vn u) {
+  const vn zero = {};
+  const vn e = expn(g > zero ? zero - g : g);
+  const vn sig = g > zero ? 1.0f / (1.0f + e) : e / (1.0f + e);
+  return g * sig * u;
+}
+
 void silu_mul(const float* gate, const float* up, float* y, int64_t count) {
   const int64_t whole = count & ~int64_t(7);
-  for (int64_t i = 0; i < whole; i += 8) store8(y + i, silu8(load8(gate + i), load8(up + i)));
+  int64_t i = 0;
+  for (; i + LN <= whole; i += LN) storen(y + i, silun(loadn(gate + i), loadn(up + i)));
+  for (; i < whole; i += 8) store8(y + i, silu8(load8(gate + i), load8(up + i)));
   if (whole < count) {
     const int64_t rest = count - whole;
     store_part(y + whole, silu8(load_part(gate + whole, rest), load_part(up + whole, rest)), rest);

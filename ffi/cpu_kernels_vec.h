@@ -97,28 +97,42 @@ inline float dot16(const float* a, const float* b, int64_t n) {
 }
 
 // e^x for x <= 0 (softmax and SiLU arguments are clamped first), Cephes-style: x = n ln2 + r with
-// |r| <= ln2/2, e^r by a degree-7 polynomial, 2^n by building the exponent bits. Relative error ~2e-7.
-inline v8 exp8(v8 x) {
-  const v8 lo = v8{} - 87.0f;
+// |r| <= ln2/2, e^r by a degree-7 polynomial, 2^n by building the exponent bits. Relative error ~2e-7. Any
+// width (V float lanes, VI as many int32 lanes): each lane's bits are the same at every width.
+template <typename V, typename VI>
+inline V expv(V x) {
+  const V lo = V{} - 87.0f;
   x = x < lo ? lo : x;
-  x = x > 0.0f ? v8{} : x;
-  const v8 magic = v8{} + 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  v8 t = x * 1.44269504088896341f + magic;
-  v8 n = t - magic;
-  vi8 ni = reinterpret_cast<vi8>(t) - reinterpret_cast<vi8>(magic);
-  v8 r = x - n * 0.693359375f;
+  x = x > 0.0f ? V{} : x;
+  const V magic = V{} + 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  V t = x * 1.44269504088896341f + magic;
+  V n = t - magic;
+  VI ni = reinterpret_cast<VI>(t) - reinterpret_cast<VI>(magic);
+  V r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
-  v8 p = v8{} + 1.9875691500e-4f;
+  V p = V{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  vi8 scale = (ni + 127) << 23;
-  return p * reinterpret_cast<v8>(scale);
+  VI scale = (ni + 127) << 23;
+  return p * reinterpret_cast<V>(scale);
 }
+inline v8 exp8(v8 x) { return expv<v8, vi8>(x); }
 
+// e^x over the ISA's width (vn: 16 lanes on AVX-512), lane for lane what exp8 gives
+typedef int32_t vin_exp __attribute__((vector_size(LN * 4)));
+inline vn expn(vn x) { return expv<vn, vin_exp>(x); }
+
+#if defined(__AVX512F__)
+// a 16-lane vector's two 8-lane halves
+inline void halves(vn v, v8* lo, v8* hi) {
+  *lo = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+  *hi = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+#endif
 
 // the largest of x[0..n) (8 lanes at a time: a maximum is exact in any order); *nan tells whether any is NaN
 inline float max_of(const float* x, int64_t n, bool* nan) {
