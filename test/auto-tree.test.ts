@@ -12,7 +12,7 @@ import type { DraftSource } from "../src/decoding/eagle.ts";
 import { runDrafts } from "../src/decoding/proposer.ts";
 import { checkTree } from "../src/decoding/tree.ts";
 import { makeTempDir } from "../src/model/random-model.ts";
-import { EAGER_COSTS, STINGY_COSTS } from "./support/costs.ts";
+import { EAGER_COSTS, PERFECT_PAYS_ALONE, STINGY_COSTS } from "./support/costs.ts";
 
 test("fitStepCost recovers fixed + per token + per token and slot, and never goes negative", () => {
   const truth = { fixedUs: 20, perTokenUs: 11.5, perTokenSlotUs: 0.07 };
@@ -271,4 +271,16 @@ test("in a batch the target's fixed cost is shared: a tree that pays alone does 
   // and a resting builder looks again alone, but not among 16, where even a perfect draft cannot pay
   expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).wakes(100, 1)).toBe(true);
   expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).wakes(100, 16)).toBe(false);
+});
+
+test("a sequence that joins a batch where even a perfect draft cannot pay rests from the start (its prompt never fed to the head)", () => {
+  const costs = PERFECT_PAYS_ALONE;
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).startsResting(100, 1)).toBe(false);
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).startsResting(100)).toBe(false);
+  const among8 = new CostAwareTreeBuilder(AUTO_DEFAULTS, costs);
+  expect(among8.startsResting(100, 8)).toBe(true);
+  // once the batch has emptied to this sequence alone, it looks again after its rest
+  let resting = 0;
+  while (!among8.wakes(100, 1)) resting++;
+  expect(resting).toBeGreaterThan(0);
 });

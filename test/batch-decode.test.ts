@@ -16,7 +16,7 @@ import { loadModel } from "../src/model/loader.ts";
 import { draftForwardBatch, forwardBatch } from "../src/native/batch-forward.ts";
 import { cpuKernels, draftForward, forward, KvCache, StepOutput } from "../src/native/engine.ts";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
-import { testSpec } from "./support/costs.ts";
+import { PERFECT_PAYS_ALONE, testSpec } from "./support/costs.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
 
 const target = loadModel(DEFAULT_MODEL_DIR, TEST_PLACEMENT);
@@ -233,6 +233,34 @@ describe("the batch decoder", () => {
     while (decoder.round() > 0);
     expect(got[1]).toEqual(aloneTokens(jobs[1]));
     expect(got[0].length).toBeLessThan(jobs[0].opts.maxNewTokens);
+  });
+
+  test("greedy auto sequences in a batch where even a perfect draft cannot pay never feed their heads, and decode as alone", () => {
+    // a perfect draft pays alone here (a chain of 1: 2 tokens for ~4.6 ms against 3 ms a token), not as one of
+    // 8 (the fixed 2 ms shared: 2 tokens for ~2.9 ms against 1.26 ms a token)
+    const costs = PERFECT_PAYS_ALONE;
+    const greedy = options(30, 0, 1);
+    const prompts = Array.from({ length: 8 }, (_, i) => [1, ...ids(4 + i, 20 + i)]);
+    const run = (shared: boolean) => {
+      const decoder = new BatchDecoder(target);
+      const got = prompts.map(() => [] as number[]);
+      prompts.forEach((prompt, i) => decoder.add({
+        steps: decodeSteps(target, prompt, { ...greedy, sharing: shared ? () => decoder.size : undefined }, makeProposer(testSpec("auto", {}, costs), head)),
+        onToken: (t) => got[i].push(t),
+        onDone: () => {},
+        onError: (e) => { throw e; },
+      }));
+      while (decoder.round() > 0);
+      return { got, counts: decoder.counts };
+    };
+    const among8 = run(true);
+    expect(among8.counts.draftCalls).toBe(0); // not even the prompts' prefill
+    const unaware = run(false); // the same sequences, each pricing its rounds as alone: they draft
+    expect(unaware.counts.draftCalls).toBeGreaterThan(0);
+    among8.got.forEach((tokens, i) => {
+      expect(tokens).toEqual(unaware.got[i]);
+      expect(tokens).toEqual([...decode(target, prompts[i], greedy, makeProposer(testSpec("none"), null))]);
+    });
   });
 });
 

@@ -358,9 +358,11 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     else this.#clock?.skip();
   }
 
-  /** Before the first round (`context`: the prompt's length): whether to rest from the start, because even
-   * a perfect draft could not pay here (then the prompt is not fed to the draft either). */
-  startsResting(context: number): boolean {
+  /** Before the first round (`context`: the prompt's length; `sharing` as for wakes): whether to rest from the
+   * start, because even a perfect draft could not pay here (then the prompt is not fed to the draft either:
+   * in a wide batch, where a sequence's share of a step is small, that prefill was all its head cost). */
+  startsResting(context: number, sharing = 1): boolean {
+    this.#share(sharing);
     if (this.#couldPay(context)) return false;
     this.#rested = true;
     this.#restLeft = LONGEST_REST;

@@ -166,7 +166,9 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     let root = firstToken(out, prompt.length - 1, opts.sampling, rng, vocab);
     stats.promptMs = performance.now() - t0;
     if (opts.maxNewTokens === 0) return stats;
-    yield* proposer.start(prompt, out, root, capacity, { sampling: opts.sampling, rng }); // the draft's own prefill counts as prompt time
+    // a sampled run keeps its trees as alone, so that its seed gives the same text in any batch
+    const sharing = () => (opts.sampling.temperature > 0 ? 1 : (opts.sharing?.() ?? 1));
+    yield* proposer.start(prompt, out, root, capacity, { sampling: opts.sampling, rng }, sharing()); // the draft's own prefill counts as prompt time
     const t1 = performance.now();
     stats.promptMs = t1 - t0;
     decodeStart = t1;
@@ -179,9 +181,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     // at position `base`
     let base = prompt.length;
     for (;;) {
-      // a sampled run keeps its trees as alone, so that its seed gives the same text in any batch
-      const sharing = opts.sampling.temperature > 0 ? 1 : (opts.sharing?.() ?? 1);
-      const tree = yield* proposer.propose(root, capacity - base, sharing);
+      const tree = yield* proposer.propose(root, capacity - base, sharing());
       const s0 = performance.now();
       const n = tree.tokens.length;
       yield {

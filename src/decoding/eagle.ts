@@ -58,8 +58,9 @@ export interface TreeBuilder {
   wakes?(context: number, sharing: number): boolean;
   /** While resting: rounds until it wakes (entries older than WAKE_WINDOW rounds need no features). */
   restLeft?(): number;
-  /** Before the first round, with the prompt's length: true to rest from the start (the prompt not fed). */
-  startsResting?(context: number): boolean;
+  /** Before the first round, with the prompt's length and the sequences sharing the round's forwards: true
+   * to rest from the start (the prompt not fed). */
+  startsResting?(context: number, sharing: number): boolean;
   /** A cost-aware builder's expectations of the rounds it built. */
   readonly stats?: { rounds: number; predictedTokens: number; predictedUs: number; plainUs: number };
 }
@@ -102,7 +103,7 @@ export class EagleDrafter implements Proposer, DraftSource {
   get contextLength(): number { return this.#lastPos + 1; }
   get sharing(): number { return this.#sharing; }
 
-  *start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws): Drafting<void> {
+  *start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws, sharing = 1): Drafting<void> {
     this.#draws = draws;
     this.#kv?.dispose();
     this.#kv = KvCache.create(this.head.model, capacity + this.extraDraftSlots);
@@ -112,7 +113,7 @@ export class EagleDrafter implements Proposer, DraftSource {
     // entries (f_0, t_1) ... (f_{P-1}, root)
     const tokens = [...prompt.slice(1), root];
     const rows = tokens.map((_, i) => i);
-    if (this.builder.startsResting?.(prompt.length)) {
+    if (this.builder.startsResting?.(prompt.length, sharing)) {
       this.#lag = { tokens: [], positions: [], next: 0 };
       this.#store ??= StepOutput.create();
       this.#rest(tokens, rows, target);

@@ -51,8 +51,9 @@ export interface Proposer {
   readonly maxTreeNodes: number;
   /** Draft cache slots it needs beyond the target's. */
   readonly extraDraftSlots: number;
-  /** After the target's prefill: `prompt`, its output rows (one per prompt token) and the first root token. */
-  start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws): Drafting<void>;
+  /** After the target's prefill: `prompt`, its output rows (one per prompt token) and the first root token;
+   * `sharing` as for propose. */
+  start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws, sharing?: number): Drafting<void>;
   /** A tree rooted at `root` with at most `maxNodes` nodes. `sharing`: the sequences whose target forwards
    * run with this one's in a batch (1 alone), for a cost-aware builder. */
   propose(root: number, maxNodes: number, sharing?: number): Drafting<DraftTree>;
