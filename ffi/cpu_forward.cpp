@@ -31,9 +31,12 @@ const Kernels& kernels() {
     const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
     const bool has512 = __builtin_cpu_supports("avx512f") && f16c;
     const bool has2 = __builtin_cpu_supports("avx2") && f16c;
+    const bool hasbf16 = has512 && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
+    if (w == "avx512bf16" && hasbf16) return &avx512bf16_kernels;
     if (w == "avx512" && has512) return &avx512_kernels;
     if (w == "avx2" && has2) return &avx2_kernels;
     if (w == "generic") return &generic_kernels;
+    if (hasbf16) return &avx512bf16_kernels;
     if (has512) return &avx512_kernels;
     if (has2) return &avx2_kernels;
 #endif

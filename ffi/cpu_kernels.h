@@ -75,13 +75,14 @@ struct FlushDenormals {
   unsigned saved = 0;
 };
 
-// the best table this CPU runs (ET_CPU_ISA=generic|avx2|avx512 asks for one), chosen once
+// the best table this CPU runs (ET_CPU_ISA=generic|avx2|avx512|avx512bf16 asks for one), chosen once
 const Kernels& kernels();
 
 extern const Kernels generic_kernels;
 #if defined(__x86_64__)
 extern const Kernels avx2_kernels;
 extern const Kernels avx512_kernels;
+extern const Kernels avx512bf16_kernels;  // bfloat16 products by the dot-product instruction (inputs rounded)
 #endif
 
 }  // namespace et::cpu

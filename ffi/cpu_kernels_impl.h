@@ -13,6 +13,7 @@
 #include "cpu_kernels_vec.h"
 #include "cpu_kernels_products.h"
 #include "cpu_kernels_attend.h"
+#include "cpu_kernels_bf16dot.h"
 
 namespace et::cpu {
 namespace {
@@ -101,6 +102,11 @@ float logsumexp(const float* x, int64_t n) {
 }  // namespace
 
 extern const Kernels ET_KERNELS_NAME;
-const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, linear_bf16, linear_f16, linear_i8, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp};
+#if defined(ET_BF16_DOT)
+#define ET_LINEAR_BF16 linear_bf16_dot
+#else
+#define ET_LINEAR_BF16 linear_bf16
+#endif
+const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, ET_LINEAR_BF16, linear_f16, linear_i8, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp};
 
 }  // namespace et::cpu

@@ -340,10 +340,12 @@ void linear(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, con
   linear_of(x, ldx, n, in, out, packed, bias, y, ldy, p0, p1);
 }
 
+#if !defined(ET_BF16_DOT)  // (that table's are cpu_kernels_bf16dot.h's)
 void linear_bf16(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
                  const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1) {
   linear_of(x, ldx, n, in, out, packed, bias, y, ldy, p0, p1);
 }
+#endif
 
 void linear_f16(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const uint16_t* packed,
                 const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1) {
