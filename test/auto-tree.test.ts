@@ -248,6 +248,17 @@ test("EAGLE_COSTS: a cost model from a file, with a one-line error naming a bad 
       process.env.EAGLE_COSTS = bad;
       expect(() => costsFor(null as never, null as never)).toThrow(`bad.json: cost model field ${field}`);
     }
+    // and the first choices' acceptance by depth
+    const chain = { seen: [20, 15, 9, 4, 0, 0, 0, 0], accepted: [15, 9, 4, 1, 0, 0, 0, 0] };
+    writeFileSync(good, JSON.stringify({ costs: { ...full, chain } }));
+    process.env.EAGLE_COSTS = good;
+    expect(costsFor(null as never, null as never)).toEqual({ ...full, chain });
+    for (const [field, wrong] of [["chain.seen", { ...chain, seen: [20, 15] }], ["chain.accepted", { ...chain, accepted: [0.5, 0, 0, 0, 0, 0, 0, 0] }],
+      ["chain.accepted", { ...chain, accepted: chain.seen.map((n) => n + 1) }]] as const) {
+      writeFileSync(bad, JSON.stringify({ ...full, chain: wrong }));
+      process.env.EAGLE_COSTS = bad;
+      expect(() => costsFor(null as never, null as never)).toThrow(`bad.json: cost model field ${field}`);
+    }
   } finally {
     if (saved === undefined) delete process.env.EAGLE_COSTS;
     else process.env.EAGLE_COSTS = saved;
@@ -283,4 +294,20 @@ test("a sequence that joins a batch where even a perfect draft cannot pay rests 
   let resting = 0;
   while (!among8.wakes(100, 1)) resting++;
   expect(resting).toBeGreaterThan(0);
+});
+
+test("with the pair's first choices measured, a greedy sequence rests from the start where no chain as good as them pays", () => {
+  const chain = (accepted: number) => ({ seen: [20, 0, 0, 0, 0, 0, 0, 0], accepted: [accepted, 0, 0, 0, 0, 0, 0, 0] });
+  // alone, a perfect draft's chain of 1 pays (2 tokens for ~4.6 ms against 3 ms a token): so does one accepted 19 times in 20
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...PERFECT_PAYS_ALONE, chain: chain(19) }).startsResting(100, 1)).toBe(false);
+  // but not one accepted 6 times in 20: 1.3 tokens for ~4.6 ms, and deeper chains yield less per step
+  const weak = { ...PERFECT_PAYS_ALONE, chain: chain(6) };
+  const greedy = new CostAwareTreeBuilder(AUTO_DEFAULTS, weak);
+  expect(greedy.startsResting(100, 1)).toBe(true);
+  for (let i = 0; i < 3000; i++) expect(greedy.wakes(100, 1)).toBe(false); // and it never looks
+  // a sampled run's acceptance follows another law than greedy's: there the bound stays a perfect draft
+  const sampled = { sampling: { temperature: 1, topK: 0, topP: 1 }, rng: new Rng(1) };
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, weak).startsResting(100, 1, sampled)).toBe(false);
+  // as it is without the measurement
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, PERFECT_PAYS_ALONE).startsResting(100, 1)).toBe(false);
 });

@@ -50,6 +50,14 @@ test("measureCosts: finite, non-negative costs; drafting costs the host a pass a
   expect(a.seen.filter((n) => n > 0).length).toBeGreaterThan(5);
   a.accepted.forEach((n, k) => expect(n).toBeLessThanOrEqual(a.seen[k]));
   expect(a.accepted.reduce((x, y) => x + y, 0)).toBeGreaterThan(0);
+  // and how far its first choices carry, from the same run: rounds by the dozen, fewer at each depth
+  const chain = c.chain!;
+  expect(chain.seen[0]).toBeGreaterThanOrEqual(40);
+  chain.accepted.forEach((n, d) => {
+    expect(n).toBeLessThanOrEqual(chain.seen[d]);
+    if (d > 0) expect(chain.seen[d]).toBeLessThanOrEqual(chain.accepted[d - 1]); // a depth is reached through the one above
+  });
+  expect(chain.accepted[0]).toBeGreaterThan(chain.seen[0] / 2); // the shipped head's first choice is mostly right
 });
 
 test("a cached cost model that prices rounds far above what they cost is dropped by a run, and measured again by the next", () => {
@@ -70,7 +78,8 @@ test("a cached cost model that prices rounds far above what they cost is dropped
     const inflate = (v: unknown): unknown => typeof v === "number" ? v * 1000 : Array.isArray(v) ? v.map(inflate)
       : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, inflate(x)])) : v;
     // (times only: the acceptance counts are outcomes, not times)
-    writeFileSync(file, JSON.stringify({ ...saved, costs: { ...(inflate(saved.costs) as object), acceptance: saved.costs.acceptance } }));
+    const outcomes = { acceptance: saved.costs.acceptance, chain: saved.costs.chain };
+    writeFileSync(file, JSON.stringify({ ...saved, costs: { ...(inflate(saved.costs) as object), ...outcomes } }));
     expect(generate().exitCode).toBe(0); // 300 rounds at most, each far under the 1000x price
     expect(costFiles()).toEqual([]);
     expect(generate().exitCode).toBe(0);

@@ -16,6 +16,7 @@
 // verdict for this round, so verification stays exactly lossless.
 import { type CostModel, sharedTargetCost, stepUs } from "./cost-model.ts";
 import { AcceptanceCalibration } from "./calibration.ts";
+import { chainRates, chainTokens } from "./chain-acceptance.ts";
 import { RoundClock } from "./cost-review.ts";
 import { type Candidate, rerank } from "./dynamic-tree.ts";
 import type { DraftSource, TreeBuilder } from "./eagle.ts";
@@ -90,6 +91,8 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   #rested = false;        // whether the drafter has rested since a round last paid
   #nextRest = FIRST_REST;
   #restLeft = 0;
+  #sampled = false; // whether the run samples (T > 0): set by startsResting and build from the run's draws
+  readonly #chain: number[] | null; // the draft's first choices' acceptance by depth, measured (greedy)
   #c: CostModel;  // the costs as this round sees them: the measured ones, the target's shared in a batch
   #shared = new Map<number, CostModel>();
   readonly #clock: RoundClock | null; // this run's rounds against their predictions (a cached model's review)
@@ -100,6 +103,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     this.maxFedNodes = params.topK * params.maxDepth;
     this.#c = costs;
     this.#clock = costs.review ? new RoundClock(costs.review) : null;
+    this.#chain = costs.chain ? chainRates(costs.chain) : null;
   }
 
   /** What this builder's rounds (and the cost model's measurement before them) taught it of acceptance. */
@@ -113,7 +117,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   // lowered τ (1.73 -> 1.66 from the greedy outcomes, 1.54 learning from the sequence's own rounds alone), so
   // a sampled sequence trusts the draft as it is.
   #calibrationFor(draws?: RunDraws): AcceptanceCalibration {
-    const sampled = draws !== undefined && draws.sampling.temperature > 0;
+    const sampled = this.#samples(draws);
     this.#calibration ??= sampled ? new AcceptanceCalibration(undefined, false) : new AcceptanceCalibration(this.costs.acceptance);
     return this.#calibration;
   }
@@ -132,6 +136,11 @@ export class CostAwareTreeBuilder implements TreeBuilder {
       this.#shared.set(sharing, c);
     }
     this.#c = c;
+  }
+
+  #samples(draws: RunDraws | undefined): boolean {
+    if (draws) this.#sampled = draws.sampling.temperature > 0;
+    return this.#sampled;
   }
 
   get alpha(): number {
@@ -326,7 +335,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   }
 
   /** Asked before each round while resting (`context`: cached slots; `sharing`: the sequences sharing the
-   * round's forwards): whether to catch up and draft again. Not while even a perfect draft could not pay at
+   * round's forwards): whether to catch up and draft again. Not while no draft as good as this pair's could pay at
    * this context: then it rests on without looking. */
   wakes(context: number, sharing = 1): boolean {
     this.#share(sharing);
@@ -358,10 +367,12 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     else this.#clock?.skip();
   }
 
-  /** Before the first round (`context`: the prompt's length; `sharing` as for wakes): whether to rest from the
-   * start, because even a perfect draft could not pay here (then the prompt is not fed to the draft either:
-   * in a wide batch, where a sequence's share of a step is small, that prefill was all its head cost). */
-  startsResting(context: number, sharing = 1): boolean {
+  /** Before the first round (`context`: the prompt's length; `sharing` as for wakes; `draws`: the run's):
+   * whether to rest from the start, because no draft as good as this pair's could pay here (#couldPay; then the
+   * prompt is not fed to the draft either: in a wide batch, where a sequence's share of a step is small, that
+   * prefill was all its head cost). */
+  startsResting(context: number, sharing = 1, draws?: RunDraws): boolean {
+    this.#samples(draws);
     this.#share(sharing);
     if (this.#couldPay(context)) return false;
     this.#rested = true;
@@ -369,15 +380,19 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     return true;
   }
 
-  /** Whether a draft that is always right could beat a plain round at this context: the best chain of m
-   * nodes yields m + 1 tokens for m - 1 passes of one node, its verification and its catch-up. */
+  /** Whether a draft as good as this pair's could beat a plain round at this context: a chain of its first
+   * choices, m nodes, yields the tokens their measured acceptance gives (chain-acceptance.ts; m + 1 for a
+   * sampled run, or without that measurement: a draft that is always right) for m - 1 passes of one node, its
+   * verification and its catch-up of the tokens it yields. */
   #couldPay(ctx: number): boolean {
     const c = this.#c;
+    const rates = this.#sampled ? null : this.#chain;
     let best = 0;
     for (let m = 1; m < this.params.maxNodes && m <= this.params.maxDepth + 1; m++) {
-      const us = c.roundUs + c.buildUs + stepUs(c.draft, m + 1, ctx) + stepUs(c.target, m + 1, ctx) +
+      const tokens = rates ? chainTokens(rates, m) : m + 1;
+      const us = c.roundUs + c.buildUs + stepUs(c.draft, tokens, ctx) + stepUs(c.target, m + 1, ctx) +
         (m - 1) * (stepUs(c.draft, 1, ctx) + c.passUs);
-      best = Math.max(best, (m + 1) / us);
+      best = Math.max(best, tokens / us);
     }
     return best > PAY_MARGIN * this.#plainRate(ctx);
   }

@@ -16,6 +16,7 @@ import { EagleError } from "../util/errors.ts";
 import { readTextFile } from "../util/files.ts";
 import { AUTO_DEFAULTS, CostAwareTreeBuilder } from "./auto-tree.ts";
 import { ACCEPTANCE_BINS, type AcceptanceCounts } from "./calibration.ts";
+import { CHAIN_DEPTHS, type ChainCounts, countChain, emptyChainCounts } from "./chain-acceptance.ts";
 import { CostReview } from "./cost-review.ts";
 import { BATCH_PROBE, type BatchCost, type CostModel, costTable, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
 import { decode, decodeSteps, isDraftCall } from "./decode.ts";
@@ -23,7 +24,7 @@ import { EagleDrafter, type TreeBuilder } from "./eagle.ts";
 import { cachedMeasurement, folderStamp, runtimeStamp } from "./measured-cache.ts";
 import { PlainProposer, type Proposer } from "./proposer.ts";
 
-const FORMAT = 10;
+const FORMAT = 11;
 const TARGET_SIZES = [1, 2, 3, 4, 5, 6, 7, 8, 16, 32, 64];
 const TABLE_SIZES = 8; // target sizes priced as measured (StepCost.table)
 const DRAFT_SIZES = [1, 2, 4, 8, 16];
@@ -86,7 +87,23 @@ function checkCosts(raw: unknown, where: string): CostModel {
   const costs: CostModel = { target, draft: step(c.draft, "draft"), roundUs, buildUs, passUs };
   if (c.batch !== undefined) costs.batch = { oneUs: num(c.batch, "oneUs", "batch.oneUs", true), twoUs: num(c.batch, "twoUs", "batch.twoUs", true) };
   if (c.acceptance !== undefined) costs.acceptance = checkAcceptance(c.acceptance, where);
+  if (c.chain !== undefined) costs.chain = checkChain(c.chain, where);
   return costs;
+}
+
+function checkChain(raw: unknown, where: string): ChainCounts {
+  const depths = (key: keyof ChainCounts): number[] => {
+    const v = (raw as Record<string, unknown> | null)?.[key];
+    if (!Array.isArray(v) || v.length !== CHAIN_DEPTHS || !v.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 0)) {
+      throw new EagleError(`${where}: cost model field chain.${key} must be ${CHAIN_DEPTHS} integers >= 0`);
+    }
+    return v;
+  };
+  const counts = { seen: depths("seen"), accepted: depths("accepted") };
+  if (counts.accepted.some((a, d) => a > counts.seen[d])) {
+    throw new EagleError(`${where}: cost model field chain.accepted: a depth accepted more tokens than it saw`);
+  }
+  return counts;
 }
 
 function checkAcceptance(raw: unknown, where: string): AcceptanceCounts {
@@ -243,8 +260,8 @@ export function measureCosts(target: LoadedModel, head: LoadedDraft): CostModel 
   if (!(stepUs(costs.target, 1, contexts[0]) > 10 * SLOW_US)) costs.batch = batchCost(target, contexts[0]);
   costs.roundUs = hostUsPerRound(target, costs);
   Object.assign(costs, draftHostUs(target, head, costs, costs.roundUs));
-  const acceptance = measureAcceptance(target, head, costs);
-  if (acceptance) costs.acceptance = acceptance;
+  const measured = measureAcceptance(target, head, costs);
+  if (measured) Object.assign(costs, measured);
   return costs;
 }
 
@@ -275,13 +292,16 @@ function batchCost(target: LoadedModel, ctx: number): BatchCost {
   }
 }
 
-// a builder that drafts every round (it never rests), for timing drafted rounds
-function drafting(b: CostAwareTreeBuilder): TreeBuilder {
+// a builder that drafts every round (it never rests), for timing drafted rounds; `also` sees each verdict too
+function drafting(b: CostAwareTreeBuilder, also?: TreeBuilder["observe"]): TreeBuilder {
   return {
     maxTreeNodes: b.maxTreeNodes,
     maxFedNodes: b.maxFedNodes,
     build: (draft, root, maxNodes) => b.build(draft, root, maxNodes),
-    observe: (tree, path) => b.observe(tree, path),
+    observe: (tree, path) => {
+      b.observe(tree, path);
+      also?.(tree, path);
+    },
   };
 }
 
@@ -343,17 +363,20 @@ function draftHostUs(target: LoadedModel, head: LoadedDraft, costs: CostModel, r
 }
 
 /**
- * How often the target accepts the draft's tokens by the draft's confidence (calibration.ts): a greedy run
+ * How often the target accepts the draft's tokens by the draft's confidence (calibration.ts), and its first
+ * choices by depth (chain-acceptance.ts): a greedy run
  * of the model's own text after its BOS token (a fixed prompt where it has none), each round verifying a
  * deep, wide tree so that every level of confidence is seen (a few hundred outcomes). A slow model's trees
  * are smaller, and one whose step takes over 60 ms is not run (its sequences learn from their own rounds
  * alone).
  */
-function measureAcceptance(target: LoadedModel, head: LoadedDraft, costs: CostModel): AcceptanceCounts | null {
+function measureAcceptance(target: LoadedModel, head: LoadedDraft, costs: CostModel): { acceptance: AcceptanceCounts; chain: ChainCounts } | null {
   const stepMs = stepUs(costs.target, 1, 16) / 1000;
   const bos = target.config.bosTokenId;
   const prompt = bos !== null ? [bos] : Array.from(ids(16, target.config.vocabSize, 1));
-  const tokens = Math.min(stepMs < 60 ? 128 : 0, target.config.maxPositions - prompt.length - 64);
+  // a fast model's deep trees take 128 tokens in a score of rounds (stories260K: 20), too few to say how far the
+  // first choices carry: it runs on to ACCEPTANCE_ROUNDS, as its context allows (a few dozen milliseconds)
+  const tokens = Math.min(stepMs < 60 ? (stepMs < 1 ? 1024 : 128) : 0, target.config.maxPositions - prompt.length - 64);
   if (tokens < 8) return null;
   // a slow model's trees are smaller: 24 nodes, 3 passes (on the grown stories pair at two threads 1.5 s,
   // ~460 outcomes, a curve within 0.02 of what 1925 outcomes from 8 prompts gave; 64 tokens' 241 were 0.08 off)
@@ -362,10 +385,11 @@ function measureAcceptance(target: LoadedModel, head: LoadedDraft, costs: CostMo
   const builder = new CostAwareTreeBuilder(params, forcedCosts(FREE));
   // a head the target seldom agrees with yields a token a round: the rounds are bounded too
   const stop = () => builder.stats.rounds >= ACCEPTANCE_ROUNDS;
+  const chain = emptyChainCounts();
   const run = decode(target, prompt, { maxNewTokens: tokens, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 1, stopIds: [], stop },
-    new EagleDrafter(head, drafting(builder)));
+    new EagleDrafter(head, drafting(builder, (tree, path) => countChain(chain, tree, path))));
   for (let step = run.next(); !step.done; step = run.next());
-  return builder.calibration.counts();
+  return { acceptance: builder.calibration.counts(), chain };
 }
 
 function chainMask(n: number): Uint8Array {

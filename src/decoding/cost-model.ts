@@ -6,6 +6,7 @@
 // each round also costs the host's own time for verification and bookkeeping, and each draft pass the
 // tree builder's.
 import type { AcceptanceCounts } from "./calibration.ts";
+import type { ChainCounts } from "./chain-acceptance.ts";
 import type { CostReview } from "./cost-review.ts";
 import { fail } from "../util/errors.ts";
 
@@ -29,6 +30,7 @@ export interface CostModel {
   passUs: number;   // the tree builder's own time per draft pass: candidates, choosing the next pass
   batch?: BatchCost; // measured batched target forwards (absent: the single-sequence costs, shared)
   acceptance?: AcceptanceCounts; // the draft's acceptance by its confidence, measured (absent: trusted as it is)
+  chain?: ChainCounts; // its first choices' acceptance by depth, measured (absent: priced as always right)
   review?: CostReview; // not in the file: set on a cached model, which runs check against their real rounds
 }
 

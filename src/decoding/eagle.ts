@@ -58,9 +58,9 @@ export interface TreeBuilder {
   wakes?(context: number, sharing: number): boolean;
   /** While resting: rounds until it wakes (entries older than WAKE_WINDOW rounds need no features). */
   restLeft?(): number;
-  /** Before the first round, with the prompt's length and the sequences sharing the round's forwards: true
-   * to rest from the start (the prompt not fed). */
-  startsResting?(context: number, sharing: number): boolean;
+  /** Before the first round, with the prompt's length, the sequences sharing the round's forwards and the
+   * run's draws: true to rest from the start (the prompt not fed). */
+  startsResting?(context: number, sharing: number, draws?: RunDraws): boolean;
   /** A cost-aware builder's expectations of the rounds it built. */
   readonly stats?: { rounds: number; predictedTokens: number; predictedUs: number; plainUs: number };
 }
@@ -113,7 +113,7 @@ export class EagleDrafter implements Proposer, DraftSource {
     // entries (f_0, t_1) ... (f_{P-1}, root)
     const tokens = [...prompt.slice(1), root];
     const rows = tokens.map((_, i) => i);
-    if (this.builder.startsResting?.(prompt.length, sharing)) {
+    if (this.builder.startsResting?.(prompt.length, sharing, draws)) {
       this.#lag = { tokens: [], positions: [], next: 0 };
       this.#store ??= StepOutput.create();
       this.#rest(tokens, rows, target);
