@@ -235,17 +235,18 @@ describe("the batch decoder", () => {
     expect(got[0].length).toBeLessThan(jobs[0].opts.maxNewTokens);
   });
 
-  test("greedy auto sequences in a batch where even a perfect draft cannot pay never feed their heads, and decode as alone", () => {
+  test.each([["greedy", options(30, 0, 1)], ["sampled", options(30, 0.8, 5)]] as const)(
+    "%s auto sequences in a batch where even a perfect draft cannot pay never feed their heads, and decode as alone", (_, opts) => {
     // a perfect draft pays alone here (a chain of 1: 2 tokens for ~4.6 ms against 3 ms a token), not as one of
-    // 8 (the fixed 2 ms shared: 2 tokens for ~2.9 ms against 1.26 ms a token)
+    // 8 (the fixed 2 ms shared: 2 tokens for ~2.9 ms against 1.26 ms a token); a sampled sequence's text is
+    // plain sampling's whatever its trees, so it may rest in a batch too
     const costs = PERFECT_PAYS_ALONE;
-    const greedy = options(30, 0, 1);
     const prompts = Array.from({ length: 8 }, (_, i) => [1, ...ids(4 + i, 20 + i)]);
     const run = (shared: boolean) => {
       const decoder = new BatchDecoder(target);
       const got = prompts.map(() => [] as number[]);
       prompts.forEach((prompt, i) => decoder.add({
-        steps: decodeSteps(target, prompt, { ...greedy, sharing: shared ? () => decoder.size : undefined }, makeProposer(testSpec("auto", {}, costs), head)),
+        steps: decodeSteps(target, prompt, { ...opts, sharing: shared ? () => decoder.size : undefined }, makeProposer(testSpec("auto", {}, costs), head)),
         onToken: (t) => got[i].push(t),
         onDone: () => {},
         onError: (e) => { throw e; },
@@ -259,7 +260,7 @@ describe("the batch decoder", () => {
     expect(unaware.counts.draftCalls).toBeGreaterThan(0);
     among8.got.forEach((tokens, i) => {
       expect(tokens).toEqual(unaware.got[i]);
-      expect(tokens).toEqual([...decode(target, prompts[i], greedy, makeProposer(testSpec("none"), null))]);
+      expect(tokens).toEqual([...decode(target, prompts[i], opts, makeProposer(testSpec("none"), null))]);
     });
   });
 });

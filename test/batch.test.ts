@@ -169,7 +169,7 @@ describe("eagle batch", () => {
       "Once upon a time",
       { prompt: "Once upon a time", stop: ["girl", "Lily"], model: "stories260K" },
       { prompt: "Once upon a time", stop: "named Li" }, // a stop string over several tokens
-      { prompt: "", temperature: 0.8, seed: 7, max_tokens: 256 }, // this story ends (with BOS) at its 248th token
+      { prompt: "", temperature: 0.8, seed: 3, max_tokens: 256 }, // this story ends (with BOS) at its 208th token
     ));
     expect(r.code).toBe(0);
     const [limit, listed, spanning, ended] = r.results;
@@ -177,7 +177,7 @@ describe("eagle batch", () => {
     expect(limit.text).toStartWith(", there was a little girl named Lily.");
     expect(listed).toMatchObject({ text: ", there was a little ", finish_reason: "stop" });
     expect(spanning).toMatchObject({ text: ", there was a little girl ", finish_reason: "stop" });
-    expect(ended).toMatchObject({ completion_tokens: 248, finish_reason: "stop" });
+    expect(ended).toMatchObject({ completion_tokens: 208, finish_reason: "stop" });
   });
 
   test("--output in a folder that does not exist: one line naming the folder, before any work", () => {

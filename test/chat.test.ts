@@ -179,8 +179,8 @@ describe("chat through a pipe", () => {
     const r = chat(["--temp", "0", "-n", "20"], "Once upon a time\n");
     expect(r.code).toBe(0);
     expect(r.stderr).toEndWith("\n(stopped at the token limit of 20: /set max N for longer answers)\n");
-    const ended = chat(["-n", "400", "--seed", "1"], "Lily\n/stats\n"); // a story that ends (with BOS) at its 346th token
-    expect(ended.stderr).toMatch(/last answer: 346 tokens .* \| stop: eos \| spec: none/); // the story ended: no marker
+    const ended = chat(["-n", "400", "--seed", "1"], "Lily\n/stats\n"); // a story that ends (with BOS) at its 362nd token
+    expect(ended.stderr).toMatch(/last answer: 362 tokens .* \| stop: eos \| spec: none/); // the story ended: no marker
     expect(ended.stderr).not.toContain("(stopped");
     const stopped = chat(["--temp", "0", "-n", "60", "--stop", "Lily", "--stop", "girl"], "Once upon a time\n/stats\n/show\n");
     expect(stopped.stdout).toBe(", there was a little \n");

@@ -349,7 +349,7 @@ describe("conventions of other tools", () => {
   const stat = (r: Run) => /decode: (\d+) tokens .* \| stop: (\w+)$/m.exec(r.stderr);
 
   test("the shipped model ends its story: default settings, a fixed seed, stop: eos before the limit", () => {
-    const r = eagle(["generate", "--seed", "7", "--spec", "none"]); // none: auto's trees (and so its samples) follow this machine's costs
+    const r = eagle(["generate", "--seed", "29"]); // auto's trees follow this machine's costs, its samples do not
     expect(r.code).toBe(0);
     const [, tokens, stop] = stat(r)!;
     expect(stop).toBe("eos");
@@ -358,9 +358,9 @@ describe("conventions of other tools", () => {
   });
 
   test("--ignore-eos keeps generating past end-of-sequence tokens", () => {
-    const ended = eagle(["generate", "--seed", "7", "--spec", "none", "-n", "400"]);
-    const past = eagle(["generate", "--seed", "7", "--spec", "none", "-n", "400", "--ignore-eos"]);
-    expect(stat(ended)!.slice(1)).toEqual(["248", "eos"]);
+    const ended = eagle(["generate", "--seed", "29", "-n", "400"]);
+    const past = eagle(["generate", "--seed", "29", "--spec", "none", "-n", "400", "--ignore-eos"]);
+    expect(stat(ended)!.slice(1)).toEqual(["210", "eos"]);
     expect(stat(past)!.slice(1)).toEqual(["400", "max_tokens"]);
     expect(past.stdout.startsWith(ended.stdout.replace(/\n$/, ""))).toBe(true); // the same story, then the next one
     expect(past.stdout.length).toBeGreaterThan(ended.stdout.length + 100);

@@ -89,8 +89,8 @@ interface Rounds {
 }
 
 function recording(verifier: Verifier, rounds: Rounds, stopIds: number[]): Verifier {
-  return (tree, out, sampling, rng, vocab) => {
-    const verdict = verifier(tree, out, sampling, rng, vocab);
+  return (tree, out, sampling, rng, vocab, drawAt) => {
+    const verdict = verifier(tree, out, sampling, rng, vocab, drawAt);
     const last = verdict.path[verdict.path.length - 1];
     for (let d = 0; d <= tree.depth[last]; d++) rounds.reached[d] = (rounds.reached[d] ?? 0) + 1;
     if (last > 0 && childrenOf(tree)[last].length === 0) rounds.leafBonus[tree.depth[last]] = (rounds.leafBonus[tree.depth[last]] ?? 0) + 1;

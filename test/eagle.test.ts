@@ -1,5 +1,6 @@
 // EAGLE end to end on CPU in fp32: greedy EAGLE-1 and EAGLE-2 output is token-identical to plain greedy
-// decoding, across many accept and reject events, stop tokens and length limits inside a tree.
+// decoding, across many accept and reject events, stop tokens and length limits inside a tree; and sampled
+// output of top-k trees (EAGLE-2, auto) is token-identical to plain sampling with the same seed.
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -107,6 +108,22 @@ describe("a confident head on a nearly-bigram model (many accepts)", () => {
     expect(stingy.tokens).toEqual(plain.tokens);
     expect(stingy.stats.treeNodes.max).toBe(1);
     expect(stingy.stats.targetForwards).toBe(plain.stats.targetForwards);
+  });
+
+  test("sampled: EAGLE-2 and auto give plain sampling's text for the same seed, token for token", () => {
+    // their trees are the draft's top-k picks, and each token is the target's own draw for its position
+    for (const [seed, sampling] of [[3, { temperature: 0.5, topK: 0, topP: 1 }], [4, { temperature: 0.7, topK: 40, topP: 0.9 }],
+      [5, { temperature: 1, topK: 0, topP: 0.8 }]] as const) {
+      const opts: DecodeOptions = { maxNewTokens: 120, sampling, seed, stopIds: [] };
+      const plain = run(target, null, "none", PROMPT, opts);
+      for (const [mode, flags] of [["eagle2", {}], ["eagle2", { specTopk: 2, specDepth: 6, specTokens: 9 }], ["auto", {}]] as const) {
+        const r = run(target, draft, mode, PROMPT, opts, flags);
+        expect(r.tokens).toEqual(plain.tokens);
+        expect(r.stats.acceptedByDepth[0]).toBeGreaterThan(5); // drafts were accepted in many rounds, and rejected
+        expect(r.stats.acceptedByDepth.some((a, d) => a < r.stats.proposedByDepth[d])).toBe(true);
+      }
+      expect(run(target, null, "none", PROMPT, { ...opts, seed: seed + 100 }).tokens).not.toEqual(plain.tokens); // the seed decides
+    }
   });
 
   test("custom EAGLE-1 trees and EAGLE-2 knobs stay identical", () => {

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { Rng } from "../src/util/rng.ts";
+import { Rng, uniformAt } from "../src/util/rng.ts";
 
 const draws = (seed: number, n: number) => Array.from({ length: n }, ((rng) => () => rng.next())(new Rng(seed)));
 
@@ -46,4 +46,35 @@ test("normal draws have mean 0 and variance 1", () => {
   const variance = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length;
   expect(Math.abs(mean)).toBeLessThan(0.02);
   expect(Math.abs(variance - 1)).toBeLessThan(0.03);
+});
+
+test("uniformAt: a draw per (seed, index), in [0, 1), without state: the same whatever came before", () => {
+  const at = (seed: number, n: number, from = 0) => Array.from({ length: n }, (_, i) => uniformAt(seed, from + i));
+  expect(at(42, 100)).toEqual(at(42, 100));
+  expect(at(42, 50, 50)).toEqual(at(42, 100).slice(50)); // index 50 is index 50, however it is reached
+  expect(at(42, 10)).not.toEqual(at(43, 10));
+  expect(at(0, 10)).not.toEqual(at(2 ** 32, 10)); // high bits of the seed count
+  expect(uniformAt(7, 3)).not.toBe(uniformAt(7, 3 + 2 ** 32)); // and of the index
+  const many = at(7, 20000);
+  expect(new Set(many).size).toBe(many.length);
+  for (const u of many) expect(u >= 0 && u < 1).toBe(true);
+});
+
+test("uniformAt: uniform along the indices of a seed and across seeds at an index, neighbours uncorrelated", () => {
+  const n = 100000, buckets = 20;
+  for (const us of [Array.from({ length: n }, (_, i) => uniformAt(2024, i)), Array.from({ length: n }, (_, s) => uniformAt(s, 17))]) {
+    const counts = new Array(buckets).fill(0);
+    let sum = 0, sumSq = 0, cov = 0;
+    us.forEach((u, i) => {
+      counts[Math.floor(u * buckets)]++;
+      sum += u;
+      sumSq += u * u;
+      if (i > 0) cov += (u - 0.5) * (us[i - 1] - 0.5);
+    });
+    const expected = n / buckets;
+    expect(counts.reduce((acc, c) => acc + (c - expected) ** 2 / expected, 0)).toBeLessThan(43.8); // 19 dof, p = 0.001
+    expect(sum / n).toBeCloseTo(0.5, 2);
+    expect(sumSq / n - (sum / n) ** 2).toBeCloseTo(1 / 12, 2);
+    expect(Math.abs(cov / (n - 1))).toBeLessThan(0.0015); // sd of the estimate is ~0.0003
+  }
 });

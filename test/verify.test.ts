@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { chainTree, type DraftTree } from "../src/decoding/tree.ts";
-import { verifyGreedy, verifySampled } from "../src/decoding/verify.ts";
+import { verifyGreedy, verifyMatched, verifySampled } from "../src/decoding/verify.ts";
 import { script } from "./support/draws.ts";
 
 const tree = (tokens: number[], parents: number[], depth: number[]): DraftTree => ({
@@ -102,5 +102,45 @@ describe("verifySampled", () => {
     expect(() => verifySampled(chainTree([0, 1]), () => new Float32Array(5), s.draw)).toThrow("node 0 has a distribution of total mass 0");
     expect(() => verifySampled(chainTree([0, 7]), () => Float32Array.from(rows[0]), s.draw)).toThrow("node 1 has token 7, outside a vocabulary of 5");
     expect(() => verifySampled(chainTree([0]), () => Float32Array.from([0.5, -0.1]), s.draw)).toThrow("probability -0.1");
+  });
+});
+
+describe("verifyMatched", () => {
+  // the tree of verifySampled's tests: node 0 (token 0) ─┬─ node 1 (token 1) ── node 3 (token 3)
+  //                                                      └─ node 2 (token 2)
+  const small = tree([0, 1, 2, 3], [-1, 0, 0, 1], [0, 1, 1, 2]);
+  const rows: Record<number, number[]> = {
+    0: [0.125, 0.375, 0.25, 0.25, 0], // cumulative 0.125, 0.5, 0.75, 1
+    1: [0.25, 0.25, 0, 0.5, 0],       // 0.25, 0.5, 0.5, 1
+    2: [0.5, 0, 0, 0.5, 0],
+    3: [0.25, 0.25, 0.25, 0.25, 0],
+  };
+  // the draws by depth, and the nodes whose rows were read
+  function run(byDepth: number[]) {
+    const read: number[] = [];
+    const asked: number[] = [];
+    const verdict = verifyMatched(small, (n) => (read.push(n), Float32Array.from(rows[n])), (d) => (asked.push(d), byDepth[d]));
+    return { verdict, read, asked };
+  }
+
+  test("the target's own draw at each accepted node: a child carrying it is accepted, else it is the bonus", () => {
+    // 0.3 at the root draws token 1 (node 1), 0.6 under node 1 draws token 3 (node 3), 0.9 at the leaf draws 3
+    expect(run([0.3, 0.6, 0.9])).toEqual({ verdict: { path: [0, 1, 3], bonus: 3 }, read: [0, 1, 3], asked: [0, 1, 2] });
+    // 0.6 at the root draws token 2 (node 2, a leaf): its own row gives the bonus, 0.2 -> token 0
+    expect(run([0.6, 0.2]).verdict).toEqual({ path: [0, 2], bonus: 0 });
+    // 0.05 at the root draws token 0, which no child carries: the bonus, nothing accepted
+    expect(run([0.05]).verdict).toEqual({ path: [0], bonus: 0 });
+    // under node 1, 0.3 draws token 1, not its child's 3
+    expect(run([0.3, 0.3]).verdict).toEqual({ path: [0, 1], bonus: 1 });
+  });
+
+  test("plain decoding is the 1-node tree: one draw from the root's row", () => {
+    expect(verifyMatched(chainTree([5]), () => Float32Array.from(rows[0]), () => 0.7).path).toEqual([0]);
+    expect(verifyMatched(chainTree([5]), () => Float32Array.from(rows[0]), () => 0.7).bonus).toBe(2);
+  });
+
+  test("a tree of drawn children is refused: its rule is verifySampled's", () => {
+    const drawn = { ...small, proposal: [Float32Array.from(rows[0]), Float32Array.from(rows[1]), null, null] };
+    expect(() => verifyMatched(drawn, (n) => Float32Array.from(rows[n]), () => 0.5)).toThrow("verifySampled");
   });
 });

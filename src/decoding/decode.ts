@@ -7,11 +7,11 @@ import { draftForward, forward, KvCache, nativeMilliseconds, StepOutput } from "
 import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { type DraftCall, type Prediction, PlainProposer, type Proposer } from "./proposer.ts";
-import { Rng } from "../util/rng.ts";
+import { Rng, uniformAt } from "../util/rng.ts";
 import { type SamplingParams, sampleFrom, targetDistribution } from "./sampling.ts";
 import { type DraftTree, treeMask } from "./tree.ts";
 import { offsetBy, range } from "../util/int32.ts";
-import { type Verdict, verifyGreedy, verifySampled } from "./verify.ts";
+import { type Verdict, verifyGreedy, verifyMatched, verifySampled } from "./verify.ts";
 
 export interface DecodeOptions {
   maxNewTokens: number;
@@ -83,20 +83,33 @@ export function contextCapacity(m: LoadedModel, promptTokens: number, maxNewToke
   return Math.min(context, promptTokens + maxNewTokens + treeNodes);
 }
 
-/** Verification, as the decode loop needs it; tests swap in deliberately wrong ones. */
-export type Verifier = (tree: DraftTree, target: StepOutput, sampling: SamplingParams, rng: Rng, vocab: number) => Verdict;
+/** Verification, as the decode loop needs it; tests swap in deliberately wrong ones. `rng`: the run's stream
+ * (a tree of drawn children is verified with its draws); `drawAt(depth)`: the uniform for the token chosen
+ * after a node at that depth (the run's draw for that position, see positionDraws). */
+export type Verifier = (tree: DraftTree, target: StepOutput, sampling: SamplingParams, rng: Rng, vocab: number,
+  drawAt: (depth: number) => number) => Verdict;
 
-export const verify: Verifier = (tree, target, sampling, rng, vocab) => {
+export const verify: Verifier = (tree, target, sampling, rng, vocab, drawAt) => {
   if (sampling.temperature === 0) return verifyGreedy(tree, target.argmax(undefined, tree.tokens.length));
   const row = new Float32Array(vocab);
-  return verifySampled(tree, (node) => targetDistribution(target.logitsRow(node, row), sampling), () => rng.next());
+  const distribution = (node: number) => targetDistribution(target.logitsRow(node, row), sampling);
+  // children drawn from the draft (EAGLE-1 at T > 0): speculative sampling's residuals; top-k children: the
+  // target's own draws, matched, so the text is plain sampling's
+  return tree.proposal ? verifySampled(tree, distribution, () => rng.next()) : verifyMatched(tree, distribution, drawAt);
 };
 
-/** The first token after the prompt: the target's choice at the last prompt row. */
-function firstToken(out: StepOutput, row: number, sampling: SamplingParams, rng: Rng, vocab: number): number {
+/** A sampled run's draw for the token at each position of its sequence: a function of its seed and the
+ * position alone, so that plain decoding and every speculation of top-k trees, alone or in any batch, sample
+ * the same text from the same seed. */
+export function positionDraws(seed: number): (position: number) => number {
+  return (position) => uniformAt(seed, position);
+}
+
+/** The first token after the prompt: the target's choice at the last prompt row (`u`: the draw for it). */
+function firstToken(out: StepOutput, row: number, sampling: SamplingParams, u: number, vocab: number): number {
   if (sampling.temperature === 0) return out.argmax(Int32Array.of(row))[0];
   const logits = out.logitsRow(row, new Float32Array(vocab));
-  return sampleFrom(targetDistribution(logits, sampling), rng.next());
+  return sampleFrom(targetDistribution(logits, sampling), u);
 }
 
 /** What the decode loop's steps yield: a token, or a forward for its driver to run before asking for the
@@ -142,6 +155,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
   const kv = KvCache.create(m.model, capacity);
   const out = StepOutput.create();
   const rng = new Rng(opts.seed);
+  const drawAt = positionDraws(opts.seed);
   const vocab = m.config.vocabSize;
   const stats: DecodeStats = {
     promptTokens: prompt.length, newTokens: 0, promptMs: 0, decodeMs: 0, targetForwards: 0, nativeMs: 0, verifyMs: 0, draftMs: 0,
@@ -163,11 +177,12 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     // ---- prefill: the prompt through the target, the first token, the drafter's start
     const t0 = performance.now();
     yield { kv, out, batch: { tokens: Int32Array.from(prompt), positions: range(0, prompt.length) } };
-    let root = firstToken(out, prompt.length - 1, opts.sampling, rng, vocab);
+    let root = firstToken(out, prompt.length - 1, opts.sampling, drawAt(prompt.length), vocab);
     stats.promptMs = performance.now() - t0;
     if (opts.maxNewTokens === 0) return stats;
-    // a sampled run keeps its trees as alone, so that its seed gives the same text in any batch
-    const sharing = () => (opts.sampling.temperature > 0 ? 1 : (opts.sharing?.() ?? 1));
+    // the sequences whose forwards run with this one's: its text does not depend on them (greedy, or sampled
+    // with top-k trees, which verifyMatched makes plain sampling's; an EAGLE-1 tree drawn at T > 0 is fixed)
+    const sharing = () => opts.sharing?.() ?? 1;
     yield* proposer.start(prompt, out, root, capacity, { sampling: opts.sampling, rng }, sharing()); // the draft's own prefill counts as prompt time
     const t1 = performance.now();
     stats.promptMs = t1 - t0;
@@ -187,7 +202,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
       yield {
         kv, out, batch: { tokens: tree.tokens, positions: offsetBy(tree.depth, base), mask: n > 1 ? treeMask(tree) : undefined },
       };
-      const verdict = verifier(tree, out, opts.sampling, rng, vocab);
+      const verdict = verifier(tree, out, opts.sampling, rng, vocab, (depth) => drawAt(base + depth + 1));
       if (!keepsAll(verdict.path, n)) kv.keep(base, offsetBy(verdict.path, base));
       stats.verifyMs += performance.now() - s0;
       stats.targetForwards++;

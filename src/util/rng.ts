@@ -63,6 +63,20 @@ export class Rng {
   }
 }
 
+/**
+ * The draw at `index` of the stream keyed by `seed`: uniform in [0, 1), a function of the two alone (no state),
+ * so that what is drawn at one index does not depend on how many draws came before it. Decoding draws the
+ * token at each position of a sequence from here, so that a sampled text does not depend on how its tokens
+ * were speculated.
+ */
+export function uniformAt(seed: number, index: number): number {
+  const key = mix32((seed >>> 0) ^ mix32((Math.floor(Math.abs(seed) / 2 ** 32) >>> 0) ^ GOLDEN)); // the seed, as Rng takes it
+  const at = mix32((index >>> 0) ^ mix32((Math.floor(index / 2 ** 32) >>> 0) ^ 0x632be5ab));
+  const hi = mix32((key ^ at) >>> 0) >>> 5; // 27 bits
+  const lo = mix32((mix32((key + GOLDEN) >>> 0) + at) >>> 0) >>> 6; // 26 bits
+  return (hi * 67108864 + lo) / 9007199254740992;
+}
+
 /** A sampling seed: the one given, or a fresh random one for -1 (the CLI's "no seed"). */
 export function resolveSeed(seed: number): number {
   return seed === -1 ? Math.floor(Math.random() * 2 ** 31) : seed;

@@ -4,7 +4,7 @@
 import type { Verifier } from "../../src/decoding/decode.ts";
 import { sampleFrom, type SamplingParams, targetDistribution } from "../../src/decoding/sampling.ts";
 import { childrenOf, type DraftTree } from "../../src/decoding/tree.ts";
-import { type Verdict, verifySampled } from "../../src/decoding/verify.ts";
+import { type Verdict, verifyMatched, verifySampled } from "../../src/decoding/verify.ts";
 
 /** A verifier over raw target logits: `logits(node)` is the target's row after the node's path. */
 export type RowVerifier = (tree: DraftTree, logits: (node: number) => Float32Array, sampling: SamplingParams, draw: () => number) => Verdict;
@@ -124,6 +124,9 @@ export const oneCoinPerLevel: RowVerifier = (tree, logits, sampling, draw) => {
   }
 };
 
-/** The rule decode's `verify` applies at temperature > 0, over raw rows. */
-export const verifyRows: RowVerifier = (tree, logits, sampling, draw) =>
-  verifySampled(tree, (node) => targetDistribution(logits(node), sampling), draw);
+/** The rule decode's `verify` applies at temperature > 0, over raw rows: speculative sampling's residuals for
+ * drawn children, the target's own draw matched for top-k ones (one draw a level, as decode's for a position). */
+export const verifyRows: RowVerifier = (tree, logits, sampling, draw) => {
+  const distribution = (node: number) => targetDistribution(logits(node), sampling);
+  return tree.proposal ? verifySampled(tree, distribution, draw) : verifyMatched(tree, distribution, () => draw());
+};
