@@ -149,7 +149,7 @@ describe("eagle bench-device", () => {
     expect(s.draft.map((d: { width: number }) => d.width)).toEqual([1, 10]);
     for (const x of [...s.verify, ...s.draft]) expect(x.ms > 0 && x.ratio > 0).toBe(true);
     expect(s.derived.label).toBe("derived");
-    expect(s.derived.tau).toBe(4.11);
+    expect(s.derived.tau).toBe(4.46);
     expect(s.derived.speedup).toBeGreaterThan(0);
     expect(s.targets).toHaveLength(3);
     expect(s.bytes_per_token.total).toBe(s.bytes_per_token.weights + s.bytes_per_token.kv);
