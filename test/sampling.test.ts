@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { EagleError } from "../src/util/errors.ts";
-import { argmax, sampleFrom, targetDistribution, topKIds, type SamplingParams } from "../src/decoding/sampling.ts";
+import { argmax, sampleFrom, sampleToken, targetDistribution, topKIds, type SamplingParams } from "../src/decoding/sampling.ts";
 
 const plain: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
 const f32 = (xs: number[]) => Float32Array.from(xs);
@@ -133,5 +133,56 @@ describe("argmax", () => {
     expect(argmax(f32([-Infinity, -2, -2]))).toBe(1);
     expect(argmax(f32([NaN, 0, 1]))).toBe(2);
     expect(() => argmax(f32([]))).toThrow(EagleError);
+  });
+});
+
+describe("sampleToken", () => {
+  // the dense row's inverse cdf boundaries (float64 sums of its float32 probabilities), as sampleFrom sees them
+  const boundaries = (probs: Float32Array): number[] => {
+    let total = 0;
+    for (const q of probs) total += q;
+    const out: number[] = [];
+    let mass = 0;
+    for (const q of probs) out.push((mass += q) / total);
+    return out;
+  };
+
+  test("draws what sampleFrom draws from targetDistribution, but within rounding of a boundary", () => {
+    const settings: SamplingParams[] = [
+      { temperature: 1, topK: 0, topP: 1 }, { temperature: 0.7, topK: 40, topP: 0.95 }, { temperature: 1.3, topK: 0, topP: 0.8 },
+      { temperature: 0.5, topK: 5, topP: 1 }, { temperature: 1, topK: 1, topP: 1 }, { temperature: 2, topK: 600, topP: 0.99 },
+    ];
+    let compared = 0;
+    for (const [seed, n] of [[1, 512], [2, 37], [3, 5000]]) {
+      const logits = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 6 + (i % 7 === 0 ? -Infinity : 0));
+      for (const p of settings) {
+        const probs = targetDistribution(logits, p);
+        const edges = boundaries(probs);
+        for (let k = 0; k < 997; k++) {
+          const u = (k + 0.5) / 997;
+          if (edges.some((e) => Math.abs(e - u) < 1e-6)) continue; // where float32 rounding may decide
+          expect(sampleToken(logits, p, u)).toBe(sampleFrom(probs, u));
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(17000);
+  });
+
+  test("never a token the filters drop, nor a -Infinity one; bad input throws EagleError", () => {
+    const logits = f32([-Infinity, 0, 3, 2, -Infinity]);
+    for (let k = 0; k < 100; k++) {
+      const u = k / 100;
+      expect([1, 2, 3]).toContain(sampleToken(logits, plain, u));
+      expect(sampleToken(logits, { ...plain, topK: 1 }, u)).toBe(2);
+      expect([2, 3]).toContain(sampleToken(logits, { ...plain, topK: 2 }, u));
+    }
+    for (const p of [plain, { ...plain, topK: 2 }, { ...plain, topP: 0.5 }]) {
+      expect(() => sampleToken(f32([0, NaN, 1]), p, 0.5)).toThrow(EagleError);
+      expect(() => sampleToken(f32([0, Infinity, 1]), p, 0.5)).toThrow(EagleError);
+      expect(() => sampleToken(f32([-Infinity, -Infinity, -Infinity]), p, 0.5)).toThrow(EagleError);
+      expect(() => sampleToken(f32([0, 1]), p, 1)).toThrow(EagleError);
+    }
+    expect(() => sampleToken(f32([0, 1]), { ...plain, temperature: 0 }, 0.5)).toThrow(EagleError);
   });
 });

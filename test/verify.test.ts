@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { chainTree, type DraftTree } from "../src/decoding/tree.ts";
+import { sampleFrom } from "../src/decoding/sampling.ts";
 import { verifyGreedy, verifyMatched, verifySampled } from "../src/decoding/verify.ts";
 import { script } from "./support/draws.ts";
 
@@ -119,7 +120,7 @@ describe("verifyMatched", () => {
   function run(byDepth: number[]) {
     const read: number[] = [];
     const asked: number[] = [];
-    const verdict = verifyMatched(small, (n) => (read.push(n), Float32Array.from(rows[n])), (d) => (asked.push(d), byDepth[d]));
+    const verdict = verifyMatched(small, (n, u) => (read.push(n), sampleFrom(Float32Array.from(rows[n]), u)), (d) => (asked.push(d), byDepth[d]));
     return { verdict, read, asked };
   }
 
@@ -135,12 +136,11 @@ describe("verifyMatched", () => {
   });
 
   test("plain decoding is the 1-node tree: one draw from the root's row", () => {
-    expect(verifyMatched(chainTree([5]), () => Float32Array.from(rows[0]), () => 0.7).path).toEqual([0]);
-    expect(verifyMatched(chainTree([5]), () => Float32Array.from(rows[0]), () => 0.7).bonus).toBe(2);
+    expect(verifyMatched(chainTree([5]), (_, u) => sampleFrom(Float32Array.from(rows[0]), u), () => 0.7)).toEqual({ path: [0], bonus: 2 });
   });
 
   test("a tree of drawn children is refused: its rule is verifySampled's", () => {
     const drawn = { ...small, proposal: [Float32Array.from(rows[0]), Float32Array.from(rows[1]), null, null] };
-    expect(() => verifyMatched(drawn, (n) => Float32Array.from(rows[n]), () => 0.5)).toThrow("verifySampled");
+    expect(() => verifyMatched(drawn, (n, u) => sampleFrom(Float32Array.from(rows[n]), u), () => 0.5)).toThrow("verifySampled");
   });
 });

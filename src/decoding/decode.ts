@@ -8,7 +8,7 @@ import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { type DraftCall, type Prediction, PlainProposer, type Proposer } from "./proposer.ts";
 import { Rng, uniformAt } from "../util/rng.ts";
-import { type SamplingParams, sampleFrom, targetDistribution } from "./sampling.ts";
+import { type SamplingParams, sampleToken, targetDistribution } from "./sampling.ts";
 import { type DraftTree, treeMask } from "./tree.ts";
 import { offsetBy, range } from "../util/int32.ts";
 import { type Verdict, verifyGreedy, verifyMatched, verifySampled } from "./verify.ts";
@@ -91,12 +91,19 @@ export type Verifier = (tree: DraftTree, target: StepOutput, sampling: SamplingP
 
 export const verify: Verifier = (tree, target, sampling, rng, vocab, drawAt) => {
   if (sampling.temperature === 0) return verifyGreedy(tree, target.argmax(undefined, tree.tokens.length));
-  const row = new Float32Array(vocab);
-  const distribution = (node: number) => targetDistribution(target.logitsRow(node, row), sampling);
+  const row = rowBuffer(vocab);
   // children drawn from the draft (EAGLE-1 at T > 0): speculative sampling's residuals; top-k children: the
   // target's own draws, matched, so the text is plain sampling's
-  return tree.proposal ? verifySampled(tree, distribution, () => rng.next()) : verifyMatched(tree, distribution, drawAt);
+  if (tree.proposal) return verifySampled(tree, (node) => targetDistribution(target.logitsRow(node, row), sampling), () => rng.next());
+  return verifyMatched(tree, (node, u) => sampleToken(target.logitsRow(node, row), sampling, u), drawAt);
 };
+
+// a logits row to read the target's rows into, reused while the vocabulary stays the same
+let logitsRow = new Float32Array(0);
+function rowBuffer(vocab: number): Float32Array {
+  if (logitsRow.length !== vocab) logitsRow = new Float32Array(vocab);
+  return logitsRow;
+}
 
 /** A sampled run's draw for the token at each position of its sequence: a function of its seed and the
  * position alone, so that plain decoding and every speculation of top-k trees, alone or in any batch, sample
@@ -108,8 +115,7 @@ export function positionDraws(seed: number): (position: number) => number {
 /** The first token after the prompt: the target's choice at the last prompt row (`u`: the draw for it). */
 function firstToken(out: StepOutput, row: number, sampling: SamplingParams, u: number, vocab: number): number {
   if (sampling.temperature === 0) return out.argmax(Int32Array.of(row))[0];
-  const logits = out.logitsRow(row, new Float32Array(vocab));
-  return sampleFrom(targetDistribution(logits, sampling), u);
+  return sampleToken(out.logitsRow(row, rowBuffer(vocab)), sampling, u);
 }
 
 /** What the decode loop's steps yield: a token, or a forward for its driver to run before asking for the

@@ -155,6 +155,80 @@ export function targetDistribution(logits: Float32Array, p: SamplingParams): Flo
   return out;
 }
 
+// a float64 scratch row for sampleToken's softmax weights, grown to the largest vocabulary seen
+let scratch = new Float64Array(0);
+
+/**
+ * One token drawn with uniform u from the distribution targetDistribution gives (the same law; the same token
+ * but where u falls within float32 rounding of a boundary, as its probabilities are kept in float64 here),
+ * without a row of the vocabulary's size: the top-k tokens' weights alone where top-k filters (one pass over
+ * the row), and the unfiltered softmax's weights in a reused row. The inverse cdf runs over the kept tokens in
+ * id order, as sampleFrom over the dense row. Decoding draws every token it emits here (decode.ts).
+ */
+export function sampleToken(logits: Float32Array, p: SamplingParams, u: number): number {
+  checkParams(p, logits.length);
+  if (!(u >= 0 && u < 1)) fail(`sampling: draw ${u} must be in [0, 1)`);
+  const n = logits.length;
+  if (!(p.topK > 0 && p.topK < n) && p.topP >= 1) return drawSoftmax(logits, p.temperature, u);
+  let ids: Int32Array;
+  if (p.topK > 0 && p.topK < n) {
+    ids = topKIds(logits, p.topK);
+    if (!(logits[ids[0]] > -Infinity && logits[ids[0]] < Infinity) || hasNaN(logits)) checkLogits(logits);
+  } else {
+    checkLogits(logits);
+    ids = identity(n);
+  }
+  let weights = weightsOf(logits, ids, p.temperature);
+  if (p.topP < 1) {
+    ids = nucleus(logits, ids, weights, p.topP);
+    weights = weightsOf(logits, ids, p.temperature);
+  }
+  // the kept tokens in id order, as the dense row holds them
+  const order = Array.from(ids.keys()).sort((a, b) => ids[a] - ids[b]);
+  const target = u * sum(weights);
+  let mass = 0;
+  for (let j = 0; j < order.length - 1; j++) {
+    mass += weights[order[j]];
+    if (weights[order[j]] > 0 && mass > target) return ids[order[j]];
+  }
+  return ids[order[order.length - 1]];
+}
+
+function hasNaN(x: Float32Array): boolean {
+  for (let i = 0; i < x.length; i++) if (x[i] !== x[i]) return true;
+  return false;
+}
+
+// softmax(logits / T) over the whole row, drawn at u: the weights in float64 in the scratch row, then the
+// first token whose cumulative weight exceeds u times their total (the last live one where rounding leaves it short)
+function drawSoftmax(logits: Float32Array, temperature: number, u: number): number {
+  const n = logits.length;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = logits[i];
+    if (x > max) max = x;
+    else if (!(x <= max)) checkLogits(logits);
+  }
+  if (max === Infinity || max === -Infinity) checkLogits(logits);
+  if (scratch.length < n) scratch = new Float64Array(n);
+  const w = scratch;
+  let total = 0;
+  let last = 0;
+  for (let i = 0; i < n; i++) {
+    const e = Math.exp((logits[i] - max) / temperature);
+    w[i] = e;
+    total += e;
+    if (e > 0) last = i;
+  }
+  const target = u * total;
+  let mass = 0;
+  for (let i = 0; i < last; i++) {
+    mass += w[i];
+    if (w[i] > 0 && mass > target) return i;
+  }
+  return last;
+}
+
 // inverse cdf: the first token whose cumulative mass exceeds u * total. u must be in [0, 1).
 // scaling by the row's own total means a float32 row that sums to 1 - 1e-7 still works at u near 1,
 // and a zero-probability token is never returned because it never moves the cumulative mass.

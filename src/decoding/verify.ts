@@ -27,17 +27,17 @@ export function verifyGreedy(t: DraftTree, targetArgmax: Int32Array): Verdict {
 
 /**
  * Sampled, for a tree whose children are the draft's top-k picks (point masses): at each accepted node the
- * target's own token is drawn from its distribution there with the uniform for that depth, and the child
- * carrying that token, if any, is accepted; else the drawn token is the bonus. Every emitted token is the
- * target's draw, so the text is the one plain sampling makes with the same uniforms, whatever the tree; and a
- * child x is accepted with probability r(x), exactly as speculative sampling's point-mass rule (verifySampled)
- * accepts it, so the tree yields as much. `distribution(node)` is called once per accepted node.
+ * target's own token is drawn from its distribution there with the uniform for that depth (`sample(node, u)`,
+ * called once per accepted node), and the child carrying that token, if any, is accepted; else the drawn
+ * token is the bonus. Every emitted token is the target's draw, so the text is the one plain sampling makes
+ * with the same uniforms, whatever the tree; and a child x is accepted with probability r(x), exactly as
+ * speculative sampling's point-mass rule (verifySampled) accepts it, so the tree yields as much.
  */
-export function verifyMatched(t: DraftTree, distribution: (node: number) => Float32Array, drawAt: (depth: number) => number): Verdict {
+export function verifyMatched(t: DraftTree, sample: (node: number, u: number) => number, drawAt: (depth: number) => number): Verdict {
   if (t.proposal) fail("verifyMatched: a tree of drawn children is verified by verifySampled");
   const path = [0];
   for (let node = 0; ; ) {
-    const token = sampleFrom(distribution(node), drawAt(t.depth[node]));
+    const token = sample(node, drawAt(t.depth[node]));
     const next = matchingChild(t, node, token);
     if (next < 0) return { path, bonus: token };
     path.push(next);

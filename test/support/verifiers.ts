@@ -2,7 +2,7 @@
 // rule of src/decoding/verify.ts (a test must reject every one), and a correct alternative that must pass.
 // They see the target's raw logits per tree node, so a fault can be a wrong filter or a wrong row.
 import type { Verifier } from "../../src/decoding/decode.ts";
-import { sampleFrom, type SamplingParams, targetDistribution } from "../../src/decoding/sampling.ts";
+import { sampleFrom, type SamplingParams, sampleToken, targetDistribution } from "../../src/decoding/sampling.ts";
 import { childrenOf, type DraftTree } from "../../src/decoding/tree.ts";
 import { type Verdict, verifyMatched, verifySampled } from "../../src/decoding/verify.ts";
 
@@ -126,7 +126,6 @@ export const oneCoinPerLevel: RowVerifier = (tree, logits, sampling, draw) => {
 
 /** The rule decode's `verify` applies at temperature > 0, over raw rows: speculative sampling's residuals for
  * drawn children, the target's own draw matched for top-k ones (one draw a level, as decode's for a position). */
-export const verifyRows: RowVerifier = (tree, logits, sampling, draw) => {
-  const distribution = (node: number) => targetDistribution(logits(node), sampling);
-  return tree.proposal ? verifySampled(tree, distribution, draw) : verifyMatched(tree, distribution, () => draw());
-};
+export const verifyRows: RowVerifier = (tree, logits, sampling, draw) => tree.proposal
+  ? verifySampled(tree, (node) => targetDistribution(logits(node), sampling), draw)
+  : verifyMatched(tree, (node, u) => sampleToken(logits(node), sampling, u), () => draw());
