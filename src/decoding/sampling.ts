@@ -42,10 +42,14 @@ export function topKIds(logits: Float32Array, k: number): Int32Array {
   const heap = new Int32Array(k); // heap[0] is the worst of the kept ids
   for (let i = 0; i < k; i++) heap[i] = i;
   for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(logits, heap, i);
+  // every id after the first k is larger than any kept one, so it ranks before the worst kept exactly when its
+  // logit is larger (a tie goes to the kept, lower id; NaN never enters)
+  let worst = logits[heap[0]];
   for (let i = k; i < n; i++) {
-    if (!before(logits, i, heap[0])) continue;
+    if (!(logits[i] > worst)) continue;
     heap[0] = i;
     siftDown(logits, heap, 0);
+    worst = logits[heap[0]];
   }
   return heap.sort(byRank(logits));
 }
@@ -97,12 +101,12 @@ function sum(xs: Float64Array): number {
 // only candidates are sorted: the last token admitted has share > (1 - p) / n (the tail it starts
 // outweighs 1 - p and has at most n members, none bigger), so anything under half that bound is
 // dropped first, and with a peaked softmax few are left.
-function nucleus(logits: Float32Array, ids: Int32Array, weights: Float64Array, p: number): Int32Array {
+function nucleus(logits: Float32Array, ids: Int32Array, weights: Float64Array, p: number, ranked: boolean): Int32Array {
   const total = sum(weights);
   const floor = ((0.5 * (1 - p)) / ids.length) * total;
   const kept: number[] = []; // indices into ids
   for (let j = 0; j < ids.length; j++) if (weights[j] >= floor) kept.push(j);
-  kept.sort((a, b) => logits[ids[b]] - logits[ids[a]] || ids[a] - ids[b]); // rank order
+  if (!ranked) kept.sort((a, b) => logits[ids[b]] - logits[ids[a]] || ids[a] - ids[b]); // rank order (top-k's ids come in it)
   let mass = 0;
   let count = kept.length;
   for (let m = 0; m < kept.length; m++) {
@@ -143,10 +147,11 @@ export function targetDistribution(logits: Float32Array, p: SamplingParams): Flo
   const n = logits.length;
   if (!(p.topK > 0 && p.topK < n) && p.topP >= 1) return softmax(logits, p.temperature);
   checkLogits(logits);
-  let ids = p.topK > 0 && p.topK < n ? topKIds(logits, p.topK) : identity(n);
+  const ranked = p.topK > 0 && p.topK < n;
+  let ids = ranked ? topKIds(logits, p.topK) : identity(n);
   let weights = weightsOf(logits, ids, p.temperature);
   if (p.topP < 1) {
-    ids = nucleus(logits, ids, weights, p.topP);
+    ids = nucleus(logits, ids, weights, p.topP, ranked);
     weights = weightsOf(logits, ids, p.temperature);
   }
   const total = sum(weights);
@@ -170,8 +175,9 @@ export function sampleToken(logits: Float32Array, p: SamplingParams, u: number):
   if (!(u >= 0 && u < 1)) fail(`sampling: draw ${u} must be in [0, 1)`);
   const n = logits.length;
   if (!(p.topK > 0 && p.topK < n) && p.topP >= 1) return drawSoftmax(logits, p.temperature, u);
+  const ranked = p.topK > 0 && p.topK < n;
   let ids: Int32Array;
-  if (p.topK > 0 && p.topK < n) {
+  if (ranked) {
     ids = topKIds(logits, p.topK);
     if (!(logits[ids[0]] > -Infinity && logits[ids[0]] < Infinity) || hasNaN(logits)) checkLogits(logits);
   } else {
@@ -180,19 +186,24 @@ export function sampleToken(logits: Float32Array, p: SamplingParams, u: number):
   }
   let weights = weightsOf(logits, ids, p.temperature);
   if (p.topP < 1) {
-    ids = nucleus(logits, ids, weights, p.topP);
+    ids = nucleus(logits, ids, weights, p.topP, ranked);
     weights = weightsOf(logits, ids, p.temperature);
   }
-  // the kept tokens in id order, as the dense row holds them
-  const order = Array.from(ids.keys()).sort((a, b) => ids[a] - ids[b]);
+  // the kept tokens in id order, as the dense row holds them: id * 2^21 + index, sorted as numbers
+  const order = new Float64Array(ids.length);
+  for (let j = 0; j < ids.length; j++) order[j] = ids[j] * ORDER_SCALE + j;
+  order.sort();
   const target = u * sum(weights);
   let mass = 0;
-  for (let j = 0; j < order.length - 1; j++) {
-    mass += weights[order[j]];
-    if (weights[order[j]] > 0 && mass > target) return ids[order[j]];
+  for (let m = 0; m < order.length - 1; m++) {
+    const j = order[m] % ORDER_SCALE;
+    mass += weights[j];
+    if (weights[j] > 0 && mass > target) return ids[j];
   }
-  return ids[order[order.length - 1]];
+  return ids[order[order.length - 1] % ORDER_SCALE];
 }
+
+const ORDER_SCALE = 2 ** 21; // above any count of kept tokens (a vocabulary's), and id * it stays exact in a double
 
 function hasNaN(x: Float32Array): boolean {
   for (let i = 0; i < x.length; i++) if (x[i] !== x[i]) return true;
