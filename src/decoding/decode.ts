@@ -108,7 +108,7 @@ function rowBuffer(vocab: number): Float32Array {
 /** A sampled run's draw for the token at each position of its sequence: a function of its seed and the
  * position alone, so that plain decoding and every speculation of top-k trees, alone or in any batch, sample
  * the same text from the same seed. */
-export function positionDraws(seed: number): (position: number) => number {
+function positionDraws(seed: number): (position: number) => number {
   return (position) => uniformAt(seed, position);
 }
 
