@@ -249,12 +249,13 @@ test("EAGLE_COSTS: a cost model from a file, with a one-line error naming a bad 
       expect(() => costsFor(null as never, null as never)).toThrow(`bad.json: cost model field ${field}`);
     }
     // and the first choices' acceptance by depth
-    const chain = { seen: [20, 15, 9, 4, 0, 0, 0, 0], accepted: [15, 9, 4, 1, 0, 0, 0, 0] };
+    const chain = { seen: [20, 15, 9, 4, 0, 0, 0, 0], accepted: [15, 9, 4, 1, 0, 0, 0, 0], sampled: [12.5, 8.25, 3.5, 1, 0, 0, 0, 0] };
     writeFileSync(good, JSON.stringify({ costs: { ...full, chain } }));
     process.env.EAGLE_COSTS = good;
     expect(costsFor(null as never, null as never)).toEqual({ ...full, chain });
     for (const [field, wrong] of [["chain.seen", { ...chain, seen: [20, 15] }], ["chain.accepted", { ...chain, accepted: [0.5, 0, 0, 0, 0, 0, 0, 0] }],
-      ["chain.accepted", { ...chain, accepted: chain.seen.map((n) => n + 1) }]] as const) {
+      ["chain.accepted", { ...chain, accepted: chain.seen.map((n) => n + 1) }], ["chain.sampled", { ...chain, sampled: undefined }],
+      ["chain.sampled", { ...chain, sampled: chain.seen.map((n) => n + 0.5) }]] as const) {
       writeFileSync(bad, JSON.stringify({ ...full, chain: wrong }));
       process.env.EAGLE_COSTS = bad;
       expect(() => costsFor(null as never, null as never)).toThrow(`bad.json: cost model field ${field}`);
@@ -296,8 +297,10 @@ test("a sequence that joins a batch where even a perfect draft cannot pay rests 
   expect(resting).toBeGreaterThan(0);
 });
 
-test("with the pair's first choices measured, a greedy sequence rests from the start where no chain as good as them pays", () => {
-  const chain = (accepted: number) => ({ seen: [20, 0, 0, 0, 0, 0, 0, 0], accepted: [accepted, 0, 0, 0, 0, 0, 0, 0] });
+test("with the pair's first choices measured, a sequence rests from the start where no chain as good as them pays", () => {
+  // greedy: `accepted` of 20 first choices accepted; sampled: probabilities summing to `sampled`
+  const chain = (accepted: number, sampled = accepted) =>
+    ({ seen: [20, 0, 0, 0, 0, 0, 0, 0], accepted: [accepted, 0, 0, 0, 0, 0, 0, 0], sampled: [sampled, 0, 0, 0, 0, 0, 0, 0] });
   // alone, a perfect draft's chain of 1 pays (2 tokens for ~4.6 ms against 3 ms a token): so does one accepted 19 times in 20
   expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...PERFECT_PAYS_ALONE, chain: chain(19) }).startsResting(100, 1)).toBe(false);
   // but not one accepted 6 times in 20: 1.3 tokens for ~4.6 ms, and deeper chains yield less per step
@@ -305,9 +308,11 @@ test("with the pair's first choices measured, a greedy sequence rests from the s
   const greedy = new CostAwareTreeBuilder(AUTO_DEFAULTS, weak);
   expect(greedy.startsResting(100, 1)).toBe(true);
   for (let i = 0; i < 3000; i++) expect(greedy.wakes(100, 1)).toBe(false); // and it never looks
-  // a sampled run's acceptance follows another law than greedy's: there the bound stays a perfect draft
+  // a sampled run accepts a first choice with the target's probability of it, measured apart
   const sampled = { sampling: { temperature: 1, topK: 0, topP: 1 }, rng: new Rng(1) };
-  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, weak).startsResting(100, 1, sampled)).toBe(false);
-  // as it is without the measurement
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...PERFECT_PAYS_ALONE, chain: chain(6, 19) }).startsResting(100, 1, sampled)).toBe(false);
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, { ...PERFECT_PAYS_ALONE, chain: chain(19, 6) }).startsResting(100, 1, sampled)).toBe(true);
+  // without the measurement, the bound is a draft that is always right
   expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, PERFECT_PAYS_ALONE).startsResting(100, 1)).toBe(false);
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, PERFECT_PAYS_ALONE).startsResting(100, 1, sampled)).toBe(false);
 });

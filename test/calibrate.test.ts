@@ -58,6 +58,12 @@ test("measureCosts: finite, non-negative costs; drafting costs the host a pass a
     if (d > 0) expect(chain.seen[d]).toBeLessThanOrEqual(chain.accepted[d - 1]); // a depth is reached through the one above
   });
   expect(chain.accepted[0]).toBeGreaterThan(chain.seen[0] / 2); // the shipped head's first choice is mostly right
+  // and what a sampled run's matched verification would accept of it: probabilities, at most one per round
+  chain.sampled.forEach((p, d) => {
+    expect(p).toBeGreaterThanOrEqual(0);
+    expect(p).toBeLessThanOrEqual(chain.seen[d]);
+  });
+  expect(chain.sampled[0]).toBeGreaterThan(chain.seen[0] / 4);
 });
 
 test("a cached cost model that prices rounds far above what they cost is dropped by a run, and measured again by the next", () => {

@@ -92,7 +92,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   #nextRest = FIRST_REST;
   #restLeft = 0;
   #sampled = false; // whether the run samples (T > 0): set by startsResting and build from the run's draws
-  readonly #chain: number[] | null; // the draft's first choices' acceptance by depth, measured (greedy)
+  readonly #chain: { greedy: number[] | null; sampled: number[] | null }; // its first choices' acceptance by depth, measured
   #c: CostModel;  // the costs as this round sees them: the measured ones, the target's shared in a batch
   #shared = new Map<number, CostModel>();
   readonly #clock: RoundClock | null; // this run's rounds against their predictions (a cached model's review)
@@ -103,7 +103,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     this.maxFedNodes = params.topK * params.maxDepth;
     this.#c = costs;
     this.#clock = costs.review ? new RoundClock(costs.review) : null;
-    this.#chain = costs.chain ? chainRates(costs.chain) : null;
+    this.#chain = { greedy: costs.chain ? chainRates(costs.chain, false) : null, sampled: costs.chain ? chainRates(costs.chain, true) : null };
   }
 
   /** What this builder's rounds (and the cost model's measurement before them) taught it of acceptance. */
@@ -381,12 +381,12 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   }
 
   /** Whether a draft as good as this pair's could beat a plain round at this context: a chain of its first
-   * choices, m nodes, yields the tokens their measured acceptance gives (chain-acceptance.ts; m + 1 for a
-   * sampled run, or without that measurement: a draft that is always right) for m - 1 passes of one node, its
-   * verification and its catch-up of the tokens it yields. */
+   * choices, m nodes, yields the tokens their measured acceptance gives (chain-acceptance.ts: greedy, or
+   * sampled at temperature 1 for a sampled run; without that measurement m + 1, a draft that is always right)
+   * for m - 1 passes of one node, its verification and its catch-up of the tokens it yields. */
   #couldPay(ctx: number): boolean {
     const c = this.#c;
-    const rates = this.#sampled ? null : this.#chain;
+    const rates = this.#sampled ? this.#chain.sampled : this.#chain.greedy;
     let best = 0;
     for (let m = 1; m < this.params.maxNodes && m <= this.params.maxDepth + 1; m++) {
       const tokens = rates ? chainTokens(rates, m) : m + 1;

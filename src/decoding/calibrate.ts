@@ -19,16 +19,18 @@ import { ACCEPTANCE_BINS, type AcceptanceCounts } from "./calibration.ts";
 import { CHAIN_DEPTHS, type ChainCounts, countChain, emptyChainCounts } from "./chain-acceptance.ts";
 import { CostReview } from "./cost-review.ts";
 import { BATCH_PROBE, type BatchCost, type CostModel, costTable, fitStepCost, type Measurement, type StepCost, stepUs } from "./cost-model.ts";
-import { decode, decodeSteps, isDraftCall } from "./decode.ts";
+import { decode, decodeSteps, isDraftCall, verify, type Verifier } from "./decode.ts";
+import { type SamplingParams, targetDistribution } from "./sampling.ts";
 import { EagleDrafter, type TreeBuilder } from "./eagle.ts";
 import { cachedMeasurement, folderStamp, runtimeStamp } from "./measured-cache.ts";
 import { PlainProposer, type Proposer } from "./proposer.ts";
 
-const FORMAT = 11;
+const FORMAT = 12;
 const TARGET_SIZES = [1, 2, 3, 4, 5, 6, 7, 8, 16, 32, 64];
 const TABLE_SIZES = 8; // target sizes priced as measured (StepCost.table)
 const DRAFT_SIZES = [1, 2, 4, 8, 16];
 const SLOW_US = 100_000; // a size this slow ends its series: larger ones will not be chosen anyway
+const T1: SamplingParams = { temperature: 1, topK: 0, topP: 1 }; // the law a sampled run's chain is priced by
 const ACCEPTANCE_ROUNDS = 72; // the acceptance run's rounds at most (its 128 tokens take ~68 on the grown stories pair)
 
 /** The cost model for this target and head: from EAGLE_COSTS, the cache, or measured now (and cached). */
@@ -91,17 +93,28 @@ function checkCosts(raw: unknown, where: string): CostModel {
   return costs;
 }
 
+// chain.sampled: CHAIN_DEPTHS sums of probabilities, each >= 0
+function probabilities(raw: unknown, where: string): number[] {
+  const v = (raw as Record<string, unknown> | null)?.sampled;
+  if (!Array.isArray(v) || v.length !== CHAIN_DEPTHS || !v.every((x) => typeof x === "number" && Number.isFinite(x) && x >= 0)) {
+    throw new EagleError(`${where}: cost model field chain.sampled must be ${CHAIN_DEPTHS} numbers >= 0`);
+  }
+  return v;
+}
+
 function checkChain(raw: unknown, where: string): ChainCounts {
-  const depths = (key: keyof ChainCounts): number[] => {
+  const depths = (key: "seen" | "accepted"): number[] => {
     const v = (raw as Record<string, unknown> | null)?.[key];
     if (!Array.isArray(v) || v.length !== CHAIN_DEPTHS || !v.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 0)) {
       throw new EagleError(`${where}: cost model field chain.${key} must be ${CHAIN_DEPTHS} integers >= 0`);
     }
     return v;
   };
-  const counts = { seen: depths("seen"), accepted: depths("accepted") };
-  if (counts.accepted.some((a, d) => a > counts.seen[d])) {
-    throw new EagleError(`${where}: cost model field chain.accepted: a depth accepted more tokens than it saw`);
+  const counts = { seen: depths("seen"), accepted: depths("accepted"), sampled: probabilities(raw, where) };
+  for (const key of ["accepted", "sampled"] as const) {
+    if (counts[key].some((a, d) => a > counts.seen[d])) {
+      throw new EagleError(`${where}: cost model field chain.${key}: a depth accepted more tokens than it saw`);
+    }
   }
   return counts;
 }
@@ -292,16 +305,13 @@ function batchCost(target: LoadedModel, ctx: number): BatchCost {
   }
 }
 
-// a builder that drafts every round (it never rests), for timing drafted rounds; `also` sees each verdict too
-function drafting(b: CostAwareTreeBuilder, also?: TreeBuilder["observe"]): TreeBuilder {
+// a builder that drafts every round (it never rests), for timing drafted rounds
+function drafting(b: CostAwareTreeBuilder): TreeBuilder {
   return {
     maxTreeNodes: b.maxTreeNodes,
     maxFedNodes: b.maxFedNodes,
     build: (draft, root, maxNodes) => b.build(draft, root, maxNodes),
-    observe: (tree, path) => {
-      b.observe(tree, path);
-      also?.(tree, path);
-    },
+    observe: (tree, path) => b.observe(tree, path),
   };
 }
 
@@ -386,8 +396,14 @@ function measureAcceptance(target: LoadedModel, head: LoadedDraft, costs: CostMo
   // a head the target seldom agrees with yields a token a round: the rounds are bounded too
   const stop = () => builder.stats.rounds >= ACCEPTANCE_ROUNDS;
   const chain = emptyChainCounts();
+  const row = new Float32Array(target.config.vocabSize);
+  const counting: Verifier = (tree, out, sampling, rng, vocab, drawAt) => {
+    const verdict = verify(tree, out, sampling, rng, vocab, drawAt);
+    countChain(chain, tree, verdict.path, (node, token) => targetDistribution(out.logitsRow(node, row), T1)[token]);
+    return verdict;
+  };
   const run = decode(target, prompt, { maxNewTokens: tokens, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 1, stopIds: [], stop },
-    new EagleDrafter(head, drafting(builder, (tree, path) => countChain(chain, tree, path))));
+    new EagleDrafter(head, drafting(builder)), counting);
   for (let step = run.next(); !step.done; step = run.next());
   return { acceptance: builder.calibration.counts(), chain };
 }
