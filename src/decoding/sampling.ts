@@ -121,17 +121,22 @@ function nucleus(logits: Float32Array, ids: Int32Array, weights: Float64Array, p
   return out;
 }
 
-// softmax(logits / T) over the whole row, the common case, without the index arrays of the filtered one;
-// checkLogits' checks ride on the max pass (NaN fails `x <= max` and `x > max` both)
-function softmax(logits: Float32Array, temperature: number): Float32Array {
-  const n = logits.length;
+// the row's largest logit, with checkLogits' checks riding on the pass (NaN fails `x <= max` and `x > max` both)
+function checkedMax(logits: Float32Array): number {
   let max = -Infinity;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < logits.length; i++) {
     const x = logits[i];
     if (x > max) max = x;
     else if (!(x <= max)) checkLogits(logits);
   }
   if (max === Infinity || max === -Infinity) checkLogits(logits);
+  return max;
+}
+
+// softmax(logits / T) over the whole row, the common case, without the index arrays of the filtered one
+function softmax(logits: Float32Array, temperature: number): Float32Array {
+  const n = logits.length;
+  const max = checkedMax(logits);
   const w = new Float64Array(n);
   let total = 0;
   for (let i = 0; i < n; i++) total += w[i] = Math.exp((logits[i] - max) / temperature);
@@ -214,13 +219,7 @@ function hasNaN(x: Float32Array): boolean {
 // first token whose cumulative weight exceeds u times their total (the last live one where rounding leaves it short)
 function drawSoftmax(logits: Float32Array, temperature: number, u: number): number {
   const n = logits.length;
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const x = logits[i];
-    if (x > max) max = x;
-    else if (!(x <= max)) checkLogits(logits);
-  }
-  if (max === Infinity || max === -Infinity) checkLogits(logits);
+  const max = checkedMax(logits);
   if (scratch.length < n) scratch = new Float64Array(n);
   const w = scratch;
   let total = 0;
@@ -231,7 +230,12 @@ function drawSoftmax(logits: Float32Array, temperature: number, u: number): numb
     total += e;
     if (e > 0) last = i;
   }
-  const target = u * total;
+  return firstPast(w, last, u * total);
+}
+
+// the first live entry before `last` whose cumulative weight exceeds `target`, else `last`: rounding can leave
+// the running sum a hair short of target, and the last live entry takes it
+function firstPast(w: Float32Array | Float64Array, last: number, target: number): number {
   let mass = 0;
   for (let i = 0; i < last; i++) {
     mass += w[i];
@@ -254,14 +258,7 @@ export function sampleFrom(probs: Float32Array | Float64Array, u: number): numbe
     if (q > 0) last = i;
   }
   if (last < 0) fail("sampling: probabilities sum to zero");
-  const target = u * total;
-  let mass = 0;
-  for (let i = 0; i < last; i++) {
-    mass += probs[i];
-    if (probs[i] > 0 && mass > target) return i;
-  }
-  // rounding can leave the running sum a hair short of target: the last live token takes it
-  return last;
+  return firstPast(probs, last, u * total);
 }
 
 // up to k distinct tokens drawn one after another without replacement from `probs` (each from what is
