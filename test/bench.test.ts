@@ -28,6 +28,16 @@ describe("bench's greedy identity check", () => {
     expect(r.report.divergences).toEqual([]);
   });
 
+  test("sampled: every method but eagle1 (whose children are drawn) writes plain sampling's text for the same seeds", () => {
+    const r = bench(["-n", "24", "--temp", "0.8", "--methods", "none", "eagle1", "eagle2", "auto"]);
+    expect(r.code).toBe(0);
+    expect(r.report.identical_methods).toEqual(["none", "eagle2", "auto"]);
+    expect(r.report.identical_outputs).toBe(true);
+    expect(r.report.methods.find((m: { name: string }) => m.name === "eagle2").mean_acceptance_length).toBeGreaterThan(1.5); // real trees
+    const p = Bun.spawnSync([process.execPath, CLI, "bench", "-n", "8", "--temp", "1", "--methods", "none", "eagle2"], { stdout: "pipe", stderr: "pipe" });
+    expect(p.stdout.toString()).toContain("sampled outputs identical across none, eagle2 (the same seeds): yes");
+  });
+
   test("one method: no speedup without plain decoding and no identity claim", () => {
     const p = Bun.spawnSync([process.execPath, CLI, "bench", "-n", "8", "--methods", "eagle2"], { stdout: "pipe", stderr: "pipe" });
     expect(p.exitCode).toBe(0);

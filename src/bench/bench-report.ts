@@ -12,7 +12,8 @@ export interface BenchReport {
   params: number;
   ffi_crossing_us: number;
   workload: { prompts: number; new_tokens: number; temperature: number; seed: number; repeat: number; prompt_file: string };
-  identical_outputs: boolean | null;
+  identical_outputs: boolean | null; // greedy: every method's; sampled: identical_methods' (the same seeds)
+  identical_methods: string[];
   peer: PeerResult | null;
   divergences: Divergence[];
   methods: Omit<MethodResult, "outputs">[];
@@ -40,7 +41,11 @@ export function formatBench(r: BenchReport): string {
     lines.push(`${m.name}: its cost model predicted ${m.predicted_tokens_per_s.toFixed(1)} tok/s for the trees it chose, ` +
       `measured ${m.tokens_per_s.toFixed(1)} (${((m.tokens_per_s / m.predicted_tokens_per_s) * 100).toFixed(0)}%)`);
   }
-  if (r.identical_outputs !== null) lines.push("", `greedy outputs identical across methods: ${r.identical_outputs ? "yes" : "NO"}`);
+  if (r.identical_outputs !== null) {
+    const which = r.workload.temperature === 0 ? "greedy outputs identical across methods"
+      : `sampled outputs identical across ${r.identical_methods.join(", ")} (the same seeds)`;
+    lines.push("", `${which}: ${r.identical_outputs ? "yes" : "NO"}`);
+  }
   if (r.peer) lines.push("", ...formatPeer(r.peer));
   for (const d of r.divergences) {
     const why = Number.isNaN(d.gap) ? "one run stopped first" : `gap ${d.gap.toFixed(4)} nats: ${d.near_tie ? "a near tie" : "NOT a near tie"}`;
