@@ -151,7 +151,17 @@ export function targetDistribution(logits: Float32Array, p: SamplingParams): Flo
   checkParams(p, logits.length);
   const n = logits.length;
   if (!(p.topK > 0 && p.topK < n) && p.topP >= 1) return softmax(logits, p.temperature);
-  checkLogits(logits);
+  const { ids, weights } = keptWeights(logits, p);
+  const total = sum(weights);
+  const out = new Float32Array(n);
+  for (let j = 0; j < ids.length; j++) out[ids[j]] = weights[j] / total;
+  return out;
+}
+
+// the tokens top-k, then top-p, keep (top-k's in rank order), with their unnormalised float64 weights
+function keptWeights(logits: Float32Array, p: SamplingParams): { ids: Int32Array; weights: Float64Array } {
+  checkedMax(logits); // checkLogits' checks, in its fastest pass
+  const n = logits.length;
   const ranked = p.topK > 0 && p.topK < n;
   let ids = ranked ? topKIds(logits, p.topK) : identity(n);
   let weights = weightsOf(logits, ids, p.temperature);
@@ -159,10 +169,7 @@ export function targetDistribution(logits: Float32Array, p: SamplingParams): Flo
     ids = nucleus(logits, ids, weights, p.topP, ranked);
     weights = weightsOf(logits, ids, p.temperature);
   }
-  const total = sum(weights);
-  const out = new Float32Array(n);
-  for (let j = 0; j < ids.length; j++) out[ids[j]] = weights[j] / total;
-  return out;
+  return { ids, weights };
 }
 
 // a float64 scratch row for sampleToken's softmax weights, grown to the largest vocabulary seen
@@ -180,20 +187,7 @@ export function sampleToken(logits: Float32Array, p: SamplingParams, u: number):
   if (!(u >= 0 && u < 1)) fail(`sampling: draw ${u} must be in [0, 1)`);
   const n = logits.length;
   if (!(p.topK > 0 && p.topK < n) && p.topP >= 1) return drawSoftmax(logits, p.temperature, u);
-  const ranked = p.topK > 0 && p.topK < n;
-  let ids: Int32Array;
-  if (ranked) {
-    ids = topKIds(logits, p.topK);
-    if (!(logits[ids[0]] > -Infinity && logits[ids[0]] < Infinity) || hasNaN(logits)) checkLogits(logits);
-  } else {
-    checkLogits(logits);
-    ids = identity(n);
-  }
-  let weights = weightsOf(logits, ids, p.temperature);
-  if (p.topP < 1) {
-    ids = nucleus(logits, ids, weights, p.topP, ranked);
-    weights = weightsOf(logits, ids, p.temperature);
-  }
+  const { ids, weights } = keptWeights(logits, p);
   // the kept tokens in id order, as the dense row holds them: id * 2^21 + index, sorted as numbers
   const order = new Float64Array(ids.length);
   for (let j = 0; j < ids.length; j++) order[j] = ids[j] * ORDER_SCALE + j;
@@ -209,11 +203,6 @@ export function sampleToken(logits: Float32Array, p: SamplingParams, u: number):
 }
 
 const ORDER_SCALE = 2 ** 21; // above any count of kept tokens (a vocabulary's), and id * it stays exact in a double
-
-function hasNaN(x: Float32Array): boolean {
-  for (let i = 0; i < x.length; i++) if (x[i] !== x[i]) return true;
-  return false;
-}
 
 // softmax(logits / T) over the whole row, drawn at u: the weights in float64 in the scratch row, then the
 // first token whose cumulative weight exceeds u times their total (the last live one where rounding leaves it short)
