@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <optional>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -195,9 +197,9 @@ struct Step {
   const LayerCache& cache(int64_t row, int32_t l) const { return caches[size_t(row_part[row]) * layers + l]; }
 };
 
-Step make_step(const std::vector<SeqPart>& parts, const int32_t* positions, int32_t layers) {
+Step make_step(const SeqPart* parts, size_t count, const int32_t* positions, int32_t layers) {
   Step s{positions, 0, layers, {}, {}, {}, {}};
-  for (size_t b = 0; b < parts.size(); b++) {
+  for (size_t b = 0; b < count; b++) {
     const auto& p = parts[b];
     add_key_lists(s.keys, p.kv->len, p.n, p.mask, p.mask_cols);
     for (int32_t i = 0; i < p.n; i++) {
@@ -335,13 +337,21 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
 
 const char* cpu_kernels_isa() { return cpu_kernels_enabled() ? cpu::kernels().isa : "off"; }
 
-void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
-                 const std::vector<Out*>& outs) {
-  const cpu::FlushDenormals flush;
+namespace {
+
+// Parts [first, first + count) of a call, whose rows start at `row`: run as one forward of their own.
+struct PartGroup {
+  size_t first, count;
+  int64_t row, rows;
+};
+
+// The forward of one group's rows (`step`: their slots and keys): hidden states into hp, logits into lp (the
+// group's first rows there). A draft part's features are contiguous float32 here (forward_cpu sees to it).
+void forward_rows(const Model& m, const SeqPart* parts, size_t count, const Step& step, const int32_t* tokens,
+                  float* hp, float* lp) {
   const auto& c = m.cfg;
   const int64_t h = c.hidden_size, V = c.vocab_size;
   const int64_t qw = int64_t(c.n_heads) * c.head_dim, ld = qw + 2 * int64_t(c.n_kv_heads) * c.head_dim;
-  const Step step = make_step(parts, positions, c.n_layers);
   const int64_t n = step.n;
   // scratch rows: x, xn, tmp (h each), qkv (ld), att (qw), gate/up (2 up_offset); fc input (2h) for a draft head
   const int64_t row = 3 * h + ld + qw + std::max<int64_t>(2 * up_offset(c), 2 * h);
@@ -356,9 +366,9 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
   if (draft) {
     // EAGLE: the draft reads concat(embedding, feature), embedding first; each part its own features
     int64_t i = 0;
-    for (const auto& p : parts) {
-      const Tensor feats = p.features->hidden->contiguous();
-      const float* f = f32(feats);
+    for (size_t b = 0; b < count; b++) {
+      const auto& p = parts[b];
+      const float* f = p.features->hidden->data_ptr<float>();  // contiguous float32 (checked by the caller)
       for (int32_t j = 0; j < p.n; j++, i++) {
         embed_row(embed, tokens[i], h, gu + i * 2 * h);
         std::memcpy(gu + i * 2 * h + h, f + int64_t(p.features->rows[j]) * h, h * sizeof(float));
@@ -372,13 +382,124 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
     attention_block(m, m.layers[l], x, step, l, xn, qkv, att, tmp);
     mlp_block(m, m.layers[l], x, n, xn, gu, tmp);
   }
-  auto hidden = torch::empty({n, h}, f32_options(m));
-  float* hp = hidden.data_ptr<float>();
   // a draft head has no final norm: its output is the predicted next feature
   if (draft) std::memcpy(hp, x, size_t(n) * h * sizeof(float));
   else cpu::kernels().rms_norm(x, h, n, h, f32(m.global[ET_W_NORM]), c.rms_norm_eps, hp, h);
+  linear(hp, h, n, m.packed_lm_head, V, Tensor(), lp, V);
+}
+
+// Multiply-adds of the products for one row: the weights' elements, the LM head's included.
+double row_macs(const et_model_config& c) {
+  const double h = c.hidden_size, qkv = double(c.n_heads + 2 * c.n_kv_heads) * c.head_dim;
+  const double layer = h * qkv + double(c.n_heads) * c.head_dim * h + 3.0 * h * c.intermediate_size;
+  return c.n_layers * layer + (c.draft ? 2.0 * h * h : 0.0) + h * c.vocab_size;
+}
+
+// Bytes of product weights at or under which a model's forward never splits a product or an attention over
+// threads: its weights stay in each core's caches, so each op is a few microseconds, about what handing
+// pieces to another thread costs (about 25 handoffs a forward). A batch of such a model splits by sequence
+// instead (below): each thread runs whole forwards for its sequences, one handoff a forward.
+constexpr double SMALL_MODEL_BYTES = double(4 << 20);
+
+bool small_model(const Model& m) { return row_macs(m.cfg) * double(m.packed_lm_head.w.element_size()) <= SMALL_MODEL_BYTES; }
+
+// The parts cut into `groups` contiguous runs of about equal work, each row costing its products plus its
+// attention over its slots.
+std::vector<PartGroup> group_parts(const Model& m, const std::vector<SeqPart>& parts, int groups) {
+  const auto& c = m.cfg;
+  const double per_row = row_macs(c), per_slot = 2.0 * c.n_layers * c.n_heads * c.head_dim;
+  std::vector<double> cost(parts.size());
+  double total = 0;
+  for (size_t b = 0; b < parts.size(); b++) {
+    cost[b] = parts[b].n * (per_row + per_slot * (parts[b].kv->len + parts[b].n));
+    total += cost[b];
+  }
+  std::vector<PartGroup> out;
+  double done = 0;
+  int64_t row = 0;
+  size_t b = 0;
+  for (int g = 0; g < groups && b < parts.size(); g++) {
+    const double until = total * (g + 1) / groups;
+    PartGroup grp{b, 0, row, 0};
+    // at least one part each; the last group takes what is left
+    while (b < parts.size() && (grp.count == 0 || g == groups - 1 || done + cost[b] / 2 <= until)) {
+      done += cost[b];
+      grp.rows += parts[b].n;
+      grp.count++;
+      b++;
+    }
+    row += grp.rows;
+    out.push_back(grp);
+  }
+  return out;
+}
+
+// how many groups a batch splits into: one per thread for a small model's batch of several sequences, else
+// one (a larger model's products then split their outputs over the threads)
+int split_groups(const Model& m, const std::vector<SeqPart>& parts) {
+  const int threads = std::max(1, torch::get_num_threads());
+  if (threads <= 1 || parts.size() < 2 || !small_model(m)) return 1;
+  return int(std::min<size_t>(size_t(threads), parts.size()));
+}
+
+}  // namespace
+
+void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
+                 const std::vector<Out*>& outs) {
+  const cpu::FlushDenormals flush;
+  const auto& c = m.cfg;
+  const int64_t h = c.hidden_size, V = c.vocab_size;
+  int64_t n = 0;
+  int32_t max_pos = 0;
+  for (const auto& p : parts) n += p.n;
+  for (int64_t i = 0; i < n; i++) max_pos = std::max(max_pos, positions[i]);
+  rope_rows(m, max_pos, false);  // grown here, once, before any group reads it
+  auto hidden = torch::empty({n, h}, f32_options(m));
   auto logits = torch::empty({n, V}, f32_options(m));
-  linear(hp, h, n, m.packed_lm_head, V, Tensor(), logits.data_ptr<float>(), V);
+  float* hp = hidden.data_ptr<float>();
+  float* lp = logits.data_ptr<float>();
+  // each draft part's features as contiguous float32, held while the forward runs
+  std::vector<Tensor> features;
+  std::vector<Features> feature_rows(parts.size());
+  std::vector<SeqPart> held(parts);
+  if (c.draft) {
+    features.reserve(parts.size());
+    for (size_t b = 0; b < parts.size(); b++) {
+      features.push_back(parts[b].features->hidden->contiguous());
+      f32(features.back());
+      feature_rows[b] = Features{&features.back(), parts[b].features->rows};
+      held[b].features = &feature_rows[b];
+    }
+  }
+  // the groups' steps are made here, where a bad mask may throw; a group's forward throws only on a broken
+  // model, and its error is carried out of the worker and thrown here
+  const int groups = split_groups(m, parts);
+  const std::vector<PartGroup> runs =
+      groups > 1 ? group_parts(m, held, groups) : std::vector<PartGroup>{{0, held.size(), 0, n}};
+  std::vector<Step> steps;
+  for (const auto& r : runs) steps.push_back(make_step(held.data() + r.first, r.count, positions + r.row, c.n_layers));
+  auto run = [&](size_t g) {
+    const PartGroup& r = runs[g];
+    forward_rows(m, held.data() + r.first, r.count, steps[g], tokens + r.row, hp + r.row * h, lp + r.row * V);
+  };
+  if (runs.size() == 1) {
+    std::optional<cpu::Serial> serial;  // a small model's lone forward stays on this thread (see SMALL_MODEL_BYTES)
+    if (small_model(m)) serial.emplace();
+    run(0);
+  } else {
+    std::vector<std::exception_ptr> failed(runs.size());
+    cpu::parallel_for(int64_t(runs.size()), 1, [&](int64_t a, int64_t b) {
+      for (int64_t g = a; g < b; g++) {
+        try {
+          run(size_t(g));
+        } catch (...) {
+          failed[size_t(g)] = std::current_exception();
+        }
+      }
+    });
+    for (const auto& e : failed)
+      if (e) std::rethrow_exception(e);
+  }
   // each sequence's rows, as views of the whole (contiguous: whole rows)
   int64_t first = 0;
   for (size_t b = 0; b < parts.size(); b++) {

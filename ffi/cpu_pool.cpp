@@ -30,6 +30,10 @@ namespace {
 
 constexpr int64_t PIECES_PER_THREAD = 4;
 
+// set while this thread runs a piece of a job, or a Serial lives on it: a parallel_for then runs inline (the
+// pool runs one job at a time, and a piece is already one thread's share)
+thread_local bool in_piece = false;
+
 class Pool {
  public:
   // runs f over [0, n) cut into `pieces` contiguous pieces, which the caller and up to `workers` threads
@@ -71,7 +75,11 @@ class Pool {
       if ((v >> PIECE_BITS) != j.generation || int64_t(piece) >= j.pieces) return;
       if (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
       const int64_t begin = j.n * int64_t(piece) / j.pieces, end = j.n * (int64_t(piece) + 1) / j.pieces;
-      if (begin < end) (*j.f)(begin, end);
+      if (begin < end) {
+        in_piece = true;
+        (*j.f)(begin, end);
+        in_piece = false;
+      }
       done_.fetch_add(1, std::memory_order_acq_rel);
       v = next_.load(std::memory_order_acquire);
     }
@@ -118,8 +126,12 @@ Pool& pool() {
 
 }  // namespace
 
+Serial::Serial() : was(in_piece) { in_piece = true; }
+Serial::~Serial() { in_piece = was; }
+
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
   if (n <= 0) return;
+  if (in_piece) return f(0, n);
   const int64_t most = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
   const int threads = int(std::min<int64_t>(std::max(1, torch::get_num_threads()), most));
   if (threads <= 1) return f(0, n);

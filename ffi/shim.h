@@ -166,6 +166,14 @@ namespace cpu {
 // many threads as libtorch is set to use, the caller among them, each taking the next piece when free;
 // returns when every piece is done
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
+// while one lives, parallel_for on this thread runs f(0, n) inline
+struct Serial {
+  Serial();
+  ~Serial();
+  Serial(const Serial&) = delete;
+  Serial& operator=(const Serial&) = delete;
+  bool was;
+};
 }  // namespace cpu
 
 bool cpu_kernels_enabled();

@@ -14,7 +14,7 @@ import { makeProposer, type SpecMode } from "../src/decoding/spec-mode.ts";
 import { loadDraft } from "../src/model/draft.ts";
 import { loadModel } from "../src/model/loader.ts";
 import { draftForwardBatch, forwardBatch } from "../src/native/batch-forward.ts";
-import { cpuKernels, draftForward, forward, KvCache, StepOutput } from "../src/native/engine.ts";
+import { cpuKernels, draftForward, forward, KvCache, setThreads, StepOutput, threadCount } from "../src/native/engine.ts";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
 import { PERFECT_PAYS_ALONE, testSpec } from "./support/costs.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
@@ -41,8 +41,20 @@ function expectSame(a: number[][], b: number[][]): void {
 const ids = (n: number, salt: number) => Int32Array.from({ length: n }, (_, i) => 1 + ((i * 31 + salt * 17) % (vocab - 1)));
 const positions = (from: number, n: number) => Int32Array.from({ length: n }, (_, i) => from + i);
 
+// at 2 threads a small model's batch is split by sequence over the threads (each runs whole forwards for its
+// sequences); a row's bits must not depend on which thread or group computed it
+function atThreads(threads: number, body: () => void): void {
+  const before = threadCount();
+  setThreads(threads);
+  try {
+    body();
+  } finally {
+    setThreads(before);
+  }
+}
+
 describe("et_forward_batch", () => {
-  test("each sequence gets what it gets alone: different lengths, a tree mask, a mask over cached slots", () => {
+  for (const threads of [1, 2]) test(`each sequence gets what it gets alone: different lengths, a tree mask, a mask over cached slots (${threads} thread${threads > 1 ? "s" : ""})`, () => atThreads(threads, () => {
     const prompts = [ids(5, 1), ids(40, 2), ids(17, 3)];
     const caches = prompts.map(() => KvCache.create(target.model, 96));
     const alone = prompts.map(() => KvCache.create(target.model, 96));
@@ -77,7 +89,7 @@ describe("et_forward_batch", () => {
       expectSame(logits(outs[i]), logits(single));
     });
     for (const h of [...caches, ...alone, ...outs, single]) h.dispose();
-  });
+  }));
 
   test("a bad batch is refused and leaves every cache as it was", () => {
     const a = KvCache.create(target.model, 8), b = KvCache.create(target.model, 8);
@@ -96,7 +108,7 @@ describe("et_forward_batch", () => {
 });
 
 describe("et_draft_forward_batch", () => {
-  test("each sequence's draft pass is what it gets alone: prefill features, a tree level over its own output", () => {
+  for (const threads of [1, 2]) test(`each sequence's draft pass is what it gets alone: prefill features, a tree level over its own output (${threads} thread${threads > 1 ? "s" : ""})`, () => atThreads(threads, () => {
     const prompts = [ids(6, 1), ids(30, 2), ids(11, 3)];
     const targetOut = prompts.map(() => StepOutput.create());
     prompts.forEach((p, i) => {
@@ -136,7 +148,7 @@ describe("et_draft_forward_batch", () => {
       expectSame(logits(outs[i]), logits(single[i]));
     });
     for (const h of [...targetOut, ...caches, ...alone, ...outs, ...single]) h.dispose();
-  });
+  }));
 
   test("a bad draft batch is refused and leaves every cache as it was", () => {
     const a = KvCache.create(head.model, 8), b = KvCache.create(head.model, 8);

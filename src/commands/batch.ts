@@ -11,6 +11,7 @@ import { Progress } from "../batch/progress.ts";
 import { PromptBuilder } from "../batch/prompt.ts";
 import { type BatchEngine, type BatchResult, isError, itemSequence } from "../batch/run-item.ts";
 import { BatchDecoder } from "../decoding/batch-decode.ts";
+import { decodesBatches } from "../native/engine.ts";
 import { fileOutput, type LineOutput, OrderedWriter, stdoutOutput } from "../batch/sink.ts";
 import { EagleError } from "../util/errors.ts";
 import { readTextFile } from "../util/files.ts";
@@ -61,6 +62,7 @@ export async function runBatch(a: BatchArgs): Promise<void> {
   checkSamplingFlags(a);
   const given = parallelCount(a.parallel);
   applyThreads(a.threads);
+  decodesBatches(); // without --threads, a small model gets every core too (see autoThreads)
   const defaults: ItemOptions = { maxTokens: a.n, temperature: a.temp, topK: a.topK, topP: a.topP, seed: a.seed, stop: stopStrings(a.stop) };
   const out = a.output !== undefined ? fileOutput(a.output, a.force) : stdoutOutput();
   const items = parseItems(await readInput(a.input), { defaults, model: modelName(a.model) });

@@ -19,7 +19,7 @@ export function runtimeFlags<T>(y: Argv<T>) {
   return y
     .option("device", { choices: ["cpu", "cuda"] as const, describe: "where to run", defaultDescription: "$EAGLE_DEVICE, else cuda if available, else cpu" })
     .option("dtype", { choices: ["f32", "f16", "bf16"] as const, describe: "compute dtype", defaultDescription: "$EAGLE_DTYPE, else bf16 on cuda; on cpu bf16 for a bf16 checkpoint, else f32" })
-    .option("threads", { alias: "t", type: "number", describe: "CPU threads for libtorch", defaultDescription: "1 below 20M parameters, else all cores" });
+    .option("threads", { alias: "t", type: "number", describe: "CPU threads for libtorch", defaultDescription: "1 below 20M parameters (batch, serve: all cores), else all cores" });
 }
 
 /** An explicit --threads; without one the loader picks a count from the model's size (autoThreads). */

@@ -11,6 +11,7 @@ import { TextTokenizer } from "../model/tokenizer.ts";
 import { type ResolvedSpec, resolveSpec } from "../decoding/spec-mode.ts";
 import { BatchScheduler } from "../serve/scheduler.ts";
 import { startServer } from "../serve/server.ts";
+import { decodesBatches } from "../native/engine.ts";
 import { applyThreads, helpFirst, parallelCount, parallelFlag, parallelFor, type RuntimeArgs, runtimeFlags, type SpecArgs, specFlags } from "./common.ts";
 
 export interface ServeArgs extends RuntimeArgs, SpecArgs {
@@ -48,6 +49,7 @@ export async function runServe(a: ServeArgs): Promise<void> {
   checkServeFlags(a);
   const given = parallelCount(a.parallel);
   applyThreads(a.threads);
+  decodesBatches(); // without --threads, a small model gets every core too (see autoThreads)
   const target = loadModel(a.model, resolvePlacement(a.device, a.dtype, a.model));
   let spec: ResolvedSpec | null = null;
   try {

@@ -130,11 +130,22 @@ export function threadCount(): number {
   return outI32("get threads", (box) => shim().et_get_threads(box));
 }
 
+let batches = false;
+
+/** Said by batch and serve before they load a model: their forwards carry many sequences, which the CPU
+ * kernels split over the cores by sequence for a small model (one handoff a forward, none for a lone
+ * sequence's), so autoThreads gives such a model every core there too. */
+export function decodesBatches(): void {
+  batches = true;
+}
+
 /** Unless a count was set: one thread for small models, where every op is too short to split and
- * spinning OpenMP workers only cost time (badly so on a busy machine), else every core. */
+ * spinning workers only cost time (badly so on a busy machine), else every core; every core for any model
+ * whose batches the CPU kernels split (decodesBatches). */
 export function autoThreads(parameters: number): void {
   if (threadsChosen) return;
-  check(shim().et_set_threads(parameters < 20e6 ? 1 : availableParallelism()), "set threads");
+  const every = parameters >= 20e6 || (batches && cpuKernels() !== "off");
+  check(shim().et_set_threads(every ? availableParallelism() : 1), "set threads");
 }
 
 /** Waits for every operation queued on the device (a no-op on CPU). */
