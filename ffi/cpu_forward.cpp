@@ -9,8 +9,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
-#include <optional>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -339,12 +337,6 @@ const char* cpu_kernels_isa() { return cpu_kernels_enabled() ? cpu::kernels().is
 
 namespace {
 
-// Parts [first, first + count) of a call, whose rows start at `row`: run as one forward of their own.
-struct PartGroup {
-  size_t first, count;
-  int64_t row, rows;
-};
-
 // The forward of one group's rows (`step`: their slots and keys): hidden states into hp, logits into lp (the
 // group's first rows there). A draft part's features are contiguous float32 here (forward_cpu sees to it).
 void forward_rows(const Model& m, const SeqPart* parts, size_t count, const Step& step, const int32_t* tokens,
@@ -388,60 +380,6 @@ void forward_rows(const Model& m, const SeqPart* parts, size_t count, const Step
   linear(hp, h, n, m.packed_lm_head, V, Tensor(), lp, V);
 }
 
-// Multiply-adds of the products for one row: the weights' elements, the LM head's included.
-double row_macs(const et_model_config& c) {
-  const double h = c.hidden_size, qkv = double(c.n_heads + 2 * c.n_kv_heads) * c.head_dim;
-  const double layer = h * qkv + double(c.n_heads) * c.head_dim * h + 3.0 * h * c.intermediate_size;
-  return c.n_layers * layer + (c.draft ? 2.0 * h * h : 0.0) + h * c.vocab_size;
-}
-
-// Bytes of product weights at or under which a model's forward never splits a product or an attention over
-// threads: its weights stay in each core's caches, so each op is a few microseconds, about what handing
-// pieces to another thread costs (about 25 handoffs a forward). A batch of such a model splits by sequence
-// instead (below): each thread runs whole forwards for its sequences, one handoff a forward.
-constexpr double SMALL_MODEL_BYTES = double(4 << 20);
-
-bool small_model(const Model& m) { return row_macs(m.cfg) * double(m.packed_lm_head.w.element_size()) <= SMALL_MODEL_BYTES; }
-
-// The parts cut into `groups` contiguous runs of about equal work, each row costing its products plus its
-// attention over its slots.
-std::vector<PartGroup> group_parts(const Model& m, const std::vector<SeqPart>& parts, int groups) {
-  const auto& c = m.cfg;
-  const double per_row = row_macs(c), per_slot = 2.0 * c.n_layers * c.n_heads * c.head_dim;
-  std::vector<double> cost(parts.size());
-  double total = 0;
-  for (size_t b = 0; b < parts.size(); b++) {
-    cost[b] = parts[b].n * (per_row + per_slot * (parts[b].kv->len + parts[b].n));
-    total += cost[b];
-  }
-  std::vector<PartGroup> out;
-  double done = 0;
-  int64_t row = 0;
-  size_t b = 0;
-  for (int g = 0; g < groups && b < parts.size(); g++) {
-    const double until = total * (g + 1) / groups;
-    PartGroup grp{b, 0, row, 0};
-    // at least one part each; the last group takes what is left
-    while (b < parts.size() && (grp.count == 0 || g == groups - 1 || done + cost[b] / 2 <= until)) {
-      done += cost[b];
-      grp.rows += parts[b].n;
-      grp.count++;
-      b++;
-    }
-    row += grp.rows;
-    out.push_back(grp);
-  }
-  return out;
-}
-
-// how many groups a batch splits into: one per thread for a small model's batch of several sequences, else
-// one (a larger model's products then split their outputs over the threads)
-int split_groups(const Model& m, const std::vector<SeqPart>& parts) {
-  const int threads = std::max(1, torch::get_num_threads());
-  if (threads <= 1 || parts.size() < 2 || !small_model(m)) return 1;
-  return int(std::min<size_t>(size_t(threads), parts.size()));
-}
-
 }  // namespace
 
 void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
@@ -471,35 +409,15 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
       held[b].features = &feature_rows[b];
     }
   }
-  // the groups' steps are made here, where a bad mask may throw; a group's forward throws only on a broken
-  // model, and its error is carried out of the worker and thrown here
-  const int groups = split_groups(m, parts);
-  const std::vector<PartGroup> runs =
-      groups > 1 ? group_parts(m, held, groups) : std::vector<PartGroup>{{0, held.size(), 0, n}};
+  // the groups the threads run (cpu_split.cpp); their steps made here, where a bad mask may throw
+  const std::vector<PartGroup> runs = split_parts(m, held);
   std::vector<Step> steps;
   for (const auto& r : runs) steps.push_back(make_step(held.data() + r.first, r.count, positions + r.row, c.n_layers));
   auto run = [&](size_t g) {
     const PartGroup& r = runs[g];
     forward_rows(m, held.data() + r.first, r.count, steps[g], tokens + r.row, hp + r.row * h, lp + r.row * V);
   };
-  if (runs.size() == 1) {
-    std::optional<cpu::Serial> serial;  // a small model's lone forward stays on this thread (see SMALL_MODEL_BYTES)
-    if (small_model(m)) serial.emplace();
-    run(0);
-  } else {
-    std::vector<std::exception_ptr> failed(runs.size());
-    cpu::parallel_for(int64_t(runs.size()), 1, [&](int64_t a, int64_t b) {
-      for (int64_t g = a; g < b; g++) {
-        try {
-          run(size_t(g));
-        } catch (...) {
-          failed[size_t(g)] = std::current_exception();
-        }
-      }
-    });
-    for (const auto& e : failed)
-      if (e) std::rethrow_exception(e);
-  }
+  run_groups(m, runs, run);
   // each sequence's rows, as views of the whole (contiguous: whole rows)
   int64_t first = 0;
   for (size_t b = 0; b < parts.size(); b++) {

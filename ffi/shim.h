@@ -158,6 +158,18 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
 void forward_batch(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
                    const std::vector<Out*>& outs);
 
+// cpu_split.cpp: a model small enough that its forward never splits an op over threads; and the parts of a
+// batched forward as the groups the threads run, each a whole forward of its own (one group unless small)
+struct PartGroup {
+  size_t first, count;  // parts [first, first + count)
+  int64_t row, rows;    // their rows in the call
+};
+bool small_cpu_model(const Model& m);
+std::vector<PartGroup> split_parts(const Model& m, const std::vector<SeqPart>& parts);
+// run(g) for every group: one group on this thread (which a small model's never leaves), several over the
+// threads, rethrowing the first group's error after all have run
+void run_groups(const Model& m, const std::vector<PartGroup>& groups, const std::function<void(size_t)>& run);
+
 // cpu_forward.cpp: the float32 CPU forward through cpu_kernels.h (checked inputs; leaves kv.len to the
 // caller); whether the kernels are on (unless ET_CPU_KERNELS=0) and a model takes them (CPU, float32,
 // head_dim <= 256); their instruction set ("off" when disabled)
