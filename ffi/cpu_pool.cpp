@@ -76,9 +76,8 @@ class Pool {
       if (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
       const int64_t begin = j.n * int64_t(piece) / j.pieces, end = j.n * (int64_t(piece) + 1) / j.pieces;
       if (begin < end) {
-        in_piece = true;
+        const Serial inside;
         (*j.f)(begin, end);
-        in_piece = false;
       }
       done_.fetch_add(1, std::memory_order_acq_rel);
       v = next_.load(std::memory_order_acquire);

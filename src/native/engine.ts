@@ -141,7 +141,7 @@ export function decodesBatches(): void {
 
 /** Unless a count was set: one thread for small models, where every op is too short to split and
  * spinning workers only cost time (badly so on a busy machine), else every core; every core for any model
- * whose batches the CPU kernels split (decodesBatches). */
+ * in batch and serve on the CPU kernels (decodesBatches). */
 export function autoThreads(parameters: number): void {
   if (threadsChosen) return;
   const every = parameters >= 20e6 || (batches && cpuKernels() !== "off");
