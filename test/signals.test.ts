@@ -71,7 +71,9 @@ describe("Ctrl-C", () => {
 
   test("batch to stdout: the finished lines are out, the summary says where it stopped", async () => {
     const prompts = Array.from({ length: 50 }, (_, i) => `Tom said ${i}`).join("\n");
-    const p = spawn(["batch", "-m", model, "-n", "400", "--temp", "0"], prompts);
+    // two at a time, long ones: the first lines come out long before the run could end by itself (as wide
+    // as the default may be on a fast machine, all 50 would finish together)
+    const p = spawn(["batch", "-m", model, "-n", "2000", "--temp", "0", "--parallel", "2"], prompts);
     const out = await readUntil(p.stdout, (t) => t.split("\n").length > 2);
     p.kill("SIGINT");
     expect(await p.exited).toBe(130);
@@ -86,7 +88,7 @@ describe("Ctrl-C", () => {
     mkdirSync(dir);
     const file = join(dir, "results.jsonl");
     const prompts = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: `p${i}`, prompt: `Lily saw ${i}` })).join("\n");
-    const p = spawn(["batch", "-m", model, "-n", "400", "--temp", "0", "-o", file], prompts);
+    const p = spawn(["batch", "-m", model, "-n", "2000", "--temp", "0", "--parallel", "2", "-o", file], prompts);
     // the results go to a temporary file beside the output until the run ends: wait for two there
     const tmp = () => readdirSync(dir).find((f) => f.startsWith("results.jsonl.tmp-"));
     await waitFor(() => tmp() !== undefined && readFileSync(join(dir, tmp()!), "utf8").split("\n").length > 2, "two results");
