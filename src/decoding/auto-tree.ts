@@ -114,8 +114,11 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   // Calibration is greedy verification's: there a token is accepted exactly when the target would pick it,
   // which the measured outcomes describe. Sampled verification accepts by another law (a token the target
   // would pick 60% of the time, about 60% of the time), and on the grown stories pair at T 1 calibrating
-  // lowered τ (1.73 -> 1.66 from the greedy outcomes, 1.54 learning from the sequence's own rounds alone), so
-  // a sampled sequence trusts the draft as it is.
+  // lowered τ (1.73 -> 1.66 from the greedy outcomes, 1.54 learning from the sequence's own rounds alone,
+  // under the residual rule of the time), so a sampled sequence trusts the draft as it is. Under matched
+  // verification its own outcomes are the target's probabilities of the children (at T 0.8 with the CLI's
+  // filters a child drafted at 0.55 was accepted 0.72 of the time, at 0.04 0.02), but learning from them
+  // changed nothing measurable: bench's grown pair, -n 64, τ 2.03 -> 2.00 at T 1, 2.27 -> 2.26 at T 0.8.
   #calibrationFor(draws?: RunDraws): AcceptanceCalibration {
     const sampled = this.#samples(draws);
     this.#calibration ??= sampled ? new AcceptanceCalibration(undefined, false) : new AcceptanceCalibration(this.costs.acceptance);
