@@ -1,8 +1,8 @@
 // cpu_split.cpp — how the CPU kernels share a forward among the threads. A larger model's products split
 // their outputs over the threads (cpu_forward.cpp's linear and attention). A small model's ops are each a
-// few microseconds, about what handing pieces to another thread costs (about 25 handoffs a forward), so its
-// forward never splits an op: a batch of several sequences splits by sequence instead, each thread running
-// whole forwards for its share (one handoff a forward), and a lone sequence's forward stays on one thread.
+// few microseconds, about what handing pieces to another thread costs (about 25 handoffs a forward), so a
+// batch of several sequences splits by sequence instead, each thread running whole forwards for its share
+// (one handoff a forward), and a lone sequence's forward of a few rows stays on one thread.
 #include <algorithm>
 #include <exception>
 #include <optional>
@@ -23,6 +23,11 @@ double row_macs(const et_model_config& c) {
 // Bytes of product weights at or under which a model is small (above): they stay in each core's caches, so
 // every thread reading all of them costs little.
 constexpr double SMALL_MODEL_BYTES = double(4 << 20);
+
+// Rows from which a small model's lone forward (a prefill, a large tree) splits its ops after all: there each
+// op is long enough to share (stories260K at 2 threads, context 64, `scripts/forward-cost.ts`: 8 rows 97 us
+// on one thread against 99-102 split; 16 rows 189 against 167; 60 rows 755 against 598).
+constexpr int64_t SPLIT_ROWS = 16;
 
 // The parts cut into `groups` contiguous runs of about equal work, each row costing its products plus its
 // attention over its slots.
@@ -73,8 +78,8 @@ std::vector<PartGroup> split_parts(const Model& m, const std::vector<SeqPart>& p
 
 void run_groups(const Model& m, const std::vector<PartGroup>& groups, const std::function<void(size_t)>& run) {
   if (groups.size() == 1) {
-    std::optional<cpu::Serial> serial;  // a small model's lone forward stays on this thread
-    if (small_cpu_model(m)) serial.emplace();
+    std::optional<cpu::Serial> serial;  // a small model's short lone forward stays on this thread
+    if (small_cpu_model(m) && groups[0].rows < SPLIT_ROWS) serial.emplace();
     return run(0);
   }
   // a group's forward throws only on a broken model: its error is carried out of the worker, thrown here

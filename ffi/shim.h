@@ -166,8 +166,8 @@ struct PartGroup {
 };
 bool small_cpu_model(const Model& m);
 std::vector<PartGroup> split_parts(const Model& m, const std::vector<SeqPart>& parts);
-// run(g) for every group: one group on this thread (which a small model's never leaves), several over the
-// threads, rethrowing the first group's error after all have run
+// run(g) for every group: one group on this thread (which a small model's few rows never leave), several
+// over the threads, rethrowing the first group's error after all have run
 void run_groups(const Model& m, const std::vector<PartGroup>& groups, const std::function<void(size_t)>& run);
 
 // cpu_forward.cpp: the float32 CPU forward through cpu_kernels.h (checked inputs; leaves kv.len to the

@@ -134,7 +134,7 @@ let batches = false;
 
 /** Said by batch and serve before they load a model: their forwards carry many sequences, which the CPU
  * kernels split over the cores by sequence for a small model (one handoff a forward, none for a lone
- * sequence's), so autoThreads gives such a model every core there too. */
+ * sequence's few rows), so autoThreads gives such a model every core there too. */
 export function decodesBatches(): void {
   batches = true;
 }
