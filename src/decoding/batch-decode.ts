@@ -5,7 +5,7 @@
 // proposer and random stream, and a batched forward gives each row what it gets alone, so a sequence's
 // tokens do not depend on what shares its batch.
 import { draftForwardBatch, forwardBatch, type SequenceForward } from "../native/batch-forward.ts";
-import { draftForward, forward, type Model } from "../native/engine.ts";
+import type { Model } from "../native/engine.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { type DecodeEvent, type DecodeStats, isDraftCall } from "./decode.ts";
 import { MemoryError } from "../native/memory.ts";
@@ -99,18 +99,12 @@ export class BatchDecoder {
     for (const [model, group] of byModel) {
       const calls = group.map((s) => this.#pending.get(s)!);
       try {
-        // one sequence alone: the plain call, which computes the same and packs nothing
         if (model === this.target.model) {
-          if (calls.length === 1) forward(model, calls[0].kv, calls[0].batch, calls[0].out);
-          else forwardBatch(model, calls);
+          forwardBatch(model, calls);
           this.counts.targetCalls++;
           this.counts.targetSequences += calls.length;
         } else {
-          const drafts = calls as DraftCall[];
-          if (drafts.length === 1) {
-            const d = drafts[0];
-            draftForward(model, d.kv, d.batch, d.features, d.featureRows, d.out);
-          } else draftForwardBatch(model, drafts);
+          draftForwardBatch(model, calls as DraftCall[]);
           this.counts.draftCalls++;
           this.counts.draftSequences += calls.length;
         }

@@ -93,24 +93,17 @@ function checkCosts(raw: unknown, where: string): CostModel {
   return costs;
 }
 
-// chain.sampled: CHAIN_DEPTHS sums of probabilities, each >= 0
-function probabilities(raw: unknown, where: string): number[] {
-  const v = (raw as Record<string, unknown> | null)?.sampled;
-  if (!Array.isArray(v) || v.length !== CHAIN_DEPTHS || !v.every((x) => typeof x === "number" && Number.isFinite(x) && x >= 0)) {
-    throw new EagleError(`${where}: cost model field chain.sampled must be ${CHAIN_DEPTHS} numbers >= 0`);
-  }
-  return v;
-}
-
+// chain: per depth, seen and accepted counts (integers) and sampled, the summed probabilities
 function checkChain(raw: unknown, where: string): ChainCounts {
-  const depths = (key: "seen" | "accepted"): number[] => {
+  const depths = (key: keyof ChainCounts, integers: boolean): number[] => {
     const v = (raw as Record<string, unknown> | null)?.[key];
-    if (!Array.isArray(v) || v.length !== CHAIN_DEPTHS || !v.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 0)) {
-      throw new EagleError(`${where}: cost model field chain.${key} must be ${CHAIN_DEPTHS} integers >= 0`);
+    const ok = (x: unknown) => typeof x === "number" && Number.isFinite(x) && x >= 0 && (!integers || Number.isInteger(x));
+    if (!Array.isArray(v) || v.length !== CHAIN_DEPTHS || !v.every(ok)) {
+      throw new EagleError(`${where}: cost model field chain.${key} must be ${CHAIN_DEPTHS} ${integers ? "integers" : "numbers"} >= 0`);
     }
     return v;
   };
-  const counts = { seen: depths("seen"), accepted: depths("accepted"), sampled: probabilities(raw, where) };
+  const counts = { seen: depths("seen", true), accepted: depths("accepted", true), sampled: depths("sampled", false) };
   for (const key of ["accepted", "sampled"] as const) {
     if (counts[key].some((a, d) => a > counts.seen[d])) {
       throw new EagleError(`${where}: cost model field chain.${key}: a depth accepted more tokens than it saw`);

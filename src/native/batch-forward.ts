@@ -2,7 +2,7 @@
 // each sequence's cache, new tokens, mask and results packed side by side; each gets in its own output what
 // its forward alone would give it.
 import { shim } from "./ffi.ts";
-import { type Batch, checkFeatureRows, KvCache, maskColumns, Model, StepOutput, timed } from "./engine.ts";
+import { type Batch, checkFeatureRows, draftForward, forward, KvCache, maskColumns, Model, StepOutput, timed } from "./engine.ts";
 
 /** One sequence's share of a batched forward: its cache, its new tokens, where its results go. */
 export interface SequenceForward {
@@ -12,8 +12,10 @@ export interface SequenceForward {
 }
 
 /** Several sequences' forwards in one call (et_forward_batch): each gets in its own `out` what forward()
- * would give it alone. Caches and outputs must be distinct. */
+ * would give it alone. Caches and outputs must be distinct. One sequence alone takes the plain call, which
+ * computes the same and packs nothing. */
 export function forwardBatch(model: Model, seqs: SequenceForward[]): void {
+  if (seqs.length === 1) return forward(model, seqs[0].kv, seqs[0].batch, seqs[0].out);
   const p = packBatch(seqs);
   timed(() => shim().et_forward_batch(Model.ptrOf(model), seqs.length, p.kvs, p.counts, p.tokens, p.positions, p.masks,
     p.cols, p.outs), "batched forward");
@@ -27,8 +29,12 @@ export interface DraftSequenceForward extends SequenceForward {
 }
 
 /** Several sequences' draft-head forwards in one call (et_draft_forward_batch): each gets in its own `out`
- * what draftForward() would give it alone. */
+ * what draftForward() would give it alone (one sequence alone: through the plain call). */
 export function draftForwardBatch(draft: Model, seqs: DraftSequenceForward[]): void {
+  if (seqs.length === 1) {
+    const s = seqs[0];
+    return draftForward(draft, s.kv, s.batch, s.features, s.featureRows, s.out);
+  }
   const p = packBatch(seqs);
   const rows = new Int32Array(p.tokens.length);
   const features = new BigUint64Array(seqs.length);
