@@ -27,16 +27,20 @@ inline void run_part(const float* row, int64_t count, vn* out) {
 }
 
 // The slots of a key list from `first` on (those after its last whole span of consecutive slots: tree
-// slots, the last few), copied into d rows of `width` floats (a multiple of SPAN, zero past the slots) so
-// the loops below read them like the cache itself.
+// slots, the last few). Where they are consecutive too (a plain step, a chain's first row) the loops read
+// them from the cache itself, as a span cut short (its other lanes read the slots after it, or the
+// cache's padding, and are dropped); otherwise (`copied`) from a copy in d rows of `width` floats (a
+// multiple of SPAN, zero past the slots).
 struct Rest {
   int64_t first, width;
+  bool copied;
 };
 
 inline Rest rest_of(const int32_t* keys, int64_t m) {
   int64_t t = 0;
   while (t + SPAN <= m && keys[t + SPAN - 1] == keys[t] + int32_t(SPAN - 1)) t += SPAN;
-  return {t, (m - t + SPAN - 1) / SPAN * SPAN};
+  const bool consecutive = t == m || keys[m - 1] == keys[t] + int32_t(m - 1 - t);
+  return {t, (m - t + SPAN - 1) / SPAN * SPAN, !consecutive};
 }
 
 inline void copy_rest(const float* cache, int64_t cap, int64_t d, const int32_t* keys, int64_t m, Rest r, float* dst) {
@@ -74,12 +78,14 @@ inline void scores_spans(const float* q, int64_t d, const float* rows, int64_t s
       for (int b = 0; b < NB * PARTS; b++) acc[c][b] += qk * key[b];
     }
   }
+  if (count == NB * SPAN) {  // whole spans: straight into the scores
+    for (int c = 0; c < NQ; c++)
+      for (int b = 0; b < NB * PARTS; b++) storen(scores + c * m + b * LN, acc[c][b] * scale);
+    return;
+  }
   for (int c = 0; c < NQ; c++) {
     float s[NB * SPAN];
-    for (int b = 0; b < NB * PARTS; b++) {
-      const vn v = acc[c][b] * scale;
-      __builtin_memcpy(s + b * LN, &v, sizeof v);
-    }
+    for (int b = 0; b < NB * PARTS; b++) storen(s + b * LN, acc[c][b] * scale);
     for (int64_t l = 0; l < count; l++) scores[c * m + l] = s[l];
   }
 }
@@ -96,7 +102,8 @@ inline void scores_heads(const float* q, const float* kt, int64_t cap, int64_t d
   for (; t < r.first; t += SPAN) scores_spans<NQ, 1>(q, d, kt + keys[t], cap, SPAN, scale, scores + t, m);
   for (; t < m; t += SPAN) {
     const int64_t count = m - t < SPAN ? m - t : SPAN;
-    scores_spans<NQ, 1>(q, d, rest + (t - r.first), r.width, count, scale, scores + t, m);
+    if (r.copied) scores_spans<NQ, 1>(q, d, rest + (t - r.first), r.width, count, scale, scores + t, m);
+    else scores_spans<NQ, 1>(q, d, kt + keys[t], cap, count, scale, scores + t, m);
   }
 }
 
@@ -220,7 +227,7 @@ void attend_dim(const float* q, int64_t nq, const float* kt, const float* vs, in
   float* scores = scratch;
   float* sums = scores + nq * m;
   float* rest_k = sums + nq;
-  copy_rest(kt, cap, d, keys, m, r, rest_k);
+  if (r.copied) copy_rest(kt, cap, d, keys, m, r, rest_k);
   attend_scores(q, nq, kt, cap, d, keys, m, r, rest_k, scale, scores);
   for (int64_t c = 0; c < nq; c++) sums[c] = softmax_weights(scores + c * m, m);
   attend_values(scores, nq, sums, vs, d, keys, m, out);
