@@ -1,4 +1,5 @@
-// bench-report.ts — the bench table for people.
+// bench-report.ts — the bench tables for people: the methods', and the batch curve's (--parallel).
+import type { CurvePoint } from "./batch-curve.ts";
 import type { Divergence } from "./divergence.ts";
 import type { PeerResult } from "./peer.ts";
 import type { MethodResult } from "./run-method.ts";
@@ -72,4 +73,37 @@ export function formatPeer(p: PeerResult): string[] {
     lines.push(`greedy tokens identical to eagle's plain decoding: ${p.identical_to_plain ? "yes" : differs}`);
   }
   return lines;
+}
+
+export interface CurveReport {
+  model: string;
+  draft: string | null;
+  device: string;
+  dtype: string;
+  threads: number;
+  workload: { items: number; prompts: number; new_tokens: number; temperature: number; seed: number; repeat: number; prompt_file: string };
+  identical_outputs: boolean; // every item's tokens at every width (greedy: and across methods)
+  points: CurvePoint[];
+}
+
+/** bench --parallel: the batch curve, a row per method and width. */
+export function formatCurve(r: CurveReport): string {
+  const w = r.workload;
+  const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "-");
+  const lines = [
+    `model ${r.model} (${r.device} ${r.dtype}, ${r.threads} thread${r.threads === 1 ? "" : "s"})${r.draft ? `, draft ${r.draft}` : ""}`,
+    `batch: ${w.items} items (${w.prompts} prompts in turn) x ${w.new_tokens} new tokens x ${w.repeat} repeat(s), temperature ` +
+      `${w.temperature}; widths and methods interleaved; tok/s as batch counts them (prefill included)`,
+    "",
+    "method   parallel        tok/s  vs parallel 1  vs none at 1     tau  mean batch",
+  ];
+  for (const p of r.points) {
+    lines.push(`${p.method.padEnd(8)} ${String(p.parallel).padStart(8)} ${p.tokens_per_s.toFixed(1).padStart(12)} ` +
+      `${ratio(p.vs_sequential).padStart(14)} ${ratio(p.vs_plain_sequential).padStart(13)} ${p.tau.toFixed(2).padStart(7)} ` +
+      `${p.mean_batch.toFixed(1).padStart(11)}`);
+  }
+  const which = w.temperature === 0 ? "greedy outputs identical across widths and methods"
+    : "sampled outputs identical across widths (and methods but eagle1: the same seeds)";
+  lines.push("", `${which}: ${r.identical_outputs ? "yes" : "NO"}`);
+  return `${lines.join("\n")}\n`;
 }
