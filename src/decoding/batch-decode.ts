@@ -83,7 +83,9 @@ export class BatchDecoder {
 
   // the sequences waiting on a draft pass (or on their verification), in the order they asked
   #waiting(draft: boolean): BatchSequence[] {
-    return [...this.#pending].filter(([, e]) => isDraftCall(e) === draft).map(([s]) => s);
+    const seqs: BatchSequence[] = [];
+    for (const [s, e] of this.#pending) if (isDraftCall(e) === draft) seqs.push(s);
+    return seqs;
   }
 
   // runs the waiting forwards of `seqs` (all draft passes or all verifications), one call per model

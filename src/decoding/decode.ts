@@ -214,8 +214,8 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
       stats.targetForwards++;
       countDepths(stats, tree, verdict);
 
-      const emitted = [...verdict.path.slice(1).map((node) => tree.tokens[node]), verdict.bonus];
-      for (const token of emitted) {
+      for (let i = 1; i <= verdict.path.length; i++) { // the accepted nodes' tokens after the root, then the bonus
+        const token = i < verdict.path.length ? tree.tokens[verdict.path[i]] : verdict.bonus;
         yield token;
         if (finished(token)) return stats;
       }

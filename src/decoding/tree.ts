@@ -73,5 +73,13 @@ export function checkTree(t: DraftTree): void {
 /** A chain root -> tokens[1] -> ...; one token gives the 1-node tree of plain decoding. */
 export function chainTree(tokens: number[]): DraftTree {
   if (tokens.length === 0) fail("chainTree: no tokens (the root is required)");
+  if (tokens.length === 1) return { tokens: one(tokens[0]), parents: one(-1), depth: new Int32Array(1) }; // each plain step's
   return { tokens: Int32Array.from(tokens), parents: range(-1, tokens.length), depth: range(0, tokens.length) };
+}
+
+// [x] (Int32Array.of costs twice as much, and a plain step makes three)
+function one(x: number): Int32Array {
+  const a = new Int32Array(1);
+  a[0] = x;
+  return a;
 }
