@@ -211,6 +211,25 @@ test("where even a perfect draft could not pay, it rests from the start and neve
   expect(builder.stats.restingRounds).toBe(5000);
 });
 
+test("a run no draft could pay for even alone, at any of its contexts, decodes plainly; its rounds count as resting ones", () => {
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, STINGY_COSTS).plainRun(5, 400)).toBe(true);
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, PERFECT_PAYS_ALONE).plainRun(5, 400)).toBe(false); // alone it pays
+  // a draft whose passes grow dear with the context (attention over its cache) pays at short contexts only (at
+  // 300 slots a chain of 3 still does, at 600 none), so a run is plain only where its whole span lies beyond them
+  const shortOnly: CostModel = { ...PERFECT_PAYS_ALONE, draft: { fixedUs: 600, perTokenUs: 2, perTokenSlotUs: 2 } };
+  const plainRun = (from: number, to: number) => new CostAwareTreeBuilder(AUTO_DEFAULTS, shortOnly).plainRun(from, to);
+  expect(plainRun(100, 100)).toBe(false);
+  expect(plainRun(3000, 3000)).toBe(true);
+  expect(plainRun(300, 300)).toBe(false);
+  expect(plainRun(600, 3000)).toBe(true);
+  expect(plainRun(100, 3000)).toBe(false);
+  const plain = new CostAwareTreeBuilder(AUTO_DEFAULTS, STINGY_COSTS);
+  expect(plain.plainRun(5, 400)).toBe(true);
+  for (let i = 0; i < 10; i++) plain.recordPlain(5 + i, 1);
+  expect(plain.stats).toMatchObject({ rounds: 10, restingRounds: 10, treeNodes: 10, predictedTokens: 10 });
+  expect(plain.stats.predictedUs).toBeCloseTo(plain.stats.plainUs, 9);
+});
+
 test("EAGLE_COSTS: a cost model from a file, with a one-line error naming a bad field", () => {
   const dir = makeTempDir("eagle-costs-");
   const good = join(dir, "good.json");

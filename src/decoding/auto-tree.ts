@@ -383,6 +383,23 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     return true;
   }
 
+  /** Whether no draft as good as this pair's could pay, even alone, at any context from `from` to `to` (every
+   * 32nd, and `to`): then the run decodes plainly (EagleDrafter.prepare). */
+  plainRun(from: number, to: number, draws?: RunDraws): boolean {
+    this.#samples(draws);
+    this.#share(1);
+    for (let ctx = from; ; ctx = Math.min(to, ctx + 32)) {
+      if (this.#couldPay(ctx)) return false;
+      if (ctx >= to) return true;
+    }
+  }
+
+  /** A plainly decoded run's round (plainRun), counted as a resting one. */
+  recordPlain(context: number, sharing: number): void {
+    this.#share(sharing);
+    this.#recordResting(context);
+  }
+
   /** Whether a draft as good as this pair's could beat a plain round at this context: a chain of its first
    * choices, m nodes, yields the tokens their measured acceptance gives (chain-acceptance.ts: greedy, or
    * sampled at temperature 1 for a sampled run; without that measurement m + 1, a draft that is always right)

@@ -151,8 +151,11 @@ export function* decode(m: LoadedModel, prompt: number[], opts: DecodeOptions,
  * the choices it makes alone. */
 export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptions,
   proposer: Proposer = new PlainProposer(), verifier: Verifier = verify): Generator<DecodeEvent, DecodeStats> {
+  const rng = new Rng(opts.seed);
+  const draws = { sampling: opts.sampling, rng };
   let capacity: number;
   try {
+    proposer.prepare?.(prompt.length, opts.maxNewTokens, draws);
     capacity = contextCapacity(m, prompt.length, opts.maxNewTokens, proposer.maxTreeNodes);
   } catch (e) {
     proposer.dispose(); // the run owns its proposer, also when it never starts
@@ -160,7 +163,6 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
   }
   const kv = KvCache.create(m.model, capacity);
   const out = StepOutput.create();
-  const rng = new Rng(opts.seed);
   const drawAt = positionDraws(opts.seed);
   const vocab = m.config.vocabSize;
   const stats: DecodeStats = {
@@ -189,7 +191,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     // the sequences whose forwards run with this one's: its text does not depend on them (greedy, or sampled
     // with top-k trees, which verifyMatched makes plain sampling's; an EAGLE-1 tree drawn at T > 0 is fixed)
     const sharing = () => opts.sharing?.() ?? 1;
-    yield* proposer.start(prompt, out, root, capacity, { sampling: opts.sampling, rng }, sharing()); // the draft's own prefill counts as prompt time
+    yield* proposer.start(prompt, out, root, capacity, draws, sharing()); // the draft's own prefill counts as prompt time
     const t1 = performance.now();
     stats.promptMs = t1 - t0;
     decodeStart = t1;

@@ -51,6 +51,9 @@ export interface Proposer {
   readonly maxTreeNodes: number;
   /** Draft cache slots it needs beyond the target's. */
   readonly extraDraftSlots: number;
+  /** Before the run is sized (maxTreeNodes, extraDraftSlots are read after it): its prompt's length, its token
+   * limit and draws, for a proposer that may decide to decode this run plainly. */
+  prepare?(promptLength: number, maxNewTokens: number, draws?: RunDraws): void;
   /** After the target's prefill: `prompt`, its output rows (one per prompt token) and the first root token;
    * `sharing` as for propose. */
   start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws, sharing?: number): Drafting<void>;
