@@ -102,25 +102,28 @@ inline float dot16(const float* a, const float* b, int64_t n) {
 // e^x for x <= 0 or NaN (every caller's argument: a score less the largest, or SiLU's -|g|; nothing clamps
 // it from above), Cephes-style: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7 polynomial, 2^n by
 // building the exponent bits. Relative error ~2e-7. Any width (V float lanes, VI as many int32 lanes): each
-// lane's bits are the same at every width.
-template <typename V, typename VI>
-inline V expv(V x) {
-  const V lo = V{} - 87.0f;
-  x = x < lo ? lo : x;
+// lane's bits are the same at every width. exp_parts: for x already clamped to >= -87, n and e^r.
+template <typename V>
+inline V exp_parts(V x, V* n) {
   const V magic = V{} + 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  V t = x * 1.44269504088896341f + magic;
-  V n = t - magic;
-  VI ni = reinterpret_cast<VI>(t) - reinterpret_cast<VI>(magic);
-  V r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
+  *n = (x * 1.44269504088896341f + magic) - magic;
+  V r = x - *n * 0.693359375f;
+  r = r + *n * 2.12194440e-4f;
   V p = V{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  VI scale = (ni + 127) << 23;
+  return p * r * r + r + 1.0f;
+}
+
+template <typename V, typename VI>
+inline V expv(V x) {
+  const V lo = V{} - 87.0f;
+  V n;
+  const V p = exp_parts(x < lo ? lo : x, &n);
+  const VI scale = (__builtin_convertvector(n, VI) + 127) << 23;  // 2^n (n >= -126 after the clamp)
   return p * reinterpret_cast<V>(scale);
 }
 inline v8 exp8(v8 x) { return expv<v8, vi8>(x); }
@@ -132,18 +135,8 @@ inline v8 exp8(v8 x) { return expv<v8, vi8>(x); }
 typedef int32_t vin_exp __attribute__((vector_size(LN * 4)));
 #if defined(__AVX512F__)
 inline vn expn(vn x) {
-  x = vn(_mm512_maskz_max_ps(0xffff, _mm512_set1_ps(-87.0f), __m512(x)));  // maskz: no warning from GCC 12
-  const vn magic = splat(12582912.0f);
-  const vn n = (x * 1.44269504088896341f + magic) - magic;
-  vn r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  vn p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  vn n;
+  const vn p = exp_parts(vn(_mm512_maskz_max_ps(0xffff, _mm512_set1_ps(-87.0f), __m512(x))), &n);  // maskz: no GCC 12 warning
   return vn(_mm512_maskz_scalef_ps(0xffff, __m512(p), __m512(n)));
 }
 #else
