@@ -8,6 +8,7 @@ import { AcceptanceCalibration, type AcceptanceCounts } from "../src/decoding/ca
 import { Rng } from "../src/util/rng.ts";
 import { costsFor } from "../src/decoding/calibrate.ts";
 import { costTable, type CostModel, fitStepCost, sharedTargetCost, stepUs } from "../src/decoding/cost-model.ts";
+import { CostReview } from "../src/decoding/cost-review.ts";
 import type { DraftSource } from "../src/decoding/eagle.ts";
 import { runDrafts } from "../src/decoding/proposer.ts";
 import { checkTree } from "../src/decoding/tree.ts";
@@ -212,22 +213,40 @@ test("where even a perfect draft could not pay, it rests from the start and neve
 });
 
 test("a run no draft could pay for even alone, at any of its contexts, decodes plainly; its rounds count as resting ones", () => {
-  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, STINGY_COSTS).plainRun(5, 400)).toBe(true);
-  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, PERFECT_PAYS_ALONE).plainRun(5, 400)).toBe(false); // alone it pays
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, STINGY_COSTS).plainRun(5, 400)).not.toBeNull();
+  expect(new CostAwareTreeBuilder(AUTO_DEFAULTS, PERFECT_PAYS_ALONE).plainRun(5, 400)).toBeNull(); // alone it pays
   // a draft whose passes grow dear with the context (attention over its cache) pays at short contexts only (at
   // 300 slots a chain of 3 still does, at 600 none), so a run is plain only where its whole span lies beyond them
   const shortOnly: CostModel = { ...PERFECT_PAYS_ALONE, draft: { fixedUs: 600, perTokenUs: 2, perTokenSlotUs: 2 } };
-  const plainRun = (from: number, to: number) => new CostAwareTreeBuilder(AUTO_DEFAULTS, shortOnly).plainRun(from, to);
+  const plainRun = (from: number, to: number) => new CostAwareTreeBuilder(AUTO_DEFAULTS, shortOnly).plainRun(from, to) !== null;
   expect(plainRun(100, 100)).toBe(false);
   expect(plainRun(3000, 3000)).toBe(true);
   expect(plainRun(300, 300)).toBe(false);
   expect(plainRun(600, 3000)).toBe(true);
   expect(plainRun(100, 3000)).toBe(false);
-  const plain = new CostAwareTreeBuilder(AUTO_DEFAULTS, STINGY_COSTS);
-  expect(plain.plainRun(5, 400)).toBe(true);
-  for (let i = 0; i < 10; i++) plain.recordPlain(5 + i, 1);
-  expect(plain.stats).toMatchObject({ rounds: 10, restingRounds: 10, treeNodes: 10, predictedTokens: 10 });
-  expect(plain.stats.predictedUs).toBeCloseTo(plain.stats.plainUs, 9);
+  // at the end: each round a resting one, priced as a plain step at its context (the root of round r at 5 + r)
+  const builder = new CostAwareTreeBuilder(AUTO_DEFAULTS, STINGY_COSTS);
+  const p = builder.plainRun(5, 400)!.finish(10, 1, false);
+  let us = 0;
+  for (let r = 0; r < 10; r++) us += STINGY_COSTS.roundUs + stepUs(STINGY_COSTS.target, 1, 5 + r);
+  expect(p).toMatchObject({ tokens: 10, rounds: 10 });
+  expect(p.us).toBeCloseTo(us, 6);
+  expect(p.plainUs).toBeCloseTo(us, 6);
+  expect(builder.stats).toMatchObject({ rounds: 10, restingRounds: 10, treeNodes: 10, minNodes: 1, maxNodes: 1 });
+});
+
+test("a plain run alone is set against its wall time in the cost model's review; one in a batch is not", () => {
+  let stale = 0;
+  const review = new CostReview(() => stale++);
+  const costs: CostModel = { ...STINGY_COSTS, review };
+  const run = () => new CostAwareTreeBuilder(AUTO_DEFAULTS, costs).plainRun(5, 400)!;
+  const fast = 1e-3; // ms for all its rounds: far faster than predicted
+  run().finish(300, fast, false); // in a batch: not comparable
+  expect(stale).toBe(0);
+  run().finish(100, fast, true); // fewer rounds than a verdict needs
+  expect(stale).toBe(0);
+  run().finish(200, fast, true);
+  expect(stale).toBe(1);
 });
 
 test("EAGLE_COSTS: a cost model from a file, with a one-line error naming a bad field", () => {

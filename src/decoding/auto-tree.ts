@@ -20,7 +20,7 @@ import { chainRates, chainTokens } from "./chain-acceptance.ts";
 import { RoundClock } from "./cost-review.ts";
 import { type Candidate, rerank } from "./dynamic-tree.ts";
 import type { DraftSource, TreeBuilder } from "./eagle.ts";
-import type { Drafting, RunDraws } from "./proposer.ts";
+import type { Drafting, PlainRun, RunDraws } from "./proposer.ts";
 import { EagleError } from "../util/errors.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 
@@ -383,21 +383,37 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     return true;
   }
 
-  /** Whether no draft as good as this pair's could pay, even alone, at any context from `from` to `to` (every
-   * 32nd, and `to`): then the run decodes plainly (EagleDrafter.prepare). */
-  plainRun(from: number, to: number, draws?: RunDraws): boolean {
+  /** When no draft as good as this pair's could pay, even alone, at any context from `from` (the prompt's
+   * length) to `to` (every 32nd, and `to`), a PlainRun: the run decodes plainly, and at its end its rounds are
+   * counted as resting ones (the root of round r at context from + r), priced as plain steps alone, and, when
+   * it ran alone, set against its wall time in the cost model's review. Else null. */
+  plainRun(from: number, to: number, draws?: RunDraws): PlainRun | null {
     this.#samples(draws);
     this.#share(1);
     for (let ctx = from; ; ctx = Math.min(to, ctx + 32)) {
-      if (this.#couldPay(ctx)) return false;
-      if (ctx >= to) return true;
+      if (this.#couldPay(ctx)) return null;
+      if (ctx >= to) break;
     }
-  }
-
-  /** A plainly decoded run's round (plainRun), counted as a resting one. */
-  recordPlain(context: number, sharing: number): void {
-    this.#share(sharing);
-    this.#recordResting(context);
+    return {
+      finish: (rounds, decodeMs, alone) => {
+        this.#share(1);
+        let us = 0;
+        for (let r = 0; r < rounds; r++) us += 1 / this.#plainRate(from + r);
+        const s = this.stats;
+        s.rounds += rounds;
+        s.restingRounds += rounds;
+        s.treeNodes += rounds;
+        if (rounds > 0) {
+          s.minNodes = Math.min(s.minNodes, 1);
+          s.maxNodes = Math.max(s.maxNodes, 1);
+        }
+        s.predictedTokens += rounds;
+        s.predictedUs += us;
+        s.plainUs += us;
+        if (alone && rounds > 0) this.costs.review?.add(decodeMs * 1000, us, rounds);
+        return { tokens: s.predictedTokens, us: s.predictedUs, rounds: s.rounds, plainUs: s.plainUs };
+      },
+    };
   }
 
   /** Whether a draft as good as this pair's could beat a plain round at this context: a chain of its first

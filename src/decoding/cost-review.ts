@@ -20,10 +20,11 @@ export class CostReview {
 
   constructor(private readonly onStale: () => void) {}
 
-  /** One round: its real wall time and the model's prediction for it, both in microseconds. */
-  add(measuredUs: number, predictedUs: number): void {
+  /** One round (or `rounds` of them: a plain run's, at its end): its real wall time and the model's prediction
+   * for it, both in microseconds. */
+  add(measuredUs: number, predictedUs: number, rounds = 1): void {
     if (this.#told || !(measuredUs > 0) || !(predictedUs > 0)) return;
-    this.#rounds++;
+    this.#rounds += rounds;
     this.#measuredUs += measuredUs;
     this.#predictedUs += predictedUs;
     if (this.#rounds >= REVIEW_ROUNDS && this.#predictedUs >= STALE_RATIO * this.#measuredUs) {

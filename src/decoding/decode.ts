@@ -6,7 +6,7 @@ import type { SequenceForward } from "../native/batch-forward.ts";
 import { draftForward, forward, KvCache, nativeMilliseconds, StepOutput } from "../native/engine.ts";
 import { EagleError } from "../util/errors.ts";
 import type { LoadedModel } from "../model/loader.ts";
-import { type DraftCall, type Prediction, PlainProposer, type Proposer } from "./proposer.ts";
+import { type DraftCall, type PlainRun, type Prediction, PlainProposer, type Proposer } from "./proposer.ts";
 import { Rng, uniformAt } from "../util/rng.ts";
 import { type SamplingParams, sampleToken, targetDistribution } from "./sampling.ts";
 import { type DraftTree, treeMask } from "./tree.ts";
@@ -154,9 +154,12 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
   const rng = new Rng(opts.seed);
   const draws = { sampling: opts.sampling, rng };
   let capacity: number;
+  let plain: PlainRun | null = null;
+  let drafter = proposer; // what the rounds ask: the proposer, or plain decoding where it finds no draft could pay
   try {
-    proposer.prepare?.(prompt.length, opts.maxNewTokens, draws);
-    capacity = contextCapacity(m, prompt.length, opts.maxNewTokens, proposer.maxTreeNodes);
+    plain = proposer.plainRun?.(prompt.length, opts.maxNewTokens, draws) ?? null;
+    if (plain) drafter = new PlainProposer();
+    capacity = contextCapacity(m, prompt.length, opts.maxNewTokens, drafter.maxTreeNodes);
   } catch (e) {
     proposer.dispose(); // the run owns its proposer, also when it never starts
     throw e;
@@ -191,7 +194,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     // the sequences whose forwards run with this one's: its text does not depend on them (greedy, or sampled
     // with top-k trees, which verifyMatched makes plain sampling's; an EAGLE-1 tree drawn at T > 0 is fixed)
     const sharing = () => opts.sharing?.() ?? 1;
-    yield* proposer.start(prompt, out, root, capacity, draws, sharing()); // the draft's own prefill counts as prompt time
+    yield* drafter.start(prompt, out, root, capacity, draws, sharing()); // the draft's own prefill counts as prompt time
     const t1 = performance.now();
     stats.promptMs = t1 - t0;
     decodeStart = t1;
@@ -204,7 +207,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     // at position `base`
     let base = prompt.length;
     for (;;) {
-      const tree = yield* proposer.propose(root, capacity - base, sharing());
+      const tree = yield* drafter.propose(root, capacity - base, sharing());
       const s0 = performance.now();
       const n = tree.tokens.length;
       yield {
@@ -221,7 +224,7 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
         yield token;
         if (finished(token)) return stats;
       }
-      yield* proposer.commit(tree, verdict.path, verdict.bonus, out);
+      yield* drafter.commit(tree, verdict.path, verdict.bonus, out);
       root = verdict.bonus;
       base += verdict.path.length;
     }
@@ -230,8 +233,9 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
       stats.decodeMs = performance.now() - decodeStart;
       stats.nativeMs = nativeMilliseconds() - nativeStart;
     }
-    stats.draftMs = proposer.draftMs;
-    stats.predicted = proposer.prediction ?? null;
+    stats.draftMs = drafter.draftMs;
+    stats.predicted = plain ? plain.finish(stats.targetForwards, stats.decodeMs, opts.sharing === undefined)
+      : proposer.prediction ?? null;
     proposer.dispose();
     out.dispose();
     kv.dispose();

@@ -6,7 +6,7 @@
 // their true positions, and the rest stay a gap in the draft's context.
 import { KvCache, StepOutput, type TopK } from "../native/engine.ts";
 import type { LoadedDraft } from "../model/draft.ts";
-import type { DraftCall, Drafting, Prediction, Proposer, RunDraws } from "./proposer.ts";
+import type { DraftCall, Drafting, PlainRun, Prediction, Proposer, RunDraws } from "./proposer.ts";
 import { chainTree, type DraftTree } from "./tree.ts";
 import { range } from "../util/int32.ts";
 
@@ -61,11 +61,10 @@ export interface TreeBuilder {
   /** Before the first round, with the prompt's length, the sequences sharing the round's forwards and the
    * run's draws: true to rest from the start (the prompt not fed). */
   startsResting?(context: number, sharing: number, draws?: RunDraws): boolean;
-  /** Before the run is sized, with the contexts it spans (the prompt's length to the longest it may reach) and
-   * its draws: true when no draft as good as this pair's could pay at any of them even alone, so that the run
-   * decodes plainly throughout (no room kept for trees, no draft cache); recordPlain then counts its rounds. */
-  plainRun?(from: number, to: number, draws?: RunDraws): boolean;
-  recordPlain?(context: number, sharing: number): void;
+  /** Before the run, with the contexts it spans (the prompt's length to the longest it may reach) and its
+   * draws: a PlainRun when no draft as good as this pair's could pay at any of them even alone (see
+   * Proposer.plainRun), else null. */
+  plainRun?(from: number, to: number, draws?: RunDraws): PlainRun | null;
   /** A cost-aware builder's expectations of the rounds it built. */
   readonly stats?: { rounds: number; predictedTokens: number; predictedUs: number; plainUs: number };
 }
@@ -87,7 +86,6 @@ export class EagleDrafter implements Proposer, DraftSource {
   #draws: RunDraws | undefined; // the run's, from start()
   #row: Float32Array | null = null; // draftRow's buffer
   #sharing = 1; // this round's, from propose()
-  #plain: { context: number } | null = null; // a run the builder decodes plainly (prepare), and its context
 
   constructor(readonly head: LoadedDraft, private readonly builder: TreeBuilder) {}
 
@@ -96,8 +94,8 @@ export class EagleDrafter implements Proposer, DraftSource {
     return this.#kv;
   }
 
-  get maxTreeNodes(): number { return this.#plain ? 1 : this.builder.maxTreeNodes; }
-  get extraDraftSlots(): number { return this.#plain ? 0 : this.builder.maxFedNodes; }
+  get maxTreeNodes(): number { return this.builder.maxTreeNodes; }
+  get extraDraftSlots(): number { return this.builder.maxFedNodes; }
   get draftMs(): number { return this.#draftMs; }
   get prediction(): Prediction | undefined {
     const s = this.builder.stats;
@@ -109,14 +107,12 @@ export class EagleDrafter implements Proposer, DraftSource {
   get contextLength(): number { return this.#lastPos + 1; }
   get sharing(): number { return this.#sharing; }
 
-  prepare(promptLength: number, maxNewTokens: number, draws?: RunDraws): void {
-    const plain = this.builder.plainRun?.(promptLength, promptLength + maxNewTokens, draws) ?? false;
-    this.#plain = plain ? { context: promptLength } : null;
+  plainRun(promptLength: number, maxNewTokens: number, draws?: RunDraws): PlainRun | null {
+    return this.builder.plainRun?.(promptLength, promptLength + maxNewTokens, draws) ?? null;
   }
 
   *start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws, sharing = 1): Drafting<void> {
     this.#draws = draws;
-    if (this.#plain) return;
     this.#kv?.dispose();
     this.#kv = KvCache.create(this.head.model, capacity + this.extraDraftSlots);
     this.#stable = 0;
@@ -136,10 +132,6 @@ export class EagleDrafter implements Proposer, DraftSource {
 
   *propose(root: number, maxNodes: number, sharing = 1): Drafting<DraftTree> {
     this.#sharing = sharing;
-    if (this.#plain) {
-      this.builder.recordPlain?.(this.#plain.context, sharing);
-      return chainTree([root]);
-    }
     if (this.#lag && !this.builder.wakes?.(this.#nextPosition(), sharing)) return chainTree([root]);
     const t0 = performance.now();
     if (this.#lag) yield* this.#wake();
@@ -149,10 +141,6 @@ export class EagleDrafter implements Proposer, DraftSource {
   }
 
   *commit(tree: DraftTree, path: number[], bonus: number, target: StepOutput): Drafting<void> {
-    if (this.#plain) {
-      this.#plain.context += path.length;
-      return;
-    }
     // resting and far from waking: only the position moves on (one entry per accepted node)
     if (this.#lag && (this.builder.restLeft?.() ?? 0) > WAKE_WINDOW) {
       this.#lag.next += path.length;

@@ -41,6 +41,12 @@ export interface Prediction {
   plainUs: number;
 }
 
+/** A run a proposer left to plain decoding (Proposer.plainRun): at its end, told how many rounds it made, in
+ * how long, and whether alone (not sharing a batch's forwards), it returns the prediction to report. */
+export interface PlainRun {
+  finish(rounds: number, decodeMs: number, alone: boolean): Prediction;
+}
+
 /** The speedup over plain decoding a prediction expects. */
 export function expectedSpeedup(p: Prediction): number {
   return p.us > 0 && p.rounds > 0 ? (p.tokens / p.us) / (p.rounds / p.plainUs) : 0;
@@ -51,9 +57,10 @@ export interface Proposer {
   readonly maxTreeNodes: number;
   /** Draft cache slots it needs beyond the target's. */
   readonly extraDraftSlots: number;
-  /** Before the run is sized (maxTreeNodes, extraDraftSlots are read after it): its prompt's length, its token
-   * limit and draws, for a proposer that may decide to decode this run plainly. */
-  prepare?(promptLength: number, maxNewTokens: number, draws?: RunDraws): void;
+  /** Before the run starts: its prompt's length, token limit and draws. A PlainRun when no draft could pay
+   * anywhere in this run: the run then decodes as plain decoding does (a PlainProposer: no room for trees, no
+   * draft cache, nothing drafted), and the PlainRun is told its rounds at the end. */
+  plainRun?(promptLength: number, maxNewTokens: number, draws?: RunDraws): PlainRun | null;
   /** After the target's prefill: `prompt`, its output rows (one per prompt token) and the first root token;
    * `sharing` as for propose. */
   start(prompt: number[], target: StepOutput, root: number, capacity: number, draws?: RunDraws, sharing?: number): Drafting<void>;
