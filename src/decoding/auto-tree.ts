@@ -18,7 +18,7 @@ import { type CostModel, sharedTargetCost, stepUs } from "./cost-model.ts";
 import { AcceptanceCalibration } from "./calibration.ts";
 import { chainRates, chainTokens } from "./chain-acceptance.ts";
 import { RoundClock } from "./cost-review.ts";
-import { type Candidate, rerank } from "./dynamic-tree.ts";
+import { ancestorsOf, type Candidate, rerank } from "./dynamic-tree.ts";
 import type { DraftSource, TreeBuilder } from "./eagle.ts";
 import type { Drafting, PlainRun, RunDraws } from "./proposer.ts";
 import { EagleError } from "../util/errors.ts";
@@ -351,6 +351,11 @@ export class CostAwareTreeBuilder implements TreeBuilder {
   }
 
   #recordResting(context: number): void {
+    this.#tick(this.#countPlain(context));
+  }
+
+  // a plain round at this context, in the stats; returns its predicted microseconds
+  #countPlain(context: number): number {
     const s = this.stats;
     s.rounds++;
     s.restingRounds++;
@@ -361,7 +366,7 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     const plainUs = 1 / this.#plainRate(context);
     s.predictedUs += plainUs;
     s.plainUs += plainUs;
-    this.#tick(plainUs);
+    return plainUs;
   }
 
   // a round's prediction to the review; a round whose costs are shared in a batch is not comparable
@@ -398,19 +403,9 @@ export class CostAwareTreeBuilder implements TreeBuilder {
       finish: (rounds, decodeMs, alone) => {
         this.#share(1);
         let us = 0;
-        for (let r = 0; r < rounds; r++) us += 1 / this.#plainRate(from + r);
-        const s = this.stats;
-        s.rounds += rounds;
-        s.restingRounds += rounds;
-        s.treeNodes += rounds;
-        if (rounds > 0) {
-          s.minNodes = Math.min(s.minNodes, 1);
-          s.maxNodes = Math.max(s.maxNodes, 1);
-        }
-        s.predictedTokens += rounds;
-        s.predictedUs += us;
-        s.plainUs += us;
+        for (let r = 0; r < rounds; r++) us += this.#countPlain(from + r);
         if (alone && rounds > 0) this.costs.review?.add(decodeMs * 1000, us, rounds);
+        const s = this.stats;
         return { tokens: s.predictedTokens, us: s.predictedUs, rounds: s.rounds, plainUs: s.plainUs };
       },
     };
@@ -432,12 +427,6 @@ export class CostAwareTreeBuilder implements TreeBuilder {
     }
     return best > PAY_MARGIN * this.#plainRate(ctx);
   }
-}
-
-function ancestorsOf(candidates: Candidate[], c: number): number[] {
-  const out: number[] = [];
-  for (let a = candidates[c].parent; a >= 0; a = candidates[a].parent) out.push(a);
-  return out;
 }
 
 /** The `most` largest of values[from..], descending. */

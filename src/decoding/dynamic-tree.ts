@@ -93,3 +93,10 @@ export function selectFrontier(scores: Float64Array | number[], k: number): numb
   order.sort((a, b) => (scores[a] > scores[b] ? -1 : scores[a] < scores[b] ? 1 : a - b));
   return order.slice(0, k);
 }
+
+/** The candidate indices of `c`'s ancestors, its parent first. */
+export function ancestorsOf(candidates: Candidate[], c: number): number[] {
+  const out: number[] = [];
+  for (let a = candidates[c].parent; a >= 0; a = candidates[a].parent) out.push(a);
+  return out;
+}

@@ -2,7 +2,7 @@
 // nodes by value (the product of draft confidences along the path, summed as log-probs), collects their
 // K children each, and keeps the K best new children as the next frontier; at the end the best
 // totalTokens - 1 candidates of every level are reranked into the tree.
-import { type Candidate, rerankTree, selectFrontier } from "./dynamic-tree.ts";
+import { ancestorsOf, type Candidate, rerankTree, selectFrontier } from "./dynamic-tree.ts";
 import type { DraftSource, TreeBuilder } from "./eagle.ts";
 import type { Drafting } from "./proposer.ts";
 import { EagleError } from "../util/errors.ts";
@@ -70,10 +70,4 @@ export class DynamicTreeBuilder implements TreeBuilder {
     }
     return rerankTree(root, candidates, keep);
   }
-}
-
-function ancestorsOf(candidates: Candidate[], c: number): number[] {
-  const out: number[] = [];
-  for (let a = candidates[c].parent; a >= 0; a = candidates[a].parent) out.push(a);
-  return out;
 }
