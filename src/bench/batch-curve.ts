@@ -5,6 +5,7 @@
 // run. Every item's tokens must be the same at every width (an item's output does not depend on its batch).
 import { type BatchCounts, BatchDecoder, type BatchSequence } from "../decoding/batch-decode.ts";
 import { decodeSteps, type DecodeStats } from "../decoding/decode.ts";
+import type { Proposer } from "../decoding/proposer.ts";
 import { makeProposer, type ResolvedSpec, type SpecMode, withMode } from "../decoding/spec-mode.ts";
 import type { LoadedModel } from "../model/loader.ts";
 import { clearStatus, showStatus } from "../util/status-line.ts";
@@ -101,7 +102,7 @@ interface Decoded {
 /** The items through the batch decoder, up to `parallel` at once, a finished one's place taken at once by the
  * next (as `batch` schedules them). */
 function decodeAll(m: LoadedModel, items: number[][], parallel: number, run: CurveRun,
-  proposer: () => ReturnType<typeof makeProposer>): Decoded {
+  proposer: () => Proposer): Decoded {
   const decoder = new BatchDecoder(m);
   const outputs = items.map((): number[] => []);
   const stats: DecodeStats[] = [];
