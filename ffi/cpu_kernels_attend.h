@@ -115,35 +115,44 @@ inline void attend_scores(const float* q, int64_t nq, const float* kt, int64_t c
   if (c < nq) scores_heads<1>(q + c * d, kt, cap, d, keys, m, r, rest, scale, scores + c * m);
 }
 
-// scores in place -> exp(score - max); returns their sum (8-lane partial sums, then the padded rest)
+// scores in place -> exp(score - max); returns their sum: 8-lane partial sums over chunks of 8, the last one
+// padded with zeros, then added across (on AVX-512 two chunks at a time, as two halves in order, the last
+// 1-15 scores in one masked vector; the same bits)
 inline float softmax_weights(float* sc, int64_t m) {
   bool nan = false;
   const float best = max_of(sc, m, &nan);
-  const int64_t whole = m & ~int64_t(7);
   v8 sum8 = {};
   int64_t t = 0;
 #if defined(__AVX512F__)
-  for (; t + 16 <= whole; t += 16) {  // 16 exponentials at once, summed as two 8-lane halves in order (the same bits)
-    const vn e = expn(loadn(sc + t) - best);
-    storen(sc + t, e);
+  for (; t < m; t += 16) {
+    vn e;
+    if (t + 16 <= m) {
+      e = expn(loadn(sc + t) - best);
+      storen(sc + t, e);
+    } else {
+      const __mmask16 left = __mmask16((1u << (m - t)) - 1);
+      e = vn(_mm512_maskz_mov_ps(left, __m512(expn(vn(_mm512_maskz_loadu_ps(left, sc + t)) - best))));
+      _mm512_mask_storeu_ps(sc + t, left, __m512(e));
+    }
     v8 lo, hi;
     halves(e, &lo, &hi);
     sum8 += lo;
-    sum8 += hi;
+    sum8 += hi;  // (zeros past m: the sums keep their bits)
   }
-#endif
-  for (; t < whole; t += 8) {
+#else
+  for (; t + 8 <= m; t += 8) {
     const v8 e = exp8(load8(sc + t) - best);
     store8(sc + t, e);
     sum8 += e;
   }
-  float sum = hsum8(sum8);
-  if (whole < m) {
-    float e[8];
-    store8(e, exp8(load_part(sc + whole, m - whole) - best));
-    for (int64_t t = whole; t < m; t++) sum += (sc[t] = e[t - whole]);
+  if (t < m) {
+    const vi8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    const v8 e = lane < int32_t(m - t) ? exp8(load_part(sc + t, m - t) - best) : v8{};
+    store_part(sc + t, e, m - t);
+    sum8 += e;
   }
-  return sum;
+#endif
+  return hsum8(sum8);
 }
 
 // Values, slot-major (a slot's d floats contiguous). out_c[k] = inv_c * sum_t p_c[t] v[keys[t]][k] for NQ

@@ -62,6 +62,14 @@ void silu_mul(const float* gate, const float* up, float* y, int64_t count) {
   const int64_t whole = count & ~int64_t(7);
   int64_t i = 0;
   for (; i + LN <= whole; i += LN) storen(y + i, silun(loadn(gate + i), loadn(up + i)));
+#if defined(__AVX512F__)
+  if (i < count) {  // the last 1-15 in one masked vector (lane for lane the same bits)
+    const __mmask16 left = __mmask16((1u << (count - i)) - 1);
+    const vn g = vn(_mm512_maskz_loadu_ps(left, gate + i)), u = vn(_mm512_maskz_loadu_ps(left, up + i));
+    _mm512_mask_storeu_ps(y + i, left, __m512(silun(g, u)));
+  }
+  return;
+#endif
   for (; i < whole; i += 8) store8(y + i, silu8(load8(gate + i), load8(up + i)));
   if (whole < count) {
     const int64_t rest = count - whole;

@@ -3,7 +3,7 @@
 #pragma once
 #include <math.h>
 #include <stdint.h>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX__)
 #include <immintrin.h>
 #endif
 
@@ -47,7 +47,25 @@ inline v8 load8(const float* p) {
 inline void store8(float* p, v8 v) { __builtin_memcpy(p, &v, sizeof v); }
 inline v8 splat8(float x) { return v8{x, x, x, x, x, x, x, x}; }
 
-// the first `count` (< 8) floats at p in a vector, the rest zero; and back
+// the first `count` (< 8) floats at p in a vector, the rest zero; and back. Masked loads and stores where the
+// ISA has them: nothing past the count is read or written (a loop over the floats compiles to a call).
+#if defined(__AVX512F__)
+inline __mmask16 first_lanes(int64_t count) { return __mmask16((1u << count) - 1); }
+inline v8 load_part(const float* p, int64_t count) {
+  const vn v = vn(_mm512_maskz_loadu_ps(first_lanes(count), p));
+  return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+inline void store_part(float* p, v8 v, int64_t count) {
+  _mm512_mask_storeu_ps(p, first_lanes(count), _mm512_castps256_ps512(__m256(v)));
+}
+#elif defined(__AVX__)
+inline __m256i first_lanes(int64_t count) {
+  const vi8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  return __m256i(lane < int32_t(count));
+}
+inline v8 load_part(const float* p, int64_t count) { return v8(_mm256_maskload_ps(p, first_lanes(count))); }
+inline void store_part(float* p, v8 v, int64_t count) { _mm256_maskstore_ps(p, first_lanes(count), __m256(v)); }
+#else
 inline v8 load_part(const float* p, int64_t count) {
   float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t i = 0; i < count; i++) t[i] = p[i];
@@ -58,6 +76,7 @@ inline void store_part(float* p, v8 v, int64_t count) {
   store8(t, v);
   for (int64_t i = 0; i < count; i++) p[i] = t[i];
 }
+#endif
 
 // lanes added by halving (lane i += lane i + w for w = N/2, N/4, .., 1), always in this order, in registers
 typedef float v4 __attribute__((vector_size(16)));
@@ -151,7 +170,33 @@ inline void halves(vn v, v8* lo, v8* hi) {
 }
 #endif
 
-// the largest of x[0..n) (8 lanes at a time: a maximum is exact in any order); *nan tells whether any is NaN
+// the largest of x[0..n) (a maximum is exact in any order: 16 lanes at a time and a masked rest on AVX-512, 8
+// lanes and the rest one by one elsewhere); *nan tells whether any is NaN (no NaN is ever the largest)
+#if defined(__AVX512F__)
+inline float max_of(const float* x, int64_t n, bool* nan) {
+  __m512 best = _mm512_set1_ps(-INFINITY);
+  __mmask16 odd = 0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    best = _mm512_maskz_max_ps(0xffff, v, best);  // a NaN v gives best (the second operand; maskz: no GCC 12 warning)
+    odd |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  }
+  if (i < n) {
+    const __m512 v = _mm512_mask_loadu_ps(best, __mmask16((1u << (n - i)) - 1), x + i);
+    best = _mm512_maskz_max_ps(0xffff, v, best);
+    odd |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  }
+  *nan = odd != 0;
+  v8 lo, hi;  // the lanes' largest, by halving (no NaN among them)
+  halves(vn(best), &lo, &hi);
+  lo = hi > lo ? hi : lo;
+  v4 q = __builtin_shufflevector(lo, lo, 0, 1, 2, 3), r = __builtin_shufflevector(lo, lo, 4, 5, 6, 7);
+  q = r > q ? r : q;
+  const float a = q[0] > q[1] ? q[0] : q[1], b = q[2] > q[3] ? q[2] : q[3];
+  return a > b ? a : b;
+}
+#else
 inline float max_of(const float* x, int64_t n, bool* nan) {
   const int64_t whole = n & ~int64_t(7);
   v8 best8 = v8{} - INFINITY;
@@ -174,7 +219,7 @@ inline float max_of(const float* x, int64_t n, bool* nan) {
   *nan = any;
   return best;
 }
-
+#endif
 
 }  // namespace
 }  // namespace et::cpu
