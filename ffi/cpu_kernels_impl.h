@@ -1,5 +1,5 @@
 // cpu_kernels_impl.h — the code of the CPU kernels, included once by each cpu_kernels_<isa>.cpp after it
-// defines ET_TILE_C (input rows per register tile of `linear`), ET_KERNELS_NAME and ET_KERNELS_ISA.
+// defines ET_TILE_C (input rows of `linear`'s widest register tile), ET_KERNELS_NAME and ET_KERNELS_ISA.
 // GCC vector types: the ISA's own register width (vn, LN lanes) over a panel's outputs and in dot16, 8 lanes
 // over everything else. A vector wider than the target's registers is never built from a scalar: GCC lowers
 // that through the stack (AVX2 ran 10x slower than AVX-512 with 16-lane vectors).

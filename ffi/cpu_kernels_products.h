@@ -302,6 +302,23 @@ int64_t few_row_pairs(const float* x, int64_t ldx, int64_t n, int64_t in, int64_
   return last;
 }
 
+// The widest register tile of rows (ET_TILE_C, from the ISA's file)
+constexpr int64_t TILE_ROWS = ET_TILE_C;
+
+template <typename W>
+inline void panel_tile_of(int64_t rows, const float* x, int64_t ldx, int64_t in, const W* panel, const float* bias,
+                          float* y, int64_t ldy, int64_t j, int64_t width) {
+#define ET_TILE(C) \
+  case C: \
+    if constexpr (C <= TILE_ROWS) return panel_tile<C>(x, ldx, in, panel, bias, y, ldy, j, width); \
+    break;
+  switch (rows) {
+    ET_TILE(1) ET_TILE(2) ET_TILE(3) ET_TILE(4) ET_TILE(5) ET_TILE(6)
+    ET_TILE(7) ET_TILE(8) ET_TILE(9) ET_TILE(10) ET_TILE(11) ET_TILE(12)
+  }
+#undef ET_TILE
+}
+
 template <typename W>
 void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const W* packed, const float* bias,
                float* y, int64_t ldy, int64_t p0, int64_t p1) {
@@ -321,17 +338,14 @@ void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, 
   for (int64_t p = p0; p < p1; p++) {
     const W* panel = packed + p * in * PANEL;
     const int64_t j = p * PANEL, width = out - j < PANEL ? out - j : PANEL;
-    int64_t i = 0;
-    for (; i + ET_TILE_C <= n; i += ET_TILE_C)
-      panel_tile<ET_TILE_C>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
-    // the rest in halving tiles, so a few rows still share each weight load
-    if constexpr (ET_TILE_C > 4) {
-      if (i + 4 <= n) panel_tile<4>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width), i += 4;
+    // as few passes over the panel as the widest tile allows, the rows shared evenly among them (11 rows: 6 +
+    // 5, where tiles of 8, 2 and 1 read the panel three times)
+    const int64_t passes = (n + TILE_ROWS - 1) / TILE_ROWS;
+    for (int64_t i = 0, q = 0; q < passes; q++) {
+      const int64_t rows = (n - i + passes - q - 1) / (passes - q);
+      panel_tile_of(rows, x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
+      i += rows;
     }
-    if constexpr (ET_TILE_C > 2) {
-      if (i + 2 <= n) panel_tile<2>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width), i += 2;
-    }
-    for (; i < n; i++) panel_tile<1>(x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
   }
 }
 
