@@ -31,7 +31,8 @@ const Kernels& kernels() {
     const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
     const bool has512 = __builtin_cpu_supports("avx512f") && f16c;
     const bool has2 = __builtin_cpu_supports("avx2") && f16c;
-    const bool hasbf16 = has512 && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
+    const bool hasbf16 = has512 && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vnni");
     if (w == "avx512bf16" && hasbf16) return &avx512bf16_kernels;
     if (w == "avx512" && has512) return &avx512_kernels;
     if (w == "avx2" && has2) return &avx2_kernels;
@@ -101,7 +102,7 @@ void linear(const float* x, int64_t ldx, int64_t n, const Packed& packed, int64_
   const auto& K = cpu::kernels();
   TORCH_CHECK(packed.defined(), "cpu kernels: a product weight was not packed (et_model_finish)");
   const Tensor& w = packed.w;
-  const int64_t in = w.size(1), np = w.size(0);
+  const int64_t in = packed.in > 0 ? packed.in : w.size(1), np = w.size(0);
   const float* bp = f32(b);
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, n * in * cpu::PANEL));
   if (w.scalar_type() == torch::kBFloat16 || w.scalar_type() == torch::kHalf) {
@@ -113,7 +114,8 @@ void linear(const float* x, int64_t ldx, int64_t n, const Packed& packed, int64_
   if (w.scalar_type() == torch::kChar) {
     const int8_t* wp = w.data_ptr<int8_t>();
     const float* sp = f32(packed.scale);
-    cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { K.linear_i8(x, ldx, n, in, out, wp, sp, bp, y, ldy, p0, p1); });
+    const auto product = packed.groups ? K.linear_i8_groups : K.linear_i8;
+    cpu::parallel_for(np, grain, [&](int64_t p0, int64_t p1) { product(x, ldx, n, in, out, wp, sp, bp, y, ldy, p0, p1); });
     return;
   }
   const float* wp = f32(w);

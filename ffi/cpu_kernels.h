@@ -61,7 +61,14 @@ struct Kernels {
   int64_t (*argmax)(const float* x, int64_t n);
   // log sum_i exp(x[i]) over n > 0 finite-or--inf values (max-shifted); NaN in, NaN out
   float (*logsumexp)(const float* x, int64_t n);
+  // linear_i8 over weights in groups of four inputs (i8_group_inputs), by the byte dot product, its inputs
+  // quantized per block of 32 (cpu_kernels_i8dot.h); null where the table has none
+  void (*linear_i8_groups)(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, const int8_t* packed,
+                           const float* scale, const float* bias, float* y, int64_t ldy, int64_t p0, int64_t p1);
 };
+// int8 weights in groups: per panel, per group of four inputs (zeros past `in`), its 32 outputs' four bytes,
+// each weight plus 128 as an unsigned byte
+static inline int64_t i8_group_inputs(int64_t in) { return (in + 3) / 4 * 4; }
 
 // Denormal floats flushed to zero, in and out, while it lives (on x86: MXCSR's FTZ and DAZ, restored after).
 // A forward runs under it, on the caller's thread and on every pool worker: a softmax weight near e^-87
@@ -82,7 +89,7 @@ extern const Kernels generic_kernels;
 #if defined(__x86_64__)
 extern const Kernels avx2_kernels;
 extern const Kernels avx512_kernels;
-extern const Kernels avx512bf16_kernels;  // bfloat16 products by the dot-product instruction (inputs rounded)
+extern const Kernels avx512bf16_kernels;  // bfloat16 and int8 products by dot-product instructions (inputs rounded)
 #endif
 
 }  // namespace et::cpu

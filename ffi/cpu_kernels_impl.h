@@ -14,6 +14,7 @@
 #include "cpu_kernels_products.h"
 #include "cpu_kernels_attend.h"
 #include "cpu_kernels_bf16dot.h"
+#include "cpu_kernels_i8dot.h"
 
 namespace et::cpu {
 namespace {
@@ -115,6 +116,11 @@ extern const Kernels ET_KERNELS_NAME;
 #else
 #define ET_LINEAR_BF16 linear_bf16
 #endif
-const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, ET_LINEAR_BF16, linear_f16, linear_i8, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp};
+#if defined(ET_I8_DOT)
+#define ET_LINEAR_I8_GROUPS linear_i8_dot
+#else
+#define ET_LINEAR_I8_GROUPS nullptr
+#endif
+const Kernels ET_KERNELS_NAME = {ET_KERNELS_ISA, linear, ET_LINEAR_BF16, linear_f16, linear_i8, rms_norm, rope, attend, silu_mul, add, argmax, logsumexp, ET_LINEAR_I8_GROUPS};
 
 }  // namespace et::cpu

@@ -63,6 +63,8 @@ struct Mapping {
 // last output; undefined for the others).
 struct Packed {
   torch::Tensor w, scale;
+  int64_t in = 0;       // the product's inputs, where w's rows are padded (int8 in groups); 0: w.size(1)
+  bool groups = false;  // int8 in groups of four inputs, for the kernels' linear_i8_groups (cpu_kernels.h)
   bool defined() const { return w.defined(); }
 };
 

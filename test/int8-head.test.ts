@@ -81,8 +81,8 @@ for (const spec of SPECS) {
       const features = StepOutput.create();
       const kv = KvCache.create(target.model, 32);
       forward(target.model, kv, { tokens: prompt, positions: Int32Array.from(prompt, (_, i) => i) }, features);
-      // the whole prompt (12 rows: the tiles), then one row, then five (a few rows' groups)
-      const logits = (dir: string, dtype: "int8" | "f32") => {
+      // six rows (a tile), then one row, then five (a few rows' groups); or all twelve at once
+      const logits = (dir: string, dtype: "int8" | "f32", parts = [6, 1, 5]) => {
         const head = loadDraft(dir, target, dtype);
         const dkv = KvCache.create(head.model, 32);
         const out = StepOutput.create();
@@ -93,9 +93,8 @@ for (const spec of SPECS) {
           draftForward(head.model, dkv, { tokens, positions: at }, features, at, out);
           for (let r = 0; r < n; r++) rows.push(out.logitsRow(r, new Float32Array(vocab)));
         };
-        feed(0, 6);
-        feed(6, 1);
-        feed(7, 5);
+        let from = 0;
+        for (const n of parts) feed(from, n), from += n;
         const bytes = head.model.weightBytes();
         out.dispose();
         dkv.dispose();
@@ -107,7 +106,14 @@ for (const spec of SPECS) {
       const stored = logits(headDir, "f32");
       const worst = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((row, i) => maxAbsDiff(row, b[i])));
       const scale = Math.max(...rounded.rows.map((row) => Math.max(...row.map(Math.abs))));
-      expect(worst(int8.rows, rounded.rows)).toBeLessThan(1e-5 * scale);
+      // the byte dot product (avx512bf16's table) quantizes the inputs too, per block of 32: about 1% of the
+      // logits' scale on these heads; otherwise the sums are the rounded weights' in float32
+      const bytes = cpuKernels() === "avx512bf16";
+      expect(worst(int8.rows, rounded.rows)).toBeLessThan((bytes ? 3e-2 : 1e-5) * scale);
+      if (bytes) expect(worst(int8.rows, rounded.rows)).toBeGreaterThan(1e-5 * scale); // (the inputs' rounding shows)
+      // each row's bits do not depend on the rows beside it in the call
+      const whole = logits(headDir, "int8", [12]);
+      whole.rows.forEach((row, i) => expect(Array.from(row)).toEqual(Array.from(int8.rows[i])));
       expect(worst(int8.rows, stored.rows)).toBeGreaterThan(1e-3 * scale); // rounding to int8 shows
       // a byte for each product weight where float32 holds four; norms, biases and the shared tables as they were
       let products = 0;
