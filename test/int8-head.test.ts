@@ -52,8 +52,12 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-// three of the random shapes: biases on q/k/v, outputs that are not whole panels of 32, narrow heads
-const SPECS = RANDOM_SPECS.filter((s) => ["qwen2-bias", "llama3-headdim", "narrow-heads"].includes(s.name));
+// three of the random shapes: biases on q/k/v, outputs that are not whole panels of 32, narrow heads; and
+// widths that are not whole groups of four inputs (down's 74: the byte dot product's padding)
+const SPECS = [
+  ...RANDOM_SPECS.filter((s) => ["qwen2-bias", "llama3-headdim", "narrow-heads"].includes(s.name)),
+  { name: "odd-widths", hiddenSize: 40, intermediateSize: 74, layers: 1, heads: 5, kvHeads: 1, vocabSize: 512 },
+];
 
 for (const spec of SPECS) {
   describe(`int8 head beside ${spec.name}`, () => {
