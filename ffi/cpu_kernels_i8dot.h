@@ -3,13 +3,14 @@
 // four unsigned bytes by four signed bytes and adds each group's sum to a 32-bit integer: 64 products, where
 // widening int8 weights to float32 takes three instructions for 16. So a draft head's one-row pass, which
 // spent its time widening weights, reads them at the memory's pace.
-// The weights come in groups of four inputs (pack_int8 with Kernels::i8_groups: per panel, per group of four
-// inputs, 32 outputs of four bytes each) and are stored plus 128, as unsigned bytes. The inputs are quantized
-// for it per block of 32 (a scale max |x| / 127 each, rounded to nearest), as llama.cpp's Q8_0 does; a block's
-// sum, exact in integers, less 128 times the sum of its quantized inputs, is scaled by its input scale into
-// the output's float32 sum, block after block from the first. So an output's bits depend on neither the
-// rows in the call, nor the tile, nor the thread. The outputs are no longer those of the float32 products on
-// the rounded weights (a draft only: the target verifies every token it proposes).
+// The weights come in groups of four inputs (cpu_pack.cpp's pack_groups, for Kernels::linear_i8_groups:
+// per panel, per group of four inputs, 32 outputs of four bytes each), stored plus 128 as unsigned bytes.
+// The inputs are quantized for it per block of 32 (a scale max |x| / 127 each, rounded to nearest), as
+// llama.cpp's Q8_0 does; a block's sum, exact in integers, less 128 times the sum of its quantized inputs,
+// is scaled by its input scale into the output's float32 sum, block after block from the first. So an
+// output's bits depend on neither the rows in the call, nor the tile, nor the thread. The outputs are no
+// longer those of the float32 products on the rounded weights (a draft only: the target verifies every
+// token it proposes).
 // Part of the kernels' code: included by cpu_kernels_impl.h only (see there).
 #pragma once
 #if defined(ET_I8_DOT)

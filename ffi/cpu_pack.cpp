@@ -133,11 +133,12 @@ void pack_cpu_weights(Model& m) {
       if (m.cfg.dtype == ET_I8) {
         // in groups for the byte dot product where the table has one, but for fc: its inputs (the target's
         // features, not normalized) lose too much quantized (the grown pair's acceptance at depth 1 fell from
-        // 0.89 to 0.78 with it, held at 0.87 without)
+        // 0.89 to 0.78 with it, held at 0.87-0.89 without)
         const bool groups = cpu::kernels().linear_i8_groups != nullptr && k != ET_W_FC;
         ly.packed[k] = pack_int8(ly.w[k], std::string(weight_name(k)) + " of layer " + std::to_string(l), groups);
+      } else {
+        ly.packed[k] = pack(ly.w[k]);
       }
-      else ly.packed[k] = pack(ly.w[k]);
       ly.w[k] = Tensor();  // the kernels read only the packed copy
     }
     // norms and biases are read as float32 (exact from bfloat16)
