@@ -10,7 +10,6 @@
 #pragma once
 #if defined(ET_BF16_DOT)
 #include <immintrin.h>
-#include <stdlib.h>
 
 #include "cpu_kernels.h"
 #include "cpu_kernels_products.h"
@@ -27,28 +26,18 @@ inline uint32_t bf16_bits(float f) {
 }
 
 // Rows of inputs as bfloat16 pairs, one 32-bit word per two inputs (input 2p in the low half, 2p + 1 in the
-// high one, zero past the last): per thread, grown as needed and kept (a product is called per layer).
-struct InputPairs {
-  uint32_t* words = nullptr;
-  int64_t capacity = 0;
-};
-
+// high one, zero past the last), in this thread's buffer
 inline const uint32_t* input_pairs(const float* x, int64_t ldx, int64_t n, int64_t in) {
-  static thread_local InputPairs buf;
-  const int64_t half = (in + 1) / 2, need = n * half;
-  if (need > buf.capacity) {
-    void* grown = realloc(buf.words, size_t(need) * sizeof(uint32_t));
-    if (!grown) abort();  // (a few MiB at most; the forward's own buffers are far larger)
-    buf.words = static_cast<uint32_t*>(grown);
-    buf.capacity = need;
-  }
+  static thread_local ThreadBuffer buf;
+  const int64_t half = (in + 1) / 2;
+  uint32_t* words = static_cast<uint32_t*>(buf.at_least(n * half * int64_t(sizeof(uint32_t))));
   for (int64_t i = 0; i < n; i++) {
     const float* xi = x + i * ldx;
-    uint32_t* wi = buf.words + i * half;
+    uint32_t* wi = words + i * half;
     for (int64_t p = 0; p < in / 2; p++) wi[p] = bf16_bits(xi[2 * p]) | (bf16_bits(xi[2 * p + 1]) << 16);
     if (in & 1) wi[half - 1] = bf16_bits(xi[in - 1]);
   }
-  return buf.words;
+  return words;
 }
 
 // A panel's rows k and k + 1 (32 bfloat16s each, in output order) interleaved into the pairs the dot product

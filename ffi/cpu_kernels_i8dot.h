@@ -15,7 +15,6 @@
 #pragma once
 #if defined(ET_I8_DOT)
 #include <immintrin.h>
-#include <stdlib.h>
 
 #include "cpu_kernels.h"
 #include "cpu_kernels_products.h"
@@ -27,17 +26,12 @@ constexpr int64_t QBLOCK = 32;  // inputs per quantization block
 constexpr int64_t QGROUP = 4;   // inputs per byte group of the dot product
 
 // Rows of quantized inputs: per row, `bytes` of them (zeros past the inputs), then per block its scale and
-// 128 times the sum of its quantized inputs, as floats. Per thread, grown as needed and kept.
+// 128 times the sum of its quantized inputs, as floats; in this thread's buffer.
 struct QuantizedRows {
   int8_t* q = nullptr;
   float* scale = nullptr;
   float* offset = nullptr;
   int64_t bytes = 0, blocks = 0;
-};
-
-struct QuantBuffer {
-  void* mem = nullptr;
-  int64_t capacity = 0;
 };
 
 inline int64_t quant_groups(int64_t in) { return (in + QGROUP - 1) / QGROUP; }
@@ -46,13 +40,7 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
 
 // 16 inputs' largest magnitude (the lanes past the mask: 0)
 inline float abs_max16(const float* x, __mmask16 m) {
-  const vn v = vn(_mm512_abs_ps(_mm512_maskz_loadu_ps(m, x)));
-  v8 lo, hi;
-  halves(v, &lo, &hi);
-  lo = hi > lo ? hi : lo;
-  float best = 0;
-  for (int l = 0; l < 8; l++) best = lo[l] > best ? lo[l] : best;
-  return best;
+  return lanes_max(vn(_mm512_abs_ps(_mm512_maskz_loadu_ps(m, x))));
 }
 
 // 16 inputs times `inv`, rounded to nearest (ties to even: the default rounding) into bytes (saturated; they
@@ -69,18 +57,11 @@ inline int32_t quantize16(const float* x, __mmask16 m, float inv, int8_t* q) {
 }
 
 inline QuantizedRows quantize_rows(const float* x, int64_t ldx, int64_t n, int64_t in) {
-  static thread_local QuantBuffer buf;
+  static thread_local ThreadBuffer buf;
   QuantizedRows r;
   r.blocks = (in + QBLOCK - 1) / QBLOCK;
   r.bytes = r.blocks * QBLOCK;  // whole blocks: quantize16 writes 16 bytes at a time
-  const int64_t need = n * (r.bytes + 2 * r.blocks * int64_t(sizeof(float)));
-  if (need > buf.capacity) {
-    void* grown = realloc(buf.mem, size_t(need));
-    if (!grown) abort();  // (a few KiB a row; the forward's own buffers are far larger)
-    buf.mem = grown;
-    buf.capacity = need;
-  }
-  r.q = static_cast<int8_t*>(buf.mem);
+  r.q = static_cast<int8_t*>(buf.at_least(n * (r.bytes + 2 * r.blocks * int64_t(sizeof(float)))));
   r.scale = reinterpret_cast<float*>(r.q + n * r.bytes);
   r.offset = r.scale + n * r.blocks;
   for (int64_t i = 0; i < n; i++) {
@@ -186,10 +167,10 @@ void linear_i8_dot(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t o
     for (; p < p1; p++) dot_i8_tile<1, 1>(xq, 0, in, w + p * stride, stride, scale, bias, y, ldy, p * PANEL, out);
     return;
   }
-  const int64_t passes = (n + I8_ROWS - 1) / I8_ROWS;
+  const int64_t passes = tile_passes(n, I8_ROWS);
   for (; p < p1; p++)
     for (int64_t i = 0, t = 0; t < passes; t++) {
-      const int64_t rows = (n - i + passes - t - 1) / (passes - t);
+      const int64_t rows = pass_rows(n - i, passes - t);
       dot_i8_rows<1>(rows, xq, i, in, w + p * stride, stride, scale, bias, y, ldy, p * PANEL, out);
       i += rows;
     }

@@ -305,6 +305,12 @@ int64_t few_row_pairs(const float* x, int64_t ldx, int64_t n, int64_t in, int64_
 // The widest register tile of rows (ET_TILE_C, from the ISA's file)
 constexpr int64_t TILE_ROWS = ET_TILE_C;
 
+// Rows in tiles of at most `widest`: as few passes over a panel as that allows (tile_passes), the rows
+// shared evenly among them (pass_rows: the next tile's, of `left` rows for `passes` passes; 11 rows in tiles
+// of at most 8: 6 + 5, where tiles of 8, 2 and 1 read the panel three times)
+inline int64_t tile_passes(int64_t n, int64_t widest) { return (n + widest - 1) / widest; }
+inline int64_t pass_rows(int64_t left, int64_t passes) { return (left + passes - 1) / passes; }
+
 template <typename W>
 inline void panel_tile_of(int64_t rows, const float* x, int64_t ldx, int64_t in, const W* panel, const float* bias,
                           float* y, int64_t ldy, int64_t j, int64_t width) {
@@ -338,11 +344,9 @@ void linear_of(const float* x, int64_t ldx, int64_t n, int64_t in, int64_t out, 
   for (int64_t p = p0; p < p1; p++) {
     const W* panel = packed + p * in * PANEL;
     const int64_t j = p * PANEL, width = out - j < PANEL ? out - j : PANEL;
-    // as few passes over the panel as the widest tile allows, the rows shared evenly among them (11 rows: 6 +
-    // 5, where tiles of 8, 2 and 1 read the panel three times)
-    const int64_t passes = (n + TILE_ROWS - 1) / TILE_ROWS;
+    const int64_t passes = tile_passes(n, TILE_ROWS);
     for (int64_t i = 0, q = 0; q < passes; q++) {
-      const int64_t rows = (n - i + passes - q - 1) / (passes - q);
+      const int64_t rows = pass_rows(n - i, passes - q);
       panel_tile_of(rows, x + i * ldx, ldx, in, panel, bias, y + i * ldy, ldy, j, width);
       i += rows;
     }

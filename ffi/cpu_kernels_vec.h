@@ -3,6 +3,7 @@
 #pragma once
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #if defined(__AVX512F__) || defined(__AVX__)
 #include <immintrin.h>
 #endif
@@ -170,6 +171,19 @@ inline void halves(vn v, v8* lo, v8* hi) {
 }
 #endif
 
+#if defined(__AVX512F__)
+// the largest of 16 lanes, none NaN, by halving
+inline float lanes_max(vn v) {
+  v8 lo, hi;
+  halves(v, &lo, &hi);
+  lo = hi > lo ? hi : lo;
+  v4 q = __builtin_shufflevector(lo, lo, 0, 1, 2, 3), r = __builtin_shufflevector(lo, lo, 4, 5, 6, 7);
+  q = r > q ? r : q;
+  const float a = q[0] > q[1] ? q[0] : q[1], b = q[2] > q[3] ? q[2] : q[3];
+  return a > b ? a : b;
+}
+#endif
+
 // the largest of x[0..n) (a maximum is exact in any order: 16 lanes at a time and a masked rest on AVX-512, 8
 // lanes and the rest one by one elsewhere); *nan tells whether any is NaN (no NaN is ever the largest)
 #if defined(__AVX512F__)
@@ -188,13 +202,7 @@ inline float max_of(const float* x, int64_t n, bool* nan) {
     odd |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
   }
   *nan = odd != 0;
-  v8 lo, hi;  // the lanes' largest, by halving (no NaN among them)
-  halves(vn(best), &lo, &hi);
-  lo = hi > lo ? hi : lo;
-  v4 q = __builtin_shufflevector(lo, lo, 0, 1, 2, 3), r = __builtin_shufflevector(lo, lo, 4, 5, 6, 7);
-  q = r > q ? r : q;
-  const float a = q[0] > q[1] ? q[0] : q[1], b = q[2] > q[3] ? q[2] : q[3];
-  return a > b ? a : b;
+  return lanes_max(vn(best));
 }
 #else
 inline float max_of(const float* x, int64_t n, bool* nan) {
@@ -220,6 +228,22 @@ inline float max_of(const float* x, int64_t n, bool* nan) {
   return best;
 }
 #endif
+
+// A per-thread scratch buffer, grown as needed and kept (a product is called per layer): the inputs as the
+// dot-product instructions take them
+struct ThreadBuffer {
+  void* mem = nullptr;
+  int64_t capacity = 0;
+  void* at_least(int64_t bytes) {
+    if (bytes > capacity) {
+      void* grown = realloc(mem, size_t(bytes));
+      if (!grown) abort();  // (a few MiB at most; the forward's own buffers are far larger)
+      mem = grown;
+      capacity = bytes;
+    }
+    return mem;
+  }
+};
 
 }  // namespace
 }  // namespace et::cpu
