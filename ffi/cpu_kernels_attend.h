@@ -115,44 +115,60 @@ inline void attend_scores(const float* q, int64_t nq, const float* kt, int64_t c
   if (c < nq) scores_heads<1>(q + c * d, kt, cap, d, keys, m, r, rest, scale, scores + c * m);
 }
 
-// scores in place -> exp(score - max); returns their sum: 8-lane partial sums over chunks of 8, the last one
-// padded with zeros, then added across (on AVX-512 two chunks at a time, as two halves in order, the last
-// 1-15 scores in one masked vector; the same bits)
-inline float softmax_weights(float* sc, int64_t m) {
+// H rows of scores in place (row c at sc + c * m) -> exp(score - the row's max); sums[c] = row c's sum: 8-lane
+// partial sums over chunks of 8, the last one padded with zeros, then added across (on AVX-512 two chunks at
+// a time, as two halves in order, the last 1-15 scores in one masked vector; the same bits). The rows go side
+// by side, each its own steps: its bits do not depend on H.
+template <int H>
+inline void softmax_rows(float* sc, int64_t m, float* sums) {
   bool nan = false;
-  const float best = max_of(sc, m, &nan);
-  v8 sum8 = {};
+  float best[H];
+  max_rows<H>(sc, m, m, best, &nan);
+  v8 sum8[H];
+  for (int c = 0; c < H; c++) sum8[c] = v8{};
   int64_t t = 0;
 #if defined(__AVX512F__)
-  for (; t < m; t += 16) {
-    vn e;
-    if (t + 16 <= m) {
-      e = expn(loadn(sc + t) - best);
-      storen(sc + t, e);
-    } else {
-      const __mmask16 left = __mmask16((1u << (m - t)) - 1);
-      e = vn(_mm512_maskz_mov_ps(left, __m512(expn(vn(_mm512_maskz_loadu_ps(left, sc + t)) - best))));
-      _mm512_mask_storeu_ps(sc + t, left, __m512(e));
+  for (; t + 16 <= m; t += 16)
+    for (int c = 0; c < H; c++) {
+      float* at = sc + c * m + t;
+      const vn e = expn(loadn(at) - best[c]);
+      storen(at, e);
+      v8 lo, hi;
+      halves(e, &lo, &hi);
+      sum8[c] += lo;
+      sum8[c] += hi;
     }
-    v8 lo, hi;
-    halves(e, &lo, &hi);
-    sum8 += lo;
-    sum8 += hi;  // (zeros past m: the sums keep their bits)
+  if (t < m) {
+    const __mmask16 left = first_lanes(m - t);
+    for (int c = 0; c < H; c++) {
+      float* at = sc + c * m + t;
+      const vn e = vn(_mm512_maskz_mov_ps(left, __m512(expn(vn(_mm512_maskz_loadu_ps(left, at)) - best[c]))));
+      _mm512_mask_storeu_ps(at, left, __m512(e));
+      v8 lo, hi;
+      halves(e, &lo, &hi);
+      sum8[c] += lo;
+      sum8[c] += hi;  // (zeros past m: the sums keep their bits)
+    }
   }
 #else
-  for (; t + 8 <= m; t += 8) {
-    const v8 e = exp8(load8(sc + t) - best);
-    store8(sc + t, e);
-    sum8 += e;
-  }
+  for (; t + 8 <= m; t += 8)
+    for (int c = 0; c < H; c++) {
+      float* at = sc + c * m + t;
+      const v8 e = exp8(load8(at) - best[c]);
+      store8(at, e);
+      sum8[c] += e;
+    }
   if (t < m) {
     const vi8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
-    const v8 e = lane < int32_t(m - t) ? exp8(load_part(sc + t, m - t) - best) : v8{};
-    store_part(sc + t, e, m - t);
-    sum8 += e;
+    for (int c = 0; c < H; c++) {
+      float* at = sc + c * m + t;
+      const v8 e = lane < int32_t(m - t) ? exp8(load_part(at, m - t) - best[c]) : v8{};
+      store_part(at, e, m - t);
+      sum8[c] += e;
+    }
   }
 #endif
-  return hsum8(sum8);
+  for (int c = 0; c < H; c++) sums[c] = hsum8(sum8[c]);
 }
 
 // Values, slot-major (a slot's d floats contiguous). out_c[k] = inv_c * sum_t p_c[t] v[keys[t]][k] for NQ
@@ -238,7 +254,10 @@ void attend_dim(const float* q, int64_t nq, const float* kt, const float* vs, in
   float* rest_k = sums + nq;
   if (r.copied) copy_rest(kt, cap, d, keys, m, r, rest_k);
   attend_scores(q, nq, kt, cap, d, keys, m, r, rest_k, scale, scores);
-  for (int64_t c = 0; c < nq; c++) sums[c] = softmax_weights(scores + c * m, m);
+  int64_t c = 0;  // the heads' rows side by side: their chains overlap
+  for (; c + 4 <= nq; c += 4) softmax_rows<4>(scores + c * m, m, sums + c);
+  if (c + 2 <= nq) softmax_rows<2>(scores + c * m, m, sums + c), c += 2;
+  if (c < nq) softmax_rows<1>(scores + c * m, m, sums + c);
   attend_values(scores, nq, sums, vs, d, keys, m, out);
 }
 

@@ -184,50 +184,65 @@ inline float lanes_max(vn v) {
 }
 #endif
 
-// the largest of x[0..n) (a maximum is exact in any order: 16 lanes at a time and a masked rest on AVX-512, 8
-// lanes and the rest one by one elsewhere); *nan tells whether any is NaN (no NaN is ever the largest)
+// the largest of each of H rows x + c * stride, [0..n) (a maximum is exact in any order: 16 lanes at a time and
+// a masked rest on AVX-512, 8 lanes and the rest one by one elsewhere; the rows side by side, each its own
+// steps); *nan tells whether any is NaN (no NaN is ever the largest)
 #if defined(__AVX512F__)
-inline float max_of(const float* x, int64_t n, bool* nan) {
-  __m512 best = _mm512_set1_ps(-INFINITY);
+template <int H>
+inline void max_rows(const float* x, int64_t stride, int64_t n, float* best, bool* nan) {
+  __m512 b[H];
+  for (int c = 0; c < H; c++) b[c] = _mm512_set1_ps(-INFINITY);
   __mmask16 odd = 0;
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 v = _mm512_loadu_ps(x + i);
-    best = _mm512_maskz_max_ps(0xffff, v, best);  // a NaN v gives best (the second operand; maskz: no GCC 12 warning)
-    odd |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  }
-  if (i < n) {
-    const __m512 v = _mm512_mask_loadu_ps(best, __mmask16((1u << (n - i)) - 1), x + i);
-    best = _mm512_maskz_max_ps(0xffff, v, best);
-    odd |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  }
+  for (; i + 16 <= n; i += 16)
+    for (int c = 0; c < H; c++) {
+      const __m512 v = _mm512_loadu_ps(x + c * stride + i);
+      b[c] = _mm512_maskz_max_ps(0xffff, v, b[c]);  // a NaN v gives b (the second operand; maskz: no GCC 12 warning)
+      odd |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    }
+  if (i < n)
+    for (int c = 0; c < H; c++) {
+      const __m512 v = _mm512_mask_loadu_ps(b[c], __mmask16((1u << (n - i)) - 1), x + c * stride + i);
+      b[c] = _mm512_maskz_max_ps(0xffff, v, b[c]);
+      odd |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    }
   *nan = odd != 0;
-  return lanes_max(vn(best));
+  for (int c = 0; c < H; c++) best[c] = lanes_max(vn(b[c]));
 }
 #else
-inline float max_of(const float* x, int64_t n, bool* nan) {
+template <int H>
+inline void max_rows(const float* x, int64_t stride, int64_t n, float* best, bool* nan) {
   const int64_t whole = n & ~int64_t(7);
-  v8 best8 = v8{} - INFINITY;
+  v8 best8[H];
+  for (int c = 0; c < H; c++) best8[c] = v8{} - INFINITY;
   vi8 odd = {};
-  for (int64_t i = 0; i < whole; i += 8) {
-    const v8 v = load8(x + i);
-    best8 = v > best8 ? v : best8;
-    odd |= v != v;
-  }
-  float best = -INFINITY;
+  for (int64_t i = 0; i < whole; i += 8)
+    for (int c = 0; c < H; c++) {
+      const v8 v = load8(x + c * stride + i);
+      best8[c] = v > best8[c] ? v : best8[c];
+      odd |= v != v;
+    }
   bool any = false;
-  for (int l = 0; l < 8; l++) {
-    best = best8[l] > best ? best8[l] : best;
-    any |= odd[l] != 0;
-  }
-  for (int64_t i = whole; i < n; i++) {
-    any |= x[i] != x[i];
-    best = x[i] > best ? x[i] : best;
+  for (int l = 0; l < 8; l++) any |= odd[l] != 0;
+  for (int c = 0; c < H; c++) {
+    const float* row = x + c * stride;
+    float most = -INFINITY;
+    for (int l = 0; l < 8; l++) most = best8[c][l] > most ? best8[c][l] : most;
+    for (int64_t i = whole; i < n; i++) {
+      any |= row[i] != row[i];
+      most = row[i] > most ? row[i] : most;
+    }
+    best[c] = most;
   }
   *nan = any;
-  return best;
 }
 #endif
+
+inline float max_of(const float* x, int64_t n, bool* nan) {
+  float best;
+  max_rows<1>(x, 0, n, &best, nan);
+  return best;
+}
 
 // A per-thread scratch buffer, grown as needed and kept (a product is called per layer): the inputs as the
 // dot-product instructions take them
