@@ -199,6 +199,13 @@ struct Step {
 
 Step make_step(const SeqPart* parts, size_t count, const int32_t* positions, int32_t layers) {
   Step s{positions, 0, layers, {}, {}, {}, {}};
+  int64_t rows = 0, keys = 0;  // at most: every row sees its cache and every new row
+  for (size_t b = 0; b < count; b++) rows += parts[b].n, keys += int64_t(parts[b].n) * (parts[b].kv->len + parts[b].n);
+  s.keys.keys.reserve(size_t(keys));
+  s.keys.first.reserve(size_t(rows) + 1);
+  s.row_part.reserve(size_t(rows));
+  s.row_slot.reserve(size_t(rows));
+  s.caches.reserve(count * size_t(layers));
   for (size_t b = 0; b < count; b++) {
     const auto& p = parts[b];
     add_key_lists(s.keys, p.kv->len, p.n, p.mask, p.mask_cols);
@@ -382,6 +389,16 @@ void forward_rows(const Model& m, const SeqPart* parts, size_t count, const Step
   linear(hp, h, n, m.packed_lm_head, V, Tensor(), lp, V);
 }
 
+// `held` (an Out's results) to be written again as rows x cols floats: when it has that shape and nothing but the
+// Out holds it or any view of its storage (no feature store, no features of this forward), so nothing else sees
+// the new values; else undefined (saves two allocations a step)
+Tensor reused(const Tensor& held, int64_t rows, int64_t cols) {
+  if (!held.defined() || held.dim() != 2 || held.size(0) != rows || held.size(1) != cols) return Tensor();
+  if (held.scalar_type() != torch::kFloat32 || !held.device().is_cpu() || !held.is_contiguous()) return Tensor();
+  if (held.use_count() != 1 || held.storage().use_count() != 1) return Tensor();
+  return held;
+}
+
 }  // namespace
 
 void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_t* tokens, const int32_t* positions,
@@ -394,10 +411,6 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
   for (const auto& p : parts) n += p.n;
   for (int64_t i = 0; i < n; i++) max_pos = std::max(max_pos, positions[i]);
   rope_rows(m, max_pos, false);  // grown here, once, before any group reads it
-  auto hidden = torch::empty({n, h}, f32_options(m));
-  auto logits = torch::empty({n, V}, f32_options(m));
-  float* hp = hidden.data_ptr<float>();
-  float* lp = logits.data_ptr<float>();
   // each draft part's features as contiguous float32, held while the forward runs
   std::vector<Tensor> features;
   std::vector<Features> feature_rows(parts.size());
@@ -411,6 +424,13 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
       held[b].features = &feature_rows[b];
     }
   }
+  // after the features are held: a lone sequence's results go where its last ones were, unless the features are those
+  Tensor hidden = parts.size() == 1 ? reused(outs[0]->hidden, n, h) : Tensor();
+  Tensor logits = parts.size() == 1 ? reused(outs[0]->logits, n, V) : Tensor();
+  if (!hidden.defined()) hidden = torch::empty({n, h}, f32_options(m));
+  if (!logits.defined()) logits = torch::empty({n, V}, f32_options(m));
+  float* hp = hidden.data_ptr<float>();
+  float* lp = logits.data_ptr<float>();
   // the groups the threads run (cpu_split.cpp); their steps made here, where a bad mask may throw
   const std::vector<PartGroup> runs = split_parts(m, held);
   std::vector<Step> steps;

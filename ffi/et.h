@@ -176,7 +176,9 @@ ET_API void et_out_free(et_out* o);
  *   tokens only, every cached slot visible; mask_cols == len + n: over cached slots then new tokens.
  * The new K/V are written to slots [len, len+n) and len becomes len + n; on failure len is unchanged
  * (slot contents past len are unspecified). `out` receives the final-norm hidden states (n, hidden) and
- * logits (n, vocab), kept on the device. Fails if len + n > capacity. */
+ * logits (n, vocab), kept on the device (on the CPU kernels in the storage of its last results where
+ * their shape matches and nothing else holds them, so after a failure past the checks its results are
+ * unspecified). Fails if len + n > capacity. */
 ET_API int et_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_t* positions, int32_t n,
                       const uint8_t* mask, int32_t mask_cols, et_out* out);
 

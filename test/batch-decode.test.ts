@@ -150,6 +150,30 @@ describe("et_draft_forward_batch", () => {
     for (const h of [...targetOut, ...caches, ...alone, ...outs, ...single]) h.dispose();
   }));
 
+  // features may be the pass's own output, also where a lone sequence's results are written in place (the
+  // same shape as its last ones): a chain of one-entry passes each reading row 0 of its own last output
+  // (EAGLE's chain) matches the same passes reading each from another holder, which keeps its results
+  test("a chain of one-entry draft passes over its own output matches one over separate outputs", () => {
+    const prompt = ids(12, 4);
+    const feats = StepOutput.create();
+    const tkv = KvCache.create(target.model, 32);
+    forward(target.model, tkv, { tokens: prompt, positions: positions(0, prompt.length) }, feats);
+    const own = KvCache.create(head.model, 32), apart = KvCache.create(head.model, 32);
+    const self = StepOutput.create(), outs = [StepOutput.create(), StepOutput.create()];
+    const first = { tokens: Int32Array.of(5), positions: Int32Array.of(prompt.length - 1) };
+    draftForward(head.model, own, first, feats, Int32Array.of(prompt.length - 1), self);
+    draftForward(head.model, apart, first, feats, Int32Array.of(prompt.length - 1), outs[0]);
+    for (let k = 1; k <= 6; k++) {
+      const before = logits(self);
+      const pass = { tokens: Int32Array.of(10 + k), positions: Int32Array.of(prompt.length - 1 + k) };
+      draftForward(head.model, own, pass, self, Int32Array.of(0), self);
+      draftForward(head.model, apart, pass, outs[(k - 1) % 2], Int32Array.of(0), outs[k % 2]);
+      expectSame(logits(self), logits(outs[k % 2]));
+      expect(logits(outs[(k - 1) % 2])).toEqual(before);
+    }
+    for (const h of [feats, tkv, own, apart, self, ...outs]) h.dispose();
+  });
+
   test("a bad draft batch is refused and leaves every cache as it was", () => {
     const a = KvCache.create(head.model, 8), b = KvCache.create(head.model, 8);
     const oa = StepOutput.create(), ob = StepOutput.create(), feats = StepOutput.create(), empty = StepOutput.create();
