@@ -199,8 +199,12 @@ struct Step {
 
 Step make_step(const SeqPart* parts, size_t count, const int32_t* positions, int32_t layers) {
   Step s{positions, 0, layers, {}, {}, {}, {}};
-  int64_t rows = 0, keys = 0;  // at most: every row sees its cache and every new row
-  for (size_t b = 0; b < count; b++) rows += parts[b].n, keys += int64_t(parts[b].n) * (parts[b].kv->len + parts[b].n);
+  int64_t rows = 0, keys = 0;  // causal: exactly; masked (a tree): at most its cache and every new row
+  for (size_t b = 0; b < count; b++) {
+    const int64_t n = parts[b].n, len = parts[b].kv->len;
+    rows += n;
+    keys += parts[b].mask ? n * (len + n) : n * len + n * (n + 1) / 2;
+  }
   s.keys.keys.reserve(size_t(keys));
   s.keys.first.reserve(size_t(rows) + 1);
   s.row_part.reserve(size_t(rows));
