@@ -16,6 +16,7 @@
 #endif
 
 #include "cpu_kernels.h"
+#include "cpu_step.h"
 #include "shim.h"
 
 namespace et {
@@ -148,82 +149,9 @@ const float* rope_rows(const Model& m, int32_t max_pos, bool want_sin) {
 
 namespace {
 
-// The cache slots each new token attends to, in increasing order (row i: keys[first[i] .. first[i+1])).
-// No mask: causal. mask_cols == n: every cached slot, then the mask over the new tokens.
-struct KeyLists {
-  std::vector<int32_t> keys;
-  std::vector<int64_t> first;
-  int64_t widest = 0;  // most slots any row sees
-};
-
-// appends the key lists of one sequence's n new tokens after `len` cached slots
-void add_key_lists(KeyLists& k, int32_t len, int32_t n, const uint8_t* mask, int32_t mask_cols) {
-  const int32_t L = len + n;
-  TORCH_CHECK(!mask || mask_cols == n || mask_cols == L, "mask has ", mask_cols, " columns; expected n (", n,
-              ") or len + n (", L, ")");
-  const int32_t skip = mask && mask_cols == n ? len : 0;  // columns every row sees: the cached slots
-  for (int32_t i = 0; i < n; i++) {
-    k.first.push_back(int64_t(k.keys.size()));
-    if (!mask) {
-      for (int32_t j = 0; j <= len + i; j++) k.keys.push_back(j);
-    } else {
-      const uint8_t* row = mask + int64_t(i) * mask_cols;
-      TORCH_CHECK(row[len + i - skip] != 0, "mask must let every new token attend to itself (row ", i, ")");
-      for (int32_t j = 0; j < skip; j++) k.keys.push_back(j);
-      for (int32_t j = 0; j < mask_cols; j++)
-        if (row[j]) k.keys.push_back(skip + j);
-    }
-    k.widest = std::max<int64_t>(k.widest, int64_t(k.keys.size()) - k.first.back());
-  }
-}
-
-// One sequence's cache at one layer: keys transposed, (Hkv, D, cap), and values slot-major, (Hkv, cap, D).
-struct LayerCache {
-  float* k;
-  float* v;
-  int64_t cap;
-};
-
-// Where each new row goes: its sequence's cache and slot, and the slots it attends to.
-struct Step {
-  const int32_t* positions;
-  int64_t n;                       // rows over all sequences
-  int32_t layers;
-  KeyLists keys;                   // row r: keys.keys[first[r] .. first[r + 1])
-  std::vector<int32_t> row_part;   // row r's sequence
-  std::vector<int32_t> row_slot;   // the slot row r's keys and values go to
-  std::vector<LayerCache> caches;  // [part * layers + l], looked up once per forward
-
-  const LayerCache& cache(int64_t row, int32_t l) const { return caches[size_t(row_part[row]) * layers + l]; }
-};
-
-Step make_step(const SeqPart* parts, size_t count, const int32_t* positions, int32_t layers) {
-  Step s{positions, 0, layers, {}, {}, {}, {}};
-  int64_t rows = 0, keys = 0;  // causal: exactly; masked (a tree): at most its cache and every new row
-  for (size_t b = 0; b < count; b++) {
-    const int64_t n = parts[b].n, len = parts[b].kv->len;
-    rows += n;
-    keys += parts[b].mask ? n * (len + n) : n * len + n * (n + 1) / 2;
-  }
-  s.keys.keys.reserve(size_t(keys));
-  s.keys.first.reserve(size_t(rows) + 1);
-  s.row_part.reserve(size_t(rows));
-  s.row_slot.reserve(size_t(rows));
-  s.caches.reserve(count * size_t(layers));
-  for (size_t b = 0; b < count; b++) {
-    const auto& p = parts[b];
-    add_key_lists(s.keys, p.kv->len, p.n, p.mask, p.mask_cols);
-    for (int32_t i = 0; i < p.n; i++) {
-      s.row_part.push_back(int32_t(b));
-      s.row_slot.push_back(p.kv->len + i);
-    }
-    for (int32_t l = 0; l < layers; l++)
-      s.caches.push_back({p.kv->k[l].data_ptr<float>(), p.kv->v[l].data_ptr<float>(), p.kv->capacity});
-    s.n += p.n;
-  }
-  s.keys.first.push_back(int64_t(s.keys.keys.size()));
-  return s;
-}
+using cpu::KeyLists;
+using cpu::LayerCache;
+using cpu::Step;
 
 // x += attn(norm(x)) for one layer; qkv, att: scratch rows
 void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, int32_t l, float* xn, float* qkv,
@@ -438,7 +366,7 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
   // the groups the threads run (cpu_split.cpp); their steps made here, where a bad mask may throw
   const std::vector<PartGroup> runs = split_parts(m, held);
   std::vector<Step> steps;
-  for (const auto& r : runs) steps.push_back(make_step(held.data() + r.first, r.count, positions + r.row, c.n_layers));
+  for (const auto& r : runs) steps.push_back(cpu::make_step(held.data() + r.first, r.count, positions + r.row, c.n_layers));
   auto run = [&](size_t g) {
     const PartGroup& r = runs[g];
     forward_rows(m, held.data() + r.first, r.count, steps[g], tokens + r.row, hp + r.row * h, lp + r.row * V);

@@ -16,7 +16,8 @@
  *   host.cpp        small host arrays onto the device without draining its queue
  *   cpu_forward.cpp the CPU forward on raw pointers (f32, bf16, f16, int8 weights); cpu_kernels*.{h,cpp} its per-ISA kernels;
  *                   cpu_pool.cpp their worker threads; cpu_split.cpp how a forward is shared among them;
- *                   cpu_pack.cpp the weights as the kernels read them
+ *                   cpu_pack.cpp the weights as the kernels read them; cpu_step.{h,cpp} where a forward's rows go
+ *                   and the cache slots each attends to
  *   device.cpp      device sync and copy bandwidth, for benchmarks
  *   cuda_memory.cpp free CUDA memory from the driver, for refusing what cannot fit
  *   train.h, train.cpp, train_step.cpp   the draft-head trainer of et_train.h: data, parameters, one step
