@@ -202,7 +202,7 @@ inline void max_rows(const float* x, int64_t stride, int64_t n, float* best, boo
     }
   if (i < n)
     for (int c = 0; c < H; c++) {
-      const __m512 v = _mm512_mask_loadu_ps(b[c], __mmask16((1u << (n - i)) - 1), x + c * stride + i);
+      const __m512 v = _mm512_mask_loadu_ps(b[c], first_lanes(n - i), x + c * stride + i);
       b[c] = _mm512_maskz_max_ps(0xffff, v, b[c]);
       odd |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     }
