@@ -221,6 +221,9 @@ ET_API int et_out_rows(const et_out* o, int32_t* n);
  * reads every row (n_rows must then equal the row count). */
 /* ids[n_rows]: argmax of each selected row's logits (lowest id on ties). */
 ET_API int et_out_argmax(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t* ids);
+/* The same for several results at once (a batched forward's): ids holds, output after output, the argmax of
+ * the first counts[b] rows of outs[b] (each 1 <= counts[b] <= its row count). */
+ET_API int et_out_argmax_each(int32_t n_outs, const et_out* const* outs, const int32_t* counts, int32_t* ids);
 /* For each selected row, the k most likely ids (descending) and their log-probabilities under
  * softmax(logits): ids[n_rows * k], logp[n_rows * k]. */
 ET_API int et_out_topk(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t k, int32_t* ids, float* logp);

@@ -47,19 +47,6 @@ void top_k(const float* row, int64_t V, int32_t k, int32_t* ids, float* values) 
   }
 }
 
-void argmax_in_place(const torch::Tensor& logits, const int32_t* rows, int32_t n_rows, int32_t* ids) {
-  check_rows(logits, rows, n_rows);
-  const auto& K = et::cpu::kernels();
-  std::vector<int32_t> got(n_rows);
-  for (int32_t i = 0; i < n_rows; i++) {
-    const int64_t best = K.argmax(row_of(logits, rows, i), logits.size(1));
-    TORCH_CHECK(best >= 0, "the model produced NaN logits (row ", i, "): its weights hold NaN or overflow ",
-                "in this dtype");
-    got[i] = int32_t(best);
-  }
-  std::memcpy(ids, got.data(), got.size() * sizeof(int32_t));  // only on success
-}
-
 void topk_in_place(const torch::Tensor& logits, const int32_t* rows, int32_t n_rows, int32_t k, int32_t* ids,
                    float* logp) {
   check_rows(logits, rows, n_rows);
@@ -113,6 +100,32 @@ void copy_out(const torch::Tensor& t, void* dst) {
   std::memcpy(dst, host.data_ptr(), host.numel() * host.element_size());
 }
 
+// argmax of the rows of `logits` that `rows` names (checked), or of its first n_rows when rows is NULL (the
+// caller checks that it holds them), into got[n_rows]: on the CPU kernels in place, else by torch with one
+// copy to the host
+void argmax_rows(const torch::Tensor& logits, const int32_t* rows, int32_t n_rows, int32_t* got) {
+  if (rows) check_rows(logits, rows, n_rows);
+  const auto& K = et::cpu::kernels();
+  if (read_in_place(logits)) {
+    for (int32_t i = 0; i < n_rows; i++) {
+      const int64_t best = K.argmax(row_of(logits, rows, i), logits.size(1));
+      TORCH_CHECK(best >= 0, "the model produced NaN logits (row ", i, "): its weights hold NaN or overflow ",
+                  "in this dtype");
+      got[i] = int32_t(best);
+    }
+    return;
+  }
+  c10::InferenceMode guard;
+  auto best = (rows ? select_rows(logits, rows, n_rows) : logits.narrow(0, 0, n_rows)).max(-1);  // NaN wins a max
+  // one copy to the host: a row whose maximum is NaN comes back as id -1
+  auto marked = std::get<1>(best).masked_fill(std::get<0>(best).isnan(), -1).to(torch::kInt32);
+  copy_out(marked, got);
+  for (int32_t i = 0; i < n_rows; i++) {
+    TORCH_CHECK(got[i] >= 0, "the model produced NaN logits (row ", i, "): its weights hold NaN or overflow ",
+                "in this dtype");
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -128,18 +141,32 @@ int et_out_argmax(const et_out* o, const int32_t* rows, int32_t n_rows, int32_t*
   return guarded([&] {
     TORCH_CHECK(ids, "et_out_argmax: null argument");
     const auto& logits = checked(o, "et_out_argmax").logits;
-    if (read_in_place(logits)) return argmax_in_place(logits, rows, n_rows, ids);
-    c10::InferenceMode guard;
-    auto best = select_rows(checked(o, "et_out_argmax").logits, rows, n_rows).max(-1);  // NaN wins a max
-    // one copy to the host: a row whose maximum is NaN comes back as id -1
-    auto marked = std::get<1>(best).masked_fill(std::get<0>(best).isnan(), -1).to(torch::kInt32);
-    std::vector<int32_t> got(marked.numel());
-    copy_out(marked, got.data());
-    for (size_t i = 0; i < got.size(); i++) {
-      TORCH_CHECK(got[i] >= 0, "the model produced NaN logits (row ", i, "): its weights hold NaN or overflow ",
-                  "in this dtype");
-    }
+    if (!rows) check_rows(logits, rows, n_rows);  // n_rows must be the row count
+    std::vector<int32_t> got(n_rows > 0 ? size_t(n_rows) : 0);
+    argmax_rows(logits, rows, n_rows, got.data());
     std::memcpy(ids, got.data(), got.size() * sizeof(int32_t));  // only on success: out-parameters untouched else
+  });
+}
+
+int et_out_argmax_each(int32_t n_outs, const et_out* const* outs, const int32_t* counts, int32_t* ids) {
+  return guarded([&] {
+    TORCH_CHECK(outs && counts && ids, "et_out_argmax_each: null argument");
+    TORCH_CHECK(n_outs > 0, "et_out_argmax_each: n_outs must be positive, got ", n_outs);
+    int64_t total = 0;
+    for (int32_t b = 0; b < n_outs; b++) {
+      TORCH_CHECK(counts[b] > 0, "et_out_argmax_each: counts[", b, "] must be positive, got ", counts[b]);
+      total += counts[b];
+    }
+    std::vector<int32_t> got(static_cast<size_t>(total));
+    int64_t at = 0;
+    for (int32_t b = 0; b < n_outs; b++) {
+      const auto& logits = checked(outs[b], "et_out_argmax_each").logits;
+      TORCH_CHECK(counts[b] <= logits.size(0), "et_out_argmax_each: counts[", b, "] is ", counts[b], " but output ",
+                  b, " holds ", logits.size(0), " rows");
+      argmax_rows(logits, nullptr, counts[b], got.data() + at);
+      at += counts[b];
+    }
+    std::memcpy(ids, got.data(), got.size() * sizeof(int32_t));  // only on success
   });
 }
 

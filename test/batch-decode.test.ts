@@ -15,6 +15,7 @@ import { loadDraft } from "../src/model/draft.ts";
 import { loadModel } from "../src/model/loader.ts";
 import { draftForwardBatch, forwardBatch } from "../src/native/batch-forward.ts";
 import { cpuKernels, draftForward, forward, KvCache, setThreads, StepOutput, threadCount } from "../src/native/engine.ts";
+import { shim } from "../src/native/ffi.ts";
 import { DEFAULT_MODEL_DIR, REPO_ROOT } from "../src/util/paths.ts";
 import { PERFECT_PAYS_ALONE, testSpec } from "./support/costs.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
@@ -90,6 +91,30 @@ describe("et_forward_batch", () => {
     });
     for (const h of [...caches, ...alone, ...outs, single]) h.dispose();
   }));
+
+  test("the rows' argmax read with the forward: each sequence's, in one call, as et_out_argmax reads them", () => {
+    const caches = [3, 7, 12].map(() => KvCache.create(target.model, 32));
+    const outs = caches.map(() => StepOutput.create());
+    const batches = [ids(3, 4), ids(1, 5), ids(6, 6)].map((tokens) => ({ tokens, positions: positions(0, tokens.length) }));
+    const seqs = batches.map((batch, i) => ({ kv: caches[i], batch, out: outs[i], argmax: new Int32Array(batch.tokens.length).fill(-1) }));
+    delete (seqs[1] as { argmax?: Int32Array }).argmax; // a sequence that does not ask
+    forwardBatch(target.model, seqs);
+    expect(Array.from(seqs[0].argmax)).toEqual(Array.from(outs[0].argmax()));
+    expect(Array.from(seqs[2].argmax)).toEqual(Array.from(outs[2].argmax()));
+    // the reader itself: the first counts[b] rows of each; counts outside [1, rows] are refused, ids untouched
+    const raw = (counts: number[], ids: Int32Array) => shim().et_out_argmax_each(2,
+      BigUint64Array.of(BigInt(StepOutput.ptrOf(outs[2])), BigInt(StepOutput.ptrOf(outs[0]))), Int32Array.from(counts), ids);
+    const got = new Int32Array(6).fill(-7);
+    expect(raw([4, 2], got)).toBe(0);
+    expect(Array.from(got)).toEqual([...Array.from(outs[2].argmax()).slice(0, 4), ...Array.from(outs[0].argmax()).slice(0, 2)]);
+    const untouched = new Int32Array(6).fill(-7);
+    expect(raw([7, 2], untouched)).toBe(-1);
+    expect(String(shim().et_last_error())).toMatch(/counts\[0\] is 7 but output 0 holds 6 rows/);
+    expect(raw([0, 2], untouched)).toBe(-1);
+    expect(String(shim().et_last_error())).toMatch(/counts\[0\] must be positive/);
+    expect(Array.from(untouched)).toEqual(new Array(6).fill(-7));
+    for (const h of [...caches, ...outs]) h.dispose();
+  });
 
   test("a bad batch is refused and leaves every cache as it was", () => {
     const a = KvCache.create(target.model, 8), b = KvCache.create(target.model, 8);

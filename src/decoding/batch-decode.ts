@@ -35,6 +35,7 @@ export interface BatchCounts {
 export class BatchDecoder {
   readonly counts: BatchCounts = { targetCalls: 0, targetSequences: 0, draftCalls: 0, draftSequences: 0 };
   #active: BatchSequence[] = [];
+  #live = new Set<BatchSequence>(); // the same sequences, for membership
   #pending = new Map<BatchSequence, SequenceForward | DraftCall>(); // each one's next forward
   #started = new Set<BatchSequence>(); // those that have produced a token
   #heldAt = 0; // > 0: a sequence's caches did not fit beside this many; none joins until fewer run
@@ -54,11 +55,12 @@ export class BatchDecoder {
   /** Adds a sequence; its prefill runs in the next round's target forward. */
   add(seq: BatchSequence): void {
     this.#active.push(seq);
+    this.#live.add(seq);
   }
 
   /** Ends a sequence early (its caches are freed); it gets neither onDone nor onError. */
   cancel(seq: BatchSequence): void {
-    if (!this.#active.includes(seq)) return;
+    if (!this.#live.has(seq)) return;
     this.#remove(seq);
     seq.steps.return(undefined as never);
   }
@@ -131,9 +133,9 @@ export class BatchDecoder {
           this.#pending.set(seq, step.value);
           return;
         }
-        this.#started.add(seq);
+        if (!this.#started.has(seq)) this.#started.add(seq);
         seq.onToken(step.value);
-        if (!this.#active.includes(seq)) return; // cancelled from onToken
+        if (!this.#live.has(seq)) return; // cancelled from onToken
       }
     } catch (err) {
       this.#fail(seq, err);
@@ -141,7 +143,7 @@ export class BatchDecoder {
   }
 
   #fail(seq: BatchSequence, err: unknown): void {
-    if (!this.#active.includes(seq)) return;
+    if (!this.#live.has(seq)) return;
     const waitsForMemory = err instanceof MemoryError && !this.#started.has(seq) && seq.onNoMemory !== undefined;
     this.#remove(seq);
     seq.steps.return(undefined as never);
@@ -153,6 +155,7 @@ export class BatchDecoder {
 
   #remove(seq: BatchSequence): void {
     this.#active = this.#active.filter((s) => s !== seq);
+    this.#live.delete(seq);
     this.#pending.delete(seq);
     this.#started.delete(seq);
     if (this.#active.length < this.#heldAt) this.#heldAt = 0; // one ended: memory to try again with

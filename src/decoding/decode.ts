@@ -85,12 +85,13 @@ export function contextCapacity(m: LoadedModel, promptTokens: number, maxNewToke
 
 /** Verification, as the decode loop needs it; tests swap in deliberately wrong ones. `rng`: the run's stream
  * (a tree of drawn children is verified with its draws); `drawAt(depth)`: the uniform for the token chosen
- * after a node at that depth (the run's draw for that position, see positionDraws). */
+ * after a node at that depth (the run's draw for that position, see positionDraws); `argmax`: the target's
+ * argmax of every row, when the forward's driver read them already (else undefined). */
 export type Verifier = (tree: DraftTree, target: StepOutput, sampling: SamplingParams, rng: Rng, vocab: number,
-  drawAt: (depth: number) => number) => Verdict;
+  drawAt: (depth: number) => number, argmax?: Int32Array) => Verdict;
 
-export const verify: Verifier = (tree, target, sampling, rng, vocab, drawAt) => {
-  if (sampling.temperature === 0) return verifyGreedy(tree, target.argmax(undefined, tree.tokens.length));
+export const verify: Verifier = (tree, target, sampling, rng, vocab, drawAt, argmax) => {
+  if (sampling.temperature === 0) return verifyGreedy(tree, argmax ?? target.argmax(undefined, tree.tokens.length));
   const row = rowBuffer(vocab);
   // children drawn from the draft (EAGLE-1 at T > 0): speculative sampling's residuals; top-k children: the
   // target's own draws, matched, so the text is plain sampling's
@@ -206,14 +207,27 @@ export function* decodeSteps(m: LoadedModel, prompt: number[], opts: DecodeOptio
     // the cache's length, kept here (asking the cache is a call into the shim): the root goes to slot `base`,
     // at position `base`
     let base = prompt.length;
+    // each round's forward, the same record each round (its driver is done with it when it resumes the loop)
+    const verification: SequenceForward = { kv, out, batch: { tokens: new Int32Array(0), positions: new Int32Array(0) } };
+    const rootPosition = new Int32Array(1), rootArgmax = new Int32Array(1);
+    const greedy = opts.sampling.temperature === 0;
     for (;;) {
       const tree = yield* drafter.propose(root, capacity - base, sharing());
       const s0 = performance.now();
       const n = tree.tokens.length;
-      yield {
-        kv, out, batch: { tokens: tree.tokens, positions: offsetBy(tree.depth, base), mask: n > 1 ? treeMask(tree) : undefined },
-      };
-      const verdict = verifier(tree, out, opts.sampling, rng, vocab, (depth) => drawAt(base + depth + 1));
+      const batch = verification.batch;
+      batch.tokens = tree.tokens;
+      rootPosition[0] = base;
+      batch.positions = n === 1 ? rootPosition : offsetBy(tree.depth, base);
+      batch.mask = n > 1 ? treeMask(tree) : undefined;
+      // greedy: the driver may read the rows' argmax with the forward (with the other sequences' in a batch);
+      // -1 marks a driver that did not, and verification then reads them itself
+      const argmax = greedy ? (n === 1 ? rootArgmax : new Int32Array(n)) : undefined;
+      argmax?.fill(-1);
+      verification.argmax = argmax;
+      yield verification;
+      const read = argmax !== undefined && argmax[0] >= 0 ? argmax : undefined;
+      const verdict = verifier(tree, out, opts.sampling, rng, vocab, (depth) => drawAt(base + depth + 1), read);
       if (!keepsAll(verdict.path, n)) kv.keep(base, offsetBy(verdict.path, base));
       stats.verifyMs += performance.now() - s0;
       stats.targetForwards++;
@@ -257,7 +271,7 @@ function countDepths(stats: DecodeStats, tree: DraftTree, verdict: Verdict): voi
   sizes.max = Math.max(sizes.max, n);
   sizes.total += n;
   let deepest = 0;
-  for (const d of tree.depth) deepest = Math.max(deepest, d);
+  for (let i = 1; i < n; i++) deepest = Math.max(deepest, tree.depth[i]);
   for (let d = 0; d < deepest; d++) stats.proposedByDepth[d] = (stats.proposedByDepth[d] ?? 0) + 1;
   for (let d = 0; d < verdict.path.length - 1; d++) stats.acceptedByDepth[d] = (stats.acceptedByDepth[d] ?? 0) + 1;
 }

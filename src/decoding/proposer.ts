@@ -80,9 +80,12 @@ export class PlainProposer implements Proposer {
   readonly maxTreeNodes = 1;
   readonly extraDraftSlots = 0;
   readonly draftMs = 0;
+  // the root alone, the same tree each round (the loop is done with a round's tree when it asks for the next)
+  readonly #tree = chainTree([0]);
   *start(): Drafting<void> {}
   *propose(root: number): Drafting<DraftTree> {
-    return chainTree([root]);
+    this.#tree.tokens[0] = root;
+    return this.#tree;
   }
   *commit(): Drafting<void> {}
   dispose(): void {}

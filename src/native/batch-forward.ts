@@ -2,6 +2,7 @@
 // each sequence's cache, new tokens, mask and results packed side by side; each gets in its own output what
 // its forward alone would give it.
 import { shim } from "./ffi.ts";
+import { EagleError } from "../util/errors.ts";
 import { type Batch, checkFeatureRows, draftForward, forward, KvCache, maskColumns, Model, StepOutput, timed } from "./engine.ts";
 
 /** One sequence's share of a batched forward: its cache, its new tokens, where its results go. */
@@ -9,16 +10,45 @@ export interface SequenceForward {
   kv: KvCache;
   batch: Batch;
   out: StepOutput;
+  /** When present (one entry per new token), forwardBatch also reads the argmax of each row into it: for all
+   * the sequences of a call in one more call rather than one each. */
+  argmax?: Int32Array;
 }
 
 /** Several sequences' forwards in one call (et_forward_batch): each gets in its own `out` what forward()
- * would give it alone. Caches and outputs must be distinct. One sequence alone takes the plain call, which
- * computes the same and packs nothing. */
+ * would give it alone, and the argmax of its rows where it asks (SequenceForward.argmax). Caches and outputs
+ * must be distinct. One sequence alone takes the plain calls, which compute the same and pack nothing. */
 export function forwardBatch(model: Model, seqs: SequenceForward[]): void {
-  if (seqs.length === 1) return forward(model, seqs[0].kv, seqs[0].batch, seqs[0].out);
+  if (seqs.length === 1) {
+    const s = seqs[0];
+    forward(model, s.kv, s.batch, s.out);
+    if (s.argmax) s.argmax.set(s.out.argmax(undefined, s.batch.tokens.length));
+    return;
+  }
   const p = packBatch(seqs);
   timed(() => shim().et_forward_batch(Model.ptrOf(model), seqs.length, p.kvs, p.counts, p.tokens, p.positions, p.masks,
     p.cols, p.outs), "batched forward");
+  argmaxEach(seqs);
+}
+
+// the argmax of every row of the sequences that ask for it, in one call (et_out_argmax_each)
+function argmaxEach(seqs: SequenceForward[]): void {
+  const asking = seqs.filter((s) => s.argmax !== undefined);
+  if (asking.length === 0) return;
+  const outs = new BigUint64Array(asking.length), counts = new Int32Array(asking.length);
+  let rows = 0;
+  asking.forEach((s, i) => {
+    if (s.argmax!.length !== s.batch.tokens.length) {
+      throw new EagleError(`argmax buffer of ${s.argmax!.length} entries for ${s.batch.tokens.length} new tokens`);
+    }
+    outs[i] = StepOutput.addressOf(s.out);
+    counts[i] = s.argmax!.length;
+    rows += counts[i];
+  });
+  const ids = new Int32Array(rows);
+  timed(() => shim().et_out_argmax_each(asking.length, outs, counts, ids), "argmax");
+  let at = 0;
+  for (const s of asking) for (let j = 0; j < s.argmax!.length; j++) s.argmax![j] = ids[at++];
 }
 
 /** One sequence's share of a batched draft forward: entry i pairs batch.tokens[i] with row featureRows[i] of
@@ -43,7 +73,7 @@ export function draftForwardBatch(draft: Model, seqs: DraftSequenceForward[]): v
     checkFeatureRows(s.batch, s.featureRows, `draft batch ${i}`);
     rows.set(s.featureRows, at);
     at += s.featureRows.length;
-    features[i] = BigInt(StepOutput.ptrOf(s.features));
+    features[i] = StepOutput.addressOf(s.features);
   });
   timed(() => shim().et_draft_forward_batch(Model.ptrOf(draft), seqs.length, p.kvs, p.counts, p.tokens, p.positions,
     p.masks, p.cols, features, rows, p.outs), "batched draft forward");
@@ -59,8 +89,8 @@ function packBatch(seqs: SequenceForward[]) {
   seqs.forEach((s, i) => {
     cols[i] = maskColumns(s.batch); // 0: causal
     counts[i] = s.batch.tokens.length;
-    kvs[i] = BigInt(KvCache.ptrOf(s.kv));
-    outs[i] = BigInt(StepOutput.ptrOf(s.out));
+    kvs[i] = KvCache.addressOf(s.kv);
+    outs[i] = StepOutput.addressOf(s.out);
     rows += counts[i];
     maskBytes += s.batch.mask?.length ?? 0;
   });

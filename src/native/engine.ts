@@ -88,6 +88,12 @@ abstract class Handle {
   static raw(h: Handle): Pointer {
     return h.ptr;
   }
+  #address: bigint | null = null;
+  /** The handle as an entry of a pointer array (BigUint64Array), made once. For sibling classes only. */
+  static address(h: Handle): bigint {
+    const p = h.ptr; // throws once disposed
+    return (h.#address ??= BigInt(p));
+  }
 }
 
 export function torchVersion(): string {
@@ -310,6 +316,10 @@ export class KvCache extends Handle {
   static ptrOf(kv: KvCache): Pointer {
     return Handle.raw(kv);
   }
+  /** For a pointer array of several caches (a batched forward). */
+  static addressOf(kv: KvCache): bigint {
+    return Handle.address(kv);
+  }
 }
 
 export interface TopK {
@@ -370,6 +380,10 @@ export class StepOutput extends Handle {
   }
   static ptrOf(o: StepOutput): Pointer {
     return Handle.raw(o);
+  }
+  /** For a pointer array of several outputs (a batched forward). */
+  static addressOf(o: StepOutput): bigint {
+    return Handle.address(o);
   }
 }
 

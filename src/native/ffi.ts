@@ -39,6 +39,7 @@ const symbols = {
   et_draft_forward: { args: [ptr, ptr, ptr, ptr, i32, ptr, i32, ptr, ptr, ptr], returns: i32 },
   et_out_rows: { args: [ptr, ptr], returns: i32 },
   et_out_argmax: { args: [ptr, ptr, i32, ptr], returns: i32 },
+  et_out_argmax_each: { args: [i32, ptr, ptr, ptr], returns: i32 },
   et_out_topk: { args: [ptr, ptr, i32, i32, ptr, ptr], returns: i32 },
   et_out_logits_row: { args: [ptr, i32, ptr, i32], returns: i32 },
   et_out_hidden_row: { args: [ptr, i32, ptr, i32], returns: i32 },
