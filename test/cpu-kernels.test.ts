@@ -39,6 +39,32 @@ describe("instruction sets", () => {
     expect(isaUnder({ ET_CPU_KERNELS: "0" })).toBe("off");
   });
 
+  // the vector tables differ in width, not in arithmetic: each output lane is the same chain of fused
+  // multiply-adds (8-float heads, for one, take two cache slots a vector on AVX-512 and one on AVX2)
+  test("AVX2 and AVX-512 give the same float32 logits, bit for bit: prompts, and a tree over slots that are not consecutive", () => {
+    const vector = ["avx2", "avx512", "avx512bf16"].filter((isa) => wanted.includes(isa));
+    if (vector.length < 2) return; // this CPU runs one of them at most
+    const root = makeTempDir("eagle-isa-bits-");
+    try {
+      const dirs = [`${REPO_ROOT}/models/stories260K`];
+      for (const spec of RANDOM_SPECS.filter((s) => ["llama-mha", "llama-gqa-tied", "llama3-headdim", "narrow-heads"].includes(s.name))) {
+        const dir = join(root, spec.name);
+        mkdirSync(dir);
+        writeRandomModel(dir, spec, 3);
+        dirs.push(dir);
+      }
+      const digests = vector.map((isa) => {
+        const r = run(["test/support/logit-bits.ts", ...dirs], { ET_CPU_ISA: isa });
+        expect(r.code).toBe(0);
+        return r.out.trim();
+      });
+      expect(digests[0].split("\n")).toHaveLength(dirs.length);
+      for (const d of digests.slice(1)) expect(d).toBe(digests[0]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   // each run is the whole shim reference suite (every random shape against the TypeScript forward) and the
   // int8 heads' products
   const settings: Record<string, string>[] = [...ISAS.map((isa) => ({ ET_CPU_ISA: isa })), { ET_CPU_KERNELS: "0" }];
