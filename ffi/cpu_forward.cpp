@@ -189,30 +189,36 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, i
       std::memcpy(kv.v + (g * cap + slot) * D, v, D * sizeof(float));
     }
   }
-  // one task per (new token, key/value head): its G query heads share the keys
+  // one task per (new token, group of key/value heads): each head's G query heads share its keys, and a
+  // group's heads go through the kernel together (small heads: their short loops overlap); a group holds as
+  // many heads as keep its work within 2^14 multiply-adds (at least one, a divisor of Hkv)
   const KeyLists& keys = s.keys;
   const float scale = c.attention_scale;
   const int64_t work = int64_t(keys.widest) * D * G;
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, work));
+  int64_t hb = Hkv;
+  while (hb > 1 && (hb * work > (int64_t(1) << 14) || Hkv % hb != 0)) hb--;
+  const int64_t groups = Hkv / hb;
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, hb * work));
   // a task's keys and values, asked for while the task before it computes (in a batch each sequence's cache
   // has left the near caches since the last layer read it)
   auto prefetch = [&](int64_t t) {
-    const int64_t i = t / Hkv, g = t % Hkv;
+    const int64_t i = t / groups, g = t % groups * hb;
     const int64_t lo = keys.keys[keys.first[i]], hi = int64_t(keys.keys[keys.first[i + 1] - 1]) + 1;
     const LayerCache& kv = s.cache(i, l);
-    for (int64_t d = 0; d < D; d++)
-      for (int64_t j = lo; j < hi; j += 16) __builtin_prefetch(kv.k + (g * D + d) * kv.cap + j);
-    for (const float* p = kv.v + (g * kv.cap + lo) * D; p < kv.v + (g * kv.cap + hi) * D; p += 16) __builtin_prefetch(p);
+    for (int64_t d = g * D; d < (g + hb) * D; d++)
+      for (int64_t j = lo; j < hi; j += 16) __builtin_prefetch(kv.k + d * kv.cap + j);
+    for (int64_t j = g; j < g + hb; j++)
+      for (const float* p = kv.v + (j * kv.cap + lo) * D; p < kv.v + (j * kv.cap + hi) * D; p += 16) __builtin_prefetch(p);
   };
-  cpu::parallel_for(n * Hkv, grain, [&](int64_t a, int64_t b) {
-    float* scores = scratch_scores(size_t(cpu::attend_scratch(G, D, keys.widest)));
+  cpu::parallel_for(n * groups, grain, [&](int64_t a, int64_t b) {
+    float* scores = scratch_scores(size_t(cpu::attend_scratch(hb * G, D, keys.widest)));
     prefetch(a);
     for (int64_t t = a; t < b; t++) {
       if (t + 1 < b) prefetch(t + 1);
-      const int64_t i = t / Hkv, g = t % Hkv;
+      const int64_t i = t / groups, g = t % groups * hb;
       const int64_t k0 = keys.first[i], m = keys.first[i + 1] - k0;
       const LayerCache& kv = s.cache(i, l);
-      K.attend(qkv + i * ld + g * G * D, G, kv.k + g * D * kv.cap, kv.v + g * kv.cap * D, kv.cap, D,
+      K.attend(qkv + i * ld + g * G * D, hb, G, kv.k + g * D * kv.cap, kv.v + g * kv.cap * D, kv.cap, D,
                keys.keys.data() + k0, m, scale, scores, att + i * qw + g * G * D);
     }
   });

@@ -47,11 +47,13 @@ struct Kernels {
   // rotate-half RoPE in place on `heads` heads of width d at x (head after head), with this position's
   // cos/sin of the d/2 frequencies
   void (*rope)(float* x, int64_t heads, int64_t d, const float* cos, const float* sin);
-  // attention of nq query heads (rows of d at q) sharing one key/value head, over the m cache slots
-  // keys[0..m) (increasing): kt holds that head's keys transposed (d rows of `cap` floats, CACHE_PAD
-  // readable past the cache's end), vs its values slot-major (`cap` rows of d floats); out gets nq rows of
-  // d; `scratch` holds room for attend_scratch(nq, d, m) floats
-  void (*attend)(const float* q, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d,
+  // attention of one token's query heads over the m cache slots keys[0..m) (increasing), for nkv key/value
+  // heads side by side in a cache, each shared by nq query heads: q holds nkv * nq rows of d (key/value head
+  // j's nq first), out gets as many; key/value head j's keys are at kt + j * d * cap, transposed (d rows of
+  // `cap` floats, CACHE_PAD readable past the cache's end), its values at vs + j * cap * d, slot-major (`cap`
+  // rows of d floats); `scratch` holds room for attend_scratch(nkv * nq, d, m) floats. A head's results do
+  // not depend on nkv (the heads' softmax rows go side by side, each its own steps).
+  void (*attend)(const float* q, int64_t nkv, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d,
                  const int32_t* keys, int64_t m, float scale, float* scratch, float* out);
   // y[i] = silu(gate[i]) * up[i]
   void (*silu_mul)(const float* gate, const float* up, float* y, int64_t count);

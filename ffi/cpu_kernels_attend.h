@@ -83,6 +83,12 @@ inline void scores_spans(const float* q, int64_t d, const float* rows, int64_t s
       for (int b = 0; b < NB * PARTS; b++) storen(scores + c * m + b * LN, acc[c][b] * scale);
     return;
   }
+#if defined(__AVX512F__)
+  if constexpr (NB == 1) {  // one register a head: its first `count` lanes
+    for (int c = 0; c < NQ; c++) _mm512_mask_storeu_ps(scores + c * m, first_lanes(count), __m512(acc[c][0] * scale));
+    return;
+  }
+#endif
   for (int c = 0; c < NQ; c++) {
     float s[NB * SPAN];
     for (int b = 0; b < NB * PARTS; b++) storen(s + b * LN, acc[c][b] * scale);
@@ -245,31 +251,35 @@ inline void attend_values(const float* p, int64_t nq, const float* sums, const f
 }
 
 template <int DIM>
-void attend_dim(const float* q, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d_runtime,
+void attend_dim(const float* q, int64_t nkv, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d_runtime,
                 const int32_t* keys, int64_t m, float scale, float* scratch, float* out) {
-  const int64_t d = DIM ? DIM : d_runtime;
-  const Rest r = rest_of(keys, m);
+  const int64_t d = DIM ? DIM : d_runtime, rows = nkv * nq;
+  const Rest r = rest_of(keys, m);  // the same slots for every head
   float* scores = scratch;
-  float* sums = scores + nq * m;
-  float* rest_k = sums + nq;
-  if (r.copied) copy_rest(kt, cap, d, keys, m, r, rest_k);
-  attend_scores(q, nq, kt, cap, d, keys, m, r, rest_k, scale, scores);
-  int64_t c = 0;  // the heads' rows side by side: their chains overlap
-  for (; c + 4 <= nq; c += 4) softmax_rows<4>(scores + c * m, m, sums + c);
-  if (c + 2 <= nq) softmax_rows<2>(scores + c * m, m, sums + c), c += 2;
-  if (c < nq) softmax_rows<1>(scores + c * m, m, sums + c);
-  attend_values(scores, nq, sums, vs, d, keys, m, out);
+  float* sums = scores + rows * m;
+  float* rest_k = sums + rows;
+  for (int64_t j = 0; j < nkv; j++) {  // head j's keys, then its scores (its copy of the rest, if any, reused)
+    const float* kj = kt + j * d * cap;
+    if (r.copied) copy_rest(kj, cap, d, keys, m, r, rest_k);
+    attend_scores(q + j * nq * d, nq, kj, cap, d, keys, m, r, rest_k, scale, scores + j * nq * m);
+  }
+  int64_t c = 0;  // every head's rows side by side, four at a time: their chains overlap
+  for (; c + 4 <= rows; c += 4) softmax_rows<4>(scores + c * m, m, sums + c);
+  if (c + 2 <= rows) softmax_rows<2>(scores + c * m, m, sums + c), c += 2;
+  if (c < rows) softmax_rows<1>(scores + c * m, m, sums + c);
+  for (int64_t j = 0; j < nkv; j++)
+    attend_values(scores + j * nq * m, nq, sums + j * nq, vs + j * cap * d, d, keys, m, out + j * nq * d);
 }
 
-void attend(const float* q, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d,
+void attend(const float* q, int64_t nkv, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d,
             const int32_t* keys, int64_t m, float scale, float* scores, float* out) {
   switch (d) {
-    case 8: return attend_dim<8>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
-    case 16: return attend_dim<16>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
-    case 32: return attend_dim<32>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
-    case 64: return attend_dim<64>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
-    case 128: return attend_dim<128>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
-    default: return attend_dim<0>(q, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    case 8: return attend_dim<8>(q, nkv, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    case 16: return attend_dim<16>(q, nkv, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    case 32: return attend_dim<32>(q, nkv, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    case 64: return attend_dim<64>(q, nkv, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    case 128: return attend_dim<128>(q, nkv, nq, kt, vs, cap, d, keys, m, scale, scores, out);
+    default: return attend_dim<0>(q, nkv, nq, kt, vs, cap, d, keys, m, scale, scores, out);
   }
 }
 

@@ -147,6 +147,34 @@ describe("batch invariance", () => {
   }
 });
 
+// a forward's attention takes each token's key/value heads in groups sized to its longest key list (all of
+// them together over short lists, one at a time over long ones); a head's results must not depend on its group
+test("a long prompt's rows (key/value heads attended one at a time) equal the same tokens decoded one at a time (all heads together), bit for bit", () => {
+  if (!onCpu || cpuKernels() === "off") return;
+  const root = makeTempDir("eagle-cpu-groups-");
+  const spec = RANDOM_SPECS.find((s) => s.name === "llama3-headdim")!; // 16-dim heads, 2 query heads each
+  writeRandomModel(root, spec, 7);
+  const m = loadModel(root, TEST_PLACEMENT);
+  const n = 600, vocab = spec.vocabSize;
+  const tokens = Int32Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % (vocab - 1)));
+  const whole = KvCache.create(m.model, n), one = KvCache.create(m.model, n);
+  const out = StepOutput.create(), step = StepOutput.create();
+  try {
+    forward(m.model, whole, { tokens, positions: Int32Array.from(tokens, (_, i) => i) }, out);
+    let differing = 0;
+    for (let i = 0; i < n; i++) {
+      forward(m.model, one, { tokens: tokens.subarray(i, i + 1), positions: Int32Array.of(i) }, step);
+      const a = out.logitsRow(i, new Float32Array(vocab)), b = step.logitsRow(0, new Float32Array(vocab));
+      if (a.some((x, j) => !Object.is(x, b[j]))) differing++;
+    }
+    expect(differing).toBe(0);
+  } finally {
+    for (const h of [whole, one, out, step]) h.dispose();
+    m.model.dispose();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 // bfloat16 weights: where the products round their inputs (avx512bf16) a row is still computed in one fixed
 // order: one row against four panels, a few against two, many in tiles of six; odd panel counts and an odd
 // number of inputs (the down product's 99) take the tails
