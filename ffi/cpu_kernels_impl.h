@@ -30,8 +30,27 @@ void rms_norm(const float* x, int64_t ldx, int64_t n, int64_t h, const float* w,
   }
 }
 
+// four frequencies at a time where the halves allow: lane for lane the scalar loop's expressions, so its bits
+template <typename V, int W>
+inline void rope_lanes(float* x, int64_t heads, int64_t d, const float* cos, const float* sin) {
+  const int64_t half = d / 2;
+  for (int64_t h = 0; h < heads; h++) {
+    float* a = x + h * d;
+    float* b = a + half;
+    for (int64_t i = 0; i < half; i += W) {
+      V ai, bi, c, s;
+      __builtin_memcpy(&ai, a + i, sizeof ai), __builtin_memcpy(&bi, b + i, sizeof bi);
+      __builtin_memcpy(&c, cos + i, sizeof c), __builtin_memcpy(&s, sin + i, sizeof s);
+      const V na = ai * c - bi * s, nb = bi * c + ai * s;
+      __builtin_memcpy(a + i, &na, sizeof na), __builtin_memcpy(b + i, &nb, sizeof nb);
+    }
+  }
+}
+
 void rope(float* x, int64_t heads, int64_t d, const float* cos, const float* sin) {
   const int64_t half = d / 2;
+  if (half % 8 == 0) return rope_lanes<v8, 8>(x, heads, d, cos, sin);
+  if (half % 4 == 0) return rope_lanes<v4, 4>(x, heads, d, cos, sin);
   for (int64_t h = 0; h < heads; h++) {
     float* a = x + h * d;
     float* b = a + half;
