@@ -1,14 +1,17 @@
 // What a target forward of n new tokens costs at a fixed context, through the shim as the decode loop calls
 // it (forward + argmax of every row, a chain mask, the cache rolled back after each): the best of R runs for
-// each n, after the context is prefilled once. With ET_LIB=OTHER/libet.so two shims can be compared, run after
-// run. usage: bun scripts/forward-cost.ts [-m MODEL] [--context 64] [--sizes 1,2,4,8,16,26,60] [--runs 400]
-//             [-t THREADS]
+// each n, after the context is prefilled once. With --batch B, each n is instead B sequences of one token (each
+// its own cache, prefilled to the context) in one batched forward with their argmaxes, as the batch decoder
+// steps them. With ET_LIB=OTHER/libet.so two shims can be compared, run after run.
+// usage: bun scripts/forward-cost.ts [-m MODEL] [--context 64] [--sizes 1,2,4,8,16,26,60] [--runs 400]
+//        [-t THREADS] [--batch]
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { loadModel, resolvePlacement } from "../src/model/loader.ts";
 import { forward, KvCache, setThreads, StepOutput } from "../src/native/engine.ts";
 import { benchModelDir } from "../src/bench/workload.ts";
 import { chainTree, treeMask } from "../src/decoding/tree.ts";
+import { forwardBatch } from "../src/native/batch-forward.ts";
 
 const a = yargs(hideBin(process.argv)).strict()
   .option("model", { alias: "m", type: "string", default: "models/stories260K" })
@@ -16,6 +19,7 @@ const a = yargs(hideBin(process.argv)).strict()
   .option("sizes", { type: "string", default: "1,2,4,8,16,26,60", describe: "new tokens per forward, comma-separated" })
   .option("runs", { type: "number", default: 400, describe: "timed forwards per size (the best one counts)" })
   .option("threads", { alias: "t", type: "number" })
+  .option("batch", { type: "boolean", default: false, describe: "sizes are sequences of one token each, batched" })
   .parseSync();
 
 if (a.threads !== undefined) setThreads(a.threads);
@@ -29,7 +33,7 @@ const ids = (n: number, salt: number) => Int32Array.from({ length: n }, (_, i) =
 forward(m.model, kv, { tokens: ids(a.context, 1), positions: Int32Array.from({ length: a.context }, (_, i) => i) }, out);
 
 const row: string[] = [];
-for (const n of sizes) {
+for (const n of a.batch ? [] : sizes) {
   const chain = chainTree(Array.from(ids(n, n)));
   const batch = { tokens: chain.tokens, positions: chain.depth.map((d) => a.context + d), mask: treeMask(chain) };
   let best = Infinity;
@@ -41,6 +45,23 @@ for (const n of sizes) {
     kv.truncate(a.context);
   }
   row.push(`${n}: ${(best * 1000).toFixed(1)} us`);
+}
+// --batch: n sequences, one token each, in one batched forward (every row's argmax read with it)
+for (const n of a.batch ? sizes : []) {
+  const seqs = Array.from({ length: n }, (_, b) => {
+    const seqKv = KvCache.create(m.model, a.context + 1);
+    forward(m.model, seqKv, { tokens: ids(a.context, b + 2), positions: Int32Array.from({ length: a.context }, (_, i) => i) }, out);
+    return { kv: seqKv, out: StepOutput.create(), batch: { tokens: ids(1, b + 3), positions: Int32Array.of(a.context) }, argmax: new Int32Array(1) };
+  });
+  let best = Infinity;
+  for (let r = 0; r < a.runs; r++) {
+    const t = performance.now();
+    forwardBatch(m.model, seqs);
+    best = Math.min(best, performance.now() - t);
+    for (const s of seqs) s.kv.truncate(a.context);
+  }
+  row.push(`${n} sequences: ${(best * 1000).toFixed(1)} us (${((best * 1000) / n).toFixed(2)} a row)`);
+  for (const s of seqs) s.kv.dispose(), s.out.dispose();
 }
 console.log(`${dir} at context ${a.context} (${process.env.ET_LIB ?? "build/libet.so"}): ${row.join(", ")}`);
 out.dispose();
