@@ -34,8 +34,7 @@ export interface BatchCounts {
 
 export class BatchDecoder {
   readonly counts: BatchCounts = { targetCalls: 0, targetSequences: 0, draftCalls: 0, draftSequences: 0 };
-  #active: BatchSequence[] = [];
-  #live = new Set<BatchSequence>(); // the same sequences, for membership
+  #active = new Set<BatchSequence>(); // in the order they joined
   #pending = new Map<BatchSequence, SequenceForward | DraftCall>(); // each one's next forward
   #started = new Set<BatchSequence>(); // those that have produced a token
   #heldAt = 0; // > 0: a sequence's caches did not fit beside this many; none joins until fewer run
@@ -44,7 +43,7 @@ export class BatchDecoder {
 
   /** Sequences decoding now. */
   get size(): number {
-    return this.#active.length;
+    return this.#active.size;
   }
 
   /** Whether a new sequence may join now: not while one waits for memory that a running one must free. */
@@ -54,13 +53,12 @@ export class BatchDecoder {
 
   /** Adds a sequence; its prefill runs in the next round's target forward. */
   add(seq: BatchSequence): void {
-    this.#active.push(seq);
-    this.#live.add(seq);
+    this.#active.add(seq);
   }
 
   /** Ends a sequence early (its caches are freed); it gets neither onDone nor onError. */
   cancel(seq: BatchSequence): void {
-    if (!this.#live.has(seq)) return;
+    if (!this.#active.has(seq)) return;
     this.#remove(seq);
     seq.steps.return(undefined as never);
   }
@@ -80,7 +78,7 @@ export class BatchDecoder {
       for (const seq of drafting) this.#advance(seq);
     }
     this.#run(this.#waiting(false));
-    return this.#active.length;
+    return this.#active.size;
   }
 
   // the sequences waiting on a draft pass (or on their verification), in the order they asked
@@ -133,9 +131,9 @@ export class BatchDecoder {
           this.#pending.set(seq, step.value);
           return;
         }
-        if (!this.#started.has(seq)) this.#started.add(seq);
+        this.#started.add(seq);
         seq.onToken(step.value);
-        if (!this.#live.has(seq)) return; // cancelled from onToken
+        if (!this.#active.has(seq)) return; // cancelled from onToken
       }
     } catch (err) {
       this.#fail(seq, err);
@@ -143,21 +141,20 @@ export class BatchDecoder {
   }
 
   #fail(seq: BatchSequence, err: unknown): void {
-    if (!this.#live.has(seq)) return;
+    if (!this.#active.has(seq)) return;
     const waitsForMemory = err instanceof MemoryError && !this.#started.has(seq) && seq.onNoMemory !== undefined;
     this.#remove(seq);
     seq.steps.return(undefined as never);
-    if (waitsForMemory && this.#active.length > 0) {
-      this.#heldAt = this.#active.length;
+    if (waitsForMemory && this.#active.size > 0) {
+      this.#heldAt = this.#active.size;
       seq.onNoMemory!();
     } else seq.onError(err);
   }
 
   #remove(seq: BatchSequence): void {
-    this.#active = this.#active.filter((s) => s !== seq);
-    this.#live.delete(seq);
+    this.#active.delete(seq);
     this.#pending.delete(seq);
     this.#started.delete(seq);
-    if (this.#active.length < this.#heldAt) this.#heldAt = 0; // one ended: memory to try again with
+    if (this.#active.size < this.#heldAt) this.#heldAt = 0; // one ended: memory to try again with
   }
 }
