@@ -105,9 +105,21 @@ int64_t argmax(const float* x, int64_t n) {
   bool nan = false;
   const float best = max_of(x, n, &nan);
   if (nan) return -1;
-  for (int64_t i = 0; i < n; i++)
-    if (x[i] == best) return i;  // the first that holds it
-  return 0;                      // every value is -inf
+  int64_t i = 0;  // the first that holds it: a vector of comparisons at a time where the ISA has them
+#if defined(__AVX512F__)
+  for (const __m512 b = _mm512_set1_ps(best); i + 16 <= n; i += 16) {
+    const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), b, _CMP_EQ_OQ);
+    if (hit) return i + __builtin_ctz(hit);
+  }
+#elif defined(__AVX__)
+  for (const __m256 b = _mm256_set1_ps(best); i + 8 <= n; i += 8) {
+    const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), b, _CMP_EQ_OQ));
+    if (hit) return i + __builtin_ctz(hit);
+  }
+#endif
+  for (; i < n; i++)
+    if (x[i] == best) return i;
+  return 0;  // every value is -inf
 }
 
 float logsumexp(const float* x, int64_t n) {

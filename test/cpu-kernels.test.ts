@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { cpuKernels, forward, KvCache, setThreads, StepOutput, threadCount } from "../src/native/engine.ts";
 import { type LoadedModel, loadModel, resolvePlacement } from "../src/model/loader.ts";
 import { RANDOM_SPECS, makeTempDir, writeRandomModel } from "../src/model/random-model.ts";
+import { readSafetensorsHeader, readTensorF32, writeSafetensors } from "../src/formats/safetensors.ts";
 import { REPO_ROOT } from "../src/util/paths.ts";
 import { TEST_PLACEMENT } from "./support/device.ts";
 
@@ -144,6 +145,47 @@ describe("batch invariance", () => {
       if (!onCpu || cpuKernels() === "off" || loaded.placement.dtype !== "f32") return;
       for (const n of sizes) expectTreeRowsAsAlone(loaded, n);
     });
+  }
+});
+
+// argmax: the lowest id among equal maxima, wherever they fall in the row (the kernels compare a vector of
+// logits at a time). An LM head whose rows repeat makes whole ranks of tokens tie: rows 37 and 300 one vector,
+// every other row its negation, so each row's maximum is held either by 37 and 300 or by all the others.
+test("argmax picks the lowest id among tied maxima, on every kernel table", () => {
+  if (!onCpu) return;
+  const root = makeTempDir("eagle-cpu-ties-");
+  try {
+    const spec = RANDOM_SPECS.find((s) => s.name === "llama-mha")!;
+    writeRandomModel(root, spec, 9);
+    const file = join(root, "model.safetensors");
+    const infos = readSafetensorsHeader(file);
+    const tensors = infos.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: readTensorF32(t) }));
+    const head = tensors.find((t) => t.name === "lm_head.weight")!;
+    const h = spec.hiddenSize;
+    for (let r = 0; r < spec.vocabSize; r++)
+      for (let k = 0; k < h; k++) head.data[r * h + k] = (r === 37 || r === 300 ? 1 : -1) * ((k % 7) - 3) / 8;
+    writeSafetensors(file, tensors, { format: "pt" });
+    const script = `import { loadModel } from "./src/model/loader.ts";
+      import { forward, KvCache, StepOutput } from "./src/native/engine.ts";
+      const m = loadModel(${JSON.stringify(root)}, { device: "cpu", dtype: "f32" });
+      const kv = KvCache.create(m.model, 64), out = StepOutput.create();
+      const tokens = Int32Array.from({ length: 40 }, (_, i) => 1 + ((i * 97) % 500));
+      forward(m.model, kv, { tokens, positions: Int32Array.from(tokens, (_, i) => i) }, out);
+      const firstMax = (r) => { const row = out.logitsRow(r, new Float32Array(${spec.vocabSize})); let b = 0;
+        for (let i = 1; i < row.length; i++) if (row[i] > row[b]) b = i; return b; };
+      const want = Array.from(tokens, (_, r) => firstMax(r));
+      console.log(JSON.stringify({ want, got: Array.from(out.argmax()) }));`;
+    const seen = new Set<number>();
+    for (const env of [...["generic", "avx2", "avx512", "avx512bf16"].map((isa) => ({ ET_CPU_ISA: isa })), { ET_CPU_KERNELS: "0" }]) {
+      const r = run(["-e", script], env);
+      expect(r.code).toBe(0);
+      const { want, got } = JSON.parse(r.out.trim().split("\n").pop()!);
+      expect(got).toEqual(want);
+      if (env.ET_CPU_ISA) for (const w of want) seen.add(w); // (libtorch's product may round the rows apart)
+    }
+    expect([...seen].sort((a, b) => a - b)).toEqual([0, 37]); // both kinds of tie occurred on the kernels
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
 
