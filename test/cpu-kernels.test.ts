@@ -176,7 +176,8 @@ test("argmax picks the lowest id among tied maxima, on every kernel table", () =
       const want = Array.from(tokens, (_, r) => firstMax(r));
       console.log(JSON.stringify({ want, got: Array.from(out.argmax()) }));`;
     const seen = new Set<number>();
-    for (const env of [...["generic", "avx2", "avx512", "avx512bf16"].map((isa) => ({ ET_CPU_ISA: isa })), { ET_CPU_KERNELS: "0" }]) {
+    const settings: Record<string, string>[] = [...["generic", "avx2", "avx512", "avx512bf16"].map((isa) => ({ ET_CPU_ISA: isa })), { ET_CPU_KERNELS: "0" }];
+    for (const env of settings) {
       const r = run(["-e", script], env);
       expect(r.code).toBe(0);
       const { want, got } = JSON.parse(r.out.trim().split("\n").pop()!);
