@@ -30,7 +30,8 @@ void rms_norm(const float* x, int64_t ldx, int64_t n, int64_t h, const float* w,
   }
 }
 
-// four frequencies at a time where the halves allow: lane for lane the scalar loop's expressions, so its bits
+// W frequencies a vector (8 or 4, where the half-width allows): lane for lane the scalar loop's expressions,
+// so its bits
 template <typename V, int W>
 inline void rope_lanes(float* x, int64_t heads, int64_t d, const float* cos, const float* sin) {
   const int64_t half = d / 2;

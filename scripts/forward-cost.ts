@@ -32,37 +32,39 @@ const vocab = m.config.vocabSize;
 const ids = (n: number, salt: number) => Int32Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + salt) % (vocab - 3)));
 forward(m.model, kv, { tokens: ids(a.context, 1), positions: Int32Array.from({ length: a.context }, (_, i) => i) }, out);
 
-const row: string[] = [];
-for (const n of a.batch ? [] : sizes) {
-  const chain = chainTree(Array.from(ids(n, n)));
-  const batch = { tokens: chain.tokens, positions: chain.depth.map((d) => a.context + d), mask: treeMask(chain) };
-  let best = Infinity;
+// the best of the runs of `step`, in milliseconds, each followed by `reset` (untimed)
+function best(step: () => void, reset: () => void): number {
+  let least = Infinity;
   for (let r = 0; r < a.runs; r++) {
     const t = performance.now();
-    forward(m.model, kv, batch, out);
-    out.argmax();
-    best = Math.min(best, performance.now() - t);
-    kv.truncate(a.context);
+    step();
+    least = Math.min(least, performance.now() - t);
+    reset();
   }
-  row.push(`${n}: ${(best * 1000).toFixed(1)} us`);
+  return least;
 }
+
+// a chain of n new tokens in one forward, with the argmax of every row
+function chainCost(n: number): string {
+  const chain = chainTree(Array.from(ids(n, n)));
+  const batch = { tokens: chain.tokens, positions: chain.depth.map((d) => a.context + d), mask: treeMask(chain) };
+  const ms = best(() => (forward(m.model, kv, batch, out), out.argmax()), () => kv.truncate(a.context));
+  return `${n}: ${(ms * 1000).toFixed(1)} us`;
+}
+
 // --batch: n sequences, one token each, in one batched forward (every row's argmax read with it)
-for (const n of a.batch ? sizes : []) {
+function batchCost(n: number): string {
   const seqs = Array.from({ length: n }, (_, b) => {
     const seqKv = KvCache.create(m.model, a.context + 1);
     forward(m.model, seqKv, { tokens: ids(a.context, b + 2), positions: Int32Array.from({ length: a.context }, (_, i) => i) }, out);
     return { kv: seqKv, out: StepOutput.create(), batch: { tokens: ids(1, b + 3), positions: Int32Array.of(a.context) }, argmax: new Int32Array(1) };
   });
-  let best = Infinity;
-  for (let r = 0; r < a.runs; r++) {
-    const t = performance.now();
-    forwardBatch(m.model, seqs);
-    best = Math.min(best, performance.now() - t);
-    for (const s of seqs) s.kv.truncate(a.context);
-  }
-  row.push(`${n} sequences: ${(best * 1000).toFixed(1)} us (${((best * 1000) / n).toFixed(2)} a row)`);
+  const ms = best(() => forwardBatch(m.model, seqs), () => seqs.forEach((s) => s.kv.truncate(a.context)));
   for (const s of seqs) s.kv.dispose(), s.out.dispose();
+  return `${n} sequences: ${(ms * 1000).toFixed(1)} us (${((ms * 1000) / n).toFixed(2)} a row)`;
 }
+
+const row = sizes.map((n) => (a.batch ? batchCost(n) : chainCost(n)));
 console.log(`${dir} at context ${a.context} (${process.env.ET_LIB ?? "build/libet.so"}): ${row.join(", ")}`);
 out.dispose();
 kv.dispose();

@@ -125,6 +125,8 @@ describe("et_forward_batch", () => {
     expect(() => forwardBatch(target.model, [one(a, oa), one(b, ob, ids(9, 1))])).toThrow(/cache full/);
     expect(() => forwardBatch(target.model, [one(a, oa), one(b, ob, Int32Array.of(vocab))])).toThrow(/outside the vocabulary/);
     expect(() => forwardBatch(target.model, [])).toThrow(/at least one sequence/);
+    expect(() => forwardBatch(target.model, [one(a, oa), { ...one(b, ob), argmax: new Int32Array(2) }])).toThrow(/sequence 1: argmax buffer of 2 entries for 1 new tokens/);
+    expect(() => forwardBatch(target.model, [{ ...one(a, oa), argmax: new Int32Array(0) }])).toThrow(/argmax buffer of 0 entries/);
     expect([a.length, b.length]).toEqual([0, 0]);
     forwardBatch(target.model, [one(a, oa), one(b, ob)]);
     expect([a.length, b.length]).toEqual([1, 1]);

@@ -19,6 +19,7 @@ export interface SequenceForward {
  * would give it alone, and the argmax of its rows where it asks (SequenceForward.argmax). Caches and outputs
  * must be distinct. One sequence alone takes the plain calls, which compute the same and pack nothing. */
 export function forwardBatch(model: Model, seqs: SequenceForward[]): void {
+  seqs.forEach(checkArgmax); // before any cache moves on
   if (seqs.length === 1) {
     const s = seqs[0];
     forward(model, s.kv, s.batch, s.out);
@@ -31,6 +32,13 @@ export function forwardBatch(model: Model, seqs: SequenceForward[]): void {
   argmaxEach(seqs);
 }
 
+// a sequence's argmax buffer, when it asks: one entry per new token
+function checkArgmax(s: SequenceForward, i: number): void {
+  if (s.argmax !== undefined && s.argmax.length !== s.batch.tokens.length) {
+    throw new EagleError(`sequence ${i}: argmax buffer of ${s.argmax.length} entries for ${s.batch.tokens.length} new tokens`);
+  }
+}
+
 // the argmax of every row of the sequences that ask for it, in one call (et_out_argmax_each)
 function argmaxEach(seqs: SequenceForward[]): void {
   const asking = seqs.filter((s) => s.argmax !== undefined);
@@ -38,9 +46,6 @@ function argmaxEach(seqs: SequenceForward[]): void {
   const outs = new BigUint64Array(asking.length), counts = new Int32Array(asking.length);
   let rows = 0;
   asking.forEach((s, i) => {
-    if (s.argmax!.length !== s.batch.tokens.length) {
-      throw new EagleError(`argmax buffer of ${s.argmax!.length} entries for ${s.batch.tokens.length} new tokens`);
-    }
     outs[i] = StepOutput.addressOf(s.out);
     counts[i] = s.argmax!.length;
     rows += counts[i];
