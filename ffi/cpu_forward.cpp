@@ -181,12 +181,15 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, i
     const int64_t p = s.positions[i] * (D / 2);
     K.rope(row, H + Hkv, D, cos + p, sin + p);  // q and k heads are adjacent
     const LayerCache& kv = s.cache(i, l);
-    const int64_t cap = kv.cap, slot = s.row_slot[i];
+    const int64_t slot = s.row_slot[i];
     for (int64_t g = 0; g < Hkv; g++) {
       const float* k = row + qw + g * D;
       const float* v = row + qw + kw + g * D;
-      for (int64_t d = 0; d < D; d++) kv.k[(g * D + d) * cap + slot] = k[d];
-      std::memcpy(kv.v + (g * cap + slot) * D, v, D * sizeof(float));
+      for (int64_t d = 0; d < D; d++) {
+        const int64_t at = cpu::slot_index(slot, g, d, kv.blocks, D);
+        kv.k[at] = k[d];
+        kv.v[at] = v[d];
+      }
     }
   }
   // one task per (new token, group of key/value heads): each head's G query heads share its keys, and a
@@ -199,26 +202,14 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, i
   while (hb > 1 && (hb * work > (int64_t(1) << 14) || Hkv % hb != 0)) hb--;
   const int64_t groups = Hkv / hb;
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, hb * work));
-  // a task's keys and values, asked for while the task before it computes (in a batch each sequence's cache
-  // has left the near caches since the last layer read it)
-  auto prefetch = [&](int64_t t) {
-    const int64_t i = t / groups, g = t % groups * hb;
-    const int64_t lo = keys.keys[keys.first[i]], hi = int64_t(keys.keys[keys.first[i + 1] - 1]) + 1;
-    const LayerCache& kv = s.cache(i, l);
-    for (int64_t d = g * D; d < (g + hb) * D; d++)
-      for (int64_t j = lo; j < hi; j += 16) __builtin_prefetch(kv.k + d * kv.cap + j);
-    for (int64_t j = g; j < g + hb; j++)
-      for (const float* p = kv.v + (j * kv.cap + lo) * D; p < kv.v + (j * kv.cap + hi) * D; p += 16) __builtin_prefetch(p);
-  };
   cpu::parallel_for(n * groups, grain, [&](int64_t a, int64_t b) {
     float* scores = scratch_scores(size_t(cpu::attend_scratch(hb * G, D, keys.widest)));
-    prefetch(a);
     for (int64_t t = a; t < b; t++) {
-      if (t + 1 < b) prefetch(t + 1);
       const int64_t i = t / groups, g = t % groups * hb;
       const int64_t k0 = keys.first[i], m = keys.first[i + 1] - k0;
       const LayerCache& kv = s.cache(i, l);
-      K.attend(qkv + i * ld + g * G * D, hb, G, kv.k + g * D * kv.cap, kv.v + g * kv.cap * D, kv.cap, D,
+      const int64_t hstride = kv.blocks * D * cpu::SLOT_BLOCK;  // floats from a key/value head to the next
+      K.attend(qkv + i * ld + g * G * D, hb, G, kv.k + g * hstride, kv.v + g * hstride, hstride, D,
                keys.keys.data() + k0, m, scale, scores, att + i * qw + g * G * D);
     }
   });
@@ -261,22 +252,21 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
   const auto& c = m->cfg;
   kv.model = m;
   kv.capacity = capacity;
-  kv.transposed = use_cpu_kernels(*m);
+  kv.blocked = use_cpu_kernels(*m);
   kv.k.clear();
   kv.v.clear();
   // uninitialised: a slot is only ever read after a forward wrote it (attention reads [0, len + n)),
   // so a cache sized for a long run costs no time up front and, on CPU, memory only as it fills
   for (int32_t l = 0; l < c.n_layers; l++) {
-    if (!kv.transposed) {
+    if (!kv.blocked) {
       kv.k.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, m->opts));
       kv.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, m->opts));
       continue;
     }
-    // the CPU kernels' caches: float32 (a bfloat16 model's too); keys transposed, with room past the end
-    // for the attention kernel's reads of a last short run of slots; values slot-major
-    const int64_t count = int64_t(c.n_kv_heads) * c.head_dim * capacity;
-    kv.k.push_back(torch::empty({count + cpu::CACHE_PAD}, f32_options(*m)).narrow(0, 0, count).view({c.n_kv_heads, c.head_dim, capacity}));
-    kv.v.push_back(torch::empty({c.n_kv_heads, capacity, c.head_dim}, f32_options(*m)));
+    // the CPU kernels' caches: float32 (a bfloat16 model's too), keys and values in blocks of slots
+    const auto shape = {int64_t(c.n_kv_heads), cpu::slot_blocks(capacity), int64_t(c.head_dim), cpu::SLOT_BLOCK};
+    kv.k.push_back(torch::empty(shape, f32_options(*m)));
+    kv.v.push_back(torch::empty(shape, f32_options(*m)));
   }
 }
 

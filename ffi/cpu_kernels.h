@@ -18,10 +18,17 @@ namespace et::cpu {
 constexpr int64_t PANEL = 32;
 static inline int64_t panels(int64_t out) { return (out + PANEL - 1) / PANEL; }
 
-// Floats past the end of a transposed cache that `attend` may read (and ignore).
-constexpr int64_t CACHE_PAD = 16;
-// `attend`'s scratch floats: the scores and their sums, and a copy of the keys of the slots after the last
-// whole run of 16 consecutive ones
+// The kernels' key/value cache of a layer: per key/value head, its slots in blocks of SLOT_BLOCK, each
+// block (D, SLOT_BLOCK): the layer is (Hkv, blocks, D, 16), slot s of head j, dimension k at
+// ((j * blocks + s / 16) * D + k) * 16 + s % 16. A token's reads of a head's slots are one contiguous run,
+// and a block's 16 slots of one dimension one vector.
+constexpr int64_t SLOT_BLOCK = 16;
+static inline int64_t slot_blocks(int64_t capacity) { return (capacity + SLOT_BLOCK - 1) / SLOT_BLOCK; }
+static inline int64_t slot_index(int64_t s, int64_t j, int64_t k, int64_t blocks, int64_t d) {
+  return ((j * blocks + s / SLOT_BLOCK) * d + k) * SLOT_BLOCK + s % SLOT_BLOCK;
+}
+// `attend`'s scratch floats: the scores and their sums, and a copy of the keys (then the values) of the
+// slots after the last whole block of consecutive ones
 static inline int64_t attend_scratch(int64_t nq, int64_t d, int64_t m) { return nq * (m + 1) + d * (m + 16); }
 
 struct Kernels {
@@ -49,11 +56,10 @@ struct Kernels {
   void (*rope)(float* x, int64_t heads, int64_t d, const float* cos, const float* sin);
   // attention of one token's query heads over the m cache slots keys[0..m) (increasing), for nkv key/value
   // heads side by side in a cache, each shared by nq query heads: q holds nkv * nq rows of d (key/value head
-  // j's nq first), out gets as many; key/value head j's keys are at kt + j * d * cap, transposed (d rows of
-  // `cap` floats, CACHE_PAD readable past the cache's end), its values at vs + j * cap * d, slot-major (`cap`
-  // rows of d floats); `scratch` holds room for attend_scratch(nkv * nq, d, m) floats. A head's results do
+  // j's nq first), out gets as many; kb and vb point at the group's first key/value head in a cache (see
+  // SLOT_BLOCK; head j at + j * hstride, the block of slot s at + (s / 16) * d * 16); `scratch` holds room for attend_scratch(nkv * nq, d, m) floats. A head's results do
   // not depend on nkv (the heads' softmax rows go side by side, each its own steps).
-  void (*attend)(const float* q, int64_t nkv, int64_t nq, const float* kt, const float* vs, int64_t cap, int64_t d,
+  void (*attend)(const float* q, int64_t nkv, int64_t nq, const float* kb, const float* vb, int64_t hstride, int64_t d,
                  const int32_t* keys, int64_t m, float scale, float* scratch, float* out);
   // y[i] = silu(gate[i]) * up[i]
   void (*silu_mul)(const float* gate, const float* up, float* y, int64_t count);

@@ -16,11 +16,11 @@ struct KeyLists {
   int64_t widest = 0;  // most slots any row sees
 };
 
-// One sequence's cache at one layer: keys transposed, (Hkv, D, cap), and values slot-major, (Hkv, cap, D).
+// One sequence's cache at one layer: keys and values in blocks of slots (cpu_kernels.h's SLOT_BLOCK).
 struct LayerCache {
   float* k;
   float* v;
-  int64_t cap;
+  int64_t blocks;  // per key/value head
 };
 
 // Where each new row goes: its sequence's cache and slot, and the slots it attends to.

@@ -197,7 +197,7 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
              const uint8_t* mask, int32_t mask_cols, const Features* features, Out& out) {
   check_inputs(m, kv, tokens, positions, n);
   c10::InferenceMode guard;
-  TORCH_CHECK(kv.transposed == use_cpu_kernels(m), "cache layout does not match the model's forward");
+  TORCH_CHECK(kv.blocked == use_cpu_kernels(m), "cache layout does not match the model's forward");
   if (use_cpu_kernels(m)) {
     forward_cpu(m, {SeqPart{&kv, n, mask, mask_cols, features}}, tokens, positions, {&out});
     kv.len += n;  // only now: a throw above leaves len as it was
@@ -238,7 +238,7 @@ void forward_batch(const Model& m, const std::vector<SeqPart>& parts, const int3
     }
     check_inputs(m, *p.kv, tokens + first, positions + first, p.n);
     TORCH_CHECK((p.features != nullptr) == m.cfg.draft, "sequence ", b, m.cfg.draft ? " has no features" : " has features");
-    TORCH_CHECK(p.kv->transposed == use_cpu_kernels(m), "cache layout does not match the model's forward");
+    TORCH_CHECK(p.kv->blocked == use_cpu_kernels(m), "cache layout does not match the model's forward");
     first += p.n;
   }
   c10::InferenceMode guard;

@@ -1,6 +1,7 @@
 // kv.cpp — cache length, rollback and compaction of accepted tree slots.
 #include <cstring>
 
+#include "cpu_kernels.h"
 #include "shim.h"
 
 using et::guarded;
@@ -12,7 +13,7 @@ namespace {
 bool keep_in_place(et::KvCache& c, int32_t base, const int32_t* slots, int32_t n) {
   const auto& k0 = c.k[0];
   if (!k0.device().is_cpu() || k0.scalar_type() != torch::kFloat32) return false;
-  const int64_t cap = c.capacity, H = k0.size(0), D = c.transposed ? k0.size(1) : k0.size(2);
+  const int64_t cap = c.capacity, H = k0.size(0), D = k0.size(2), blocks = et::cpu::slot_blocks(cap);
   for (size_t l = 0; l < c.k.size(); l++) {
     float* k = c.k[l].data_ptr<float>();
     float* v = c.v[l].data_ptr<float>();
@@ -20,12 +21,15 @@ bool keep_in_place(et::KvCache& c, int32_t base, const int32_t* slots, int32_t n
       for (int32_t i = 0; i < n; i++) {
         const int64_t from = slots[i], to = base + i;
         if (from == to) continue;
-        if (c.transposed) {
-          for (int64_t d = 0; d < D; d++) k[(h * D + d) * cap + to] = k[(h * D + d) * cap + from];
+        if (c.blocked) {
+          for (int64_t d = 0; d < D; d++) {
+            k[et::cpu::slot_index(to, h, d, blocks, D)] = k[et::cpu::slot_index(from, h, d, blocks, D)];
+            v[et::cpu::slot_index(to, h, d, blocks, D)] = v[et::cpu::slot_index(from, h, d, blocks, D)];
+          }
         } else {
           std::memcpy(k + (h * cap + to) * D, k + (h * cap + from) * D, D * sizeof(float));
+          std::memcpy(v + (h * cap + to) * D, v + (h * cap + from) * D, D * sizeof(float));
         }
-        std::memcpy(v + (h * cap + to) * D, v + (h * cap + from) * D, D * sizeof(float));
       }
     }
   }
@@ -81,9 +85,9 @@ int et_kv_keep(et_kv* kv, int32_t base, const int32_t* slots, int32_t n) {
     if (n > 0 && !in_place) {
       auto idx = et::host_to_device(slots, n, torch::kInt32, c.k[0].device(), torch::kLong);
       for (size_t l = 0; l < c.k.size(); l++) {
-        // index_select copies first, so sources overlapping the destination are safe
-        const int64_t dim = c.transposed ? 2 : 1;  // the keys' slot dimension (values: always 1)
-        c.k[l].narrow(dim, base, n).copy_(c.k[l].index_select(dim, idx));
+        // index_select copies first, so sources overlapping the destination are safe (a blocked cache, always
+        // float32 on the CPU, never comes here)
+        c.k[l].narrow(1, base, n).copy_(c.k[l].index_select(1, idx));
         c.v[l].narrow(1, base, n).copy_(c.v[l].index_select(1, idx));
       }
     }

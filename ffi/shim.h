@@ -109,10 +109,10 @@ struct Model {
 
 struct KvCache {
   std::shared_ptr<Model> model;
-  // per layer: (n_kv_heads, capacity, head_dim); the keys as (n_kv_heads, head_dim, capacity) when
-  // transposed (the CPU kernels read 16 slots' same dimension in one load)
+  // per layer: (n_kv_heads, capacity, head_dim); when blocked (the CPU kernels' caches, float32 on the CPU),
+  // (n_kv_heads, capacity / 16 blocks, head_dim, 16 slots): see cpu_kernels.h's SLOT_BLOCK
   std::vector<torch::Tensor> k, v;
-  bool transposed = false;
+  bool blocked = false;
   int32_t len = 0;
   int32_t capacity = 0;
 };
