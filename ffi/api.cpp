@@ -234,7 +234,7 @@ int et_draft_forward_batch(et_model* m, int32_t n_seqs, et_kv* const* kvs, const
     int64_t first = 0;
     for (int32_t b = 0; b < n_seqs; b++) {
       et::check_handle(features[b], et::HandleKind::Out, fn);
-      held[b] = features[b]->o.hidden;
+      held[b] = features[b]->o.hidden();
       check_features(*m->m, held[b], feature_rows + first, counts[b]);
       feats[b] = {&held[b], feature_rows + first};
       bp.parts[b].features = &feats[b];
@@ -257,7 +257,7 @@ int et_draft_forward(et_model* m, et_kv* kv, const int32_t* tokens, const int32_
     TORCH_CHECK(kv->c.model == m->m, "et_draft_forward: the cache belongs to another model");
     TORCH_CHECK(m->m->cfg.draft, "et_draft_forward: not a draft head");
     TORCH_CHECK(n > 0, "forward needs at least one token, got n = ", n);
-    const auto held = features->o.hidden;  // kept alive while `out` (which may be `features`) is rewritten
+    const auto held = features->o.hidden();  // kept alive while `out` (which may be `features`) is rewritten
     check_features(*m->m, held, feature_rows, n);
     c10::InferenceMode guard;
     const et::Features feats{&held, feature_rows};

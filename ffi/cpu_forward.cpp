@@ -353,8 +353,8 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
     }
   }
   // after the features are held: a lone sequence's results go where its last ones were, unless the features are those
-  Tensor hidden = parts.size() == 1 ? reused(outs[0]->hidden, n, h) : Tensor();
-  Tensor logits = parts.size() == 1 ? reused(outs[0]->logits, n, V) : Tensor();
+  Tensor hidden = parts.size() == 1 ? reused(outs[0]->hidden(), n, h) : Tensor();
+  Tensor logits = parts.size() == 1 ? reused(outs[0]->logits(), n, V) : Tensor();
   if (!hidden.defined()) hidden = torch::empty({n, h}, f32_options(m));
   if (!logits.defined()) logits = torch::empty({n, V}, f32_options(m));
   float* hp = hidden.data_ptr<float>();
@@ -368,13 +368,12 @@ void forward_cpu(const Model& m, const std::vector<SeqPart>& parts, const int32_
     forward_rows(m, held.data() + r.first, r.count, steps[g], tokens + r.row, hp + r.row * h, lp + r.row * V);
   };
   run_groups(m, runs, run);
-  // each sequence's rows, as views of the whole (contiguous: whole rows)
+  // each sequence's rows of the whole (contiguous: whole rows)
+  if (parts.size() == 1) return outs[0]->set(std::move(hidden), std::move(logits));
   int64_t first = 0;
   for (size_t b = 0; b < parts.size(); b++) {
-    const int64_t rows = parts[b].n;
-    outs[b]->hidden = parts.size() == 1 ? hidden : hidden.narrow(0, first, rows);
-    outs[b]->logits = parts.size() == 1 ? logits : logits.narrow(0, first, rows);
-    first += rows;
+    outs[b]->set_rows(hidden, logits, first, parts[b].n);
+    first += parts[b].n;
   }
 }
 

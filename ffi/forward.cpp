@@ -221,8 +221,7 @@ void forward(const Model& m, KvCache& kv, const int32_t* tokens, const int32_t* 
   for (int32_t l = 0; l < m.cfg.n_layers; l++) x = block(m, m.layers[l], x, rope, bias, kv, l);
   // a draft head has no final norm: its output is the predicted next feature
   auto hidden = features ? x : rms_norm(x, m.global[ET_W_NORM], m.cfg.rms_norm_eps);
-  out.logits = torch::linear(hidden, m.lm_head()).to(torch::kFloat32);
-  out.hidden = hidden;
+  out.set(hidden, torch::linear(hidden, m.lm_head()).to(torch::kFloat32));
   kv.len += n;  // only now: a throw above leaves len as it was
 }
 

@@ -131,7 +131,7 @@ int et_trainer_features(et_trainer* t, const int32_t* tokens, int32_t n, int32_t
     et::forward(*tr.target, kv, tokens, positions.data(), n, nullptr, 0, nullptr, o);
     // copied out of inference mode, so the batches built from them can take part in autograd
     auto ids = torch::from_blob(const_cast<int32_t*>(tokens), {n}, torch::kInt32).to(tr.device, torch::kLong);
-    tr.split[split].push_back({ids, o.hidden.clone()});
+    tr.split[split].push_back({ids, o.hidden().clone()});
   });
 }
 
