@@ -206,11 +206,10 @@ void attention_block(const Model& m, const Layer& ly, float* x, const Step& s, i
     float* scores = scratch_scores(size_t(cpu::attend_scratch(hb * G, D, keys.widest)));
     for (int64_t t = a; t < b; t++) {
       const int64_t i = t / groups, g = t % groups * hb;
-      const int64_t k0 = keys.first[i], m = keys.first[i + 1] - k0;
       const LayerCache& kv = s.cache(i, l);
       const int64_t hstride = kv.blocks * D * cpu::SLOT_BLOCK;  // floats from a key/value head to the next
       K.attend(qkv + i * ld + g * G * D, hb, G, kv.k + g * hstride, kv.v + g * hstride, hstride, D,
-               keys.keys.data() + k0, m, scale, scores, att + i * qw + g * G * D);
+               keys.list[i], keys.count[i], scale, scores, att + i * qw + g * G * D);
     }
   });
   linear(att, qw, n, ly.packed[ET_W_O], h, Tensor(), tmp, h);
@@ -253,6 +252,7 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
   kv.model = m;
   kv.capacity = capacity;
   kv.blocked = use_cpu_kernels(*m);
+  if (kv.blocked) cpu::grow_slot_run(capacity);
   kv.k.clear();
   kv.v.clear();
   // uninitialised: a slot is only ever read after a forward wrote it (attention reads [0, len + n)),

@@ -8,13 +8,20 @@
 
 namespace et::cpu {
 
-// The cache slots each new token attends to, in increasing order (row i: keys[first[i] .. first[i+1])).
-// No mask: causal. mask_cols == n: every cached slot, then the mask over the new tokens.
+// The cache slots each new token attends to, in increasing order: row i's count[i] slots at list[i]. No
+// mask: causal, every slot up to the row's own, a prefix of slot_run(). With a mask: in `masked`
+// (mask_cols == n: every cached slot, then the mask over the new tokens).
 struct KeyLists {
-  std::vector<int32_t> keys;
-  std::vector<int64_t> first;
+  std::vector<const int32_t*> list;
+  std::vector<int64_t> count;
+  std::vector<int32_t> masked;
   int64_t widest = 0;  // most slots any row sees
 };
+
+// 0, 1, 2, .. up to at least every CPU cache's capacity: grown when a cache is allocated (grow_slot_run),
+// never while a forward holds a step
+const int32_t* slot_run();
+void grow_slot_run(int64_t n);
 
 // One sequence's cache at one layer: keys and values in blocks of slots (cpu_kernels.h's SLOT_BLOCK).
 struct LayerCache {
