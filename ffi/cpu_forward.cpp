@@ -255,6 +255,8 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
   if (kv.blocked) cpu::grow_slot_run(capacity);
   kv.k.clear();
   kv.v.clear();
+  kv.k_data.clear();
+  kv.v_data.clear();
   // uninitialised: a slot is only ever read after a forward wrote it (attention reads [0, len + n)),
   // so a cache sized for a long run costs no time up front and, on CPU, memory only as it fills
   for (int32_t l = 0; l < c.n_layers; l++) {
@@ -267,6 +269,8 @@ void allocate_cache(KvCache& kv, const std::shared_ptr<Model>& m, int32_t capaci
     const auto shape = {int64_t(c.n_kv_heads), cpu::slot_blocks(capacity), int64_t(c.head_dim), cpu::SLOT_BLOCK};
     kv.k.push_back(torch::empty(shape, f32_options(*m)));
     kv.v.push_back(torch::empty(shape, f32_options(*m)));
+    kv.k_data.push_back(kv.k.back().data_ptr<float>());
+    kv.v_data.push_back(kv.v.back().data_ptr<float>());
   }
 }
 

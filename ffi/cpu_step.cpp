@@ -65,7 +65,7 @@ Step make_step(const SeqPart* parts, size_t count, const int32_t* positions, int
       s.row_slot.push_back(p.kv->len + i);
     }
     for (int32_t l = 0; l < layers; l++)
-      s.caches.push_back({p.kv->k[l].data_ptr<float>(), p.kv->v[l].data_ptr<float>(), cpu::slot_blocks(p.kv->capacity)});
+      s.caches.push_back({p.kv->k_data[size_t(l)], p.kv->v_data[size_t(l)], cpu::slot_blocks(p.kv->capacity)});
     s.n += p.n;
   }
   return s;

@@ -113,6 +113,7 @@ struct KvCache {
   // (n_kv_heads, capacity / 16 blocks, head_dim, 16 slots): see cpu_kernels.h's SLOT_BLOCK
   std::vector<torch::Tensor> k, v;
   bool blocked = false;
+  std::vector<float*> k_data, v_data;  // blocked: each layer's floats, looked up once (a step reads them all)
   int32_t len = 0;
   int32_t capacity = 0;
 };
