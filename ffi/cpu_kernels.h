@@ -57,8 +57,9 @@ struct Kernels {
   // attention of one token's query heads over the m cache slots keys[0..m) (increasing), for nkv key/value
   // heads side by side in a cache, each shared by nq query heads: q holds nkv * nq rows of d (key/value head
   // j's nq first), out gets as many; kb and vb point at the group's first key/value head in a cache (see
-  // SLOT_BLOCK; head j at + j * hstride, the block of slot s at + (s / 16) * d * 16); `scratch` holds room for attend_scratch(nkv * nq, d, m) floats. A head's results do
-  // not depend on nkv (the heads' softmax rows go side by side, each its own steps).
+  // SLOT_BLOCK; head j at + j * hstride, the block of slot s at + (s / 16) * d * 16); `scratch` holds room
+  // for attend_scratch(nkv * nq, d, m) floats. A head's results do not depend on nkv (the heads' softmax rows
+  // go side by side, each its own steps).
   void (*attend)(const float* q, int64_t nkv, int64_t nq, const float* kb, const float* vb, int64_t hstride, int64_t d,
                  const int32_t* keys, int64_t m, float scale, float* scratch, float* out);
   // y[i] = silu(gate[i]) * up[i]

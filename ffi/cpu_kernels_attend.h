@@ -211,26 +211,29 @@ inline vn add_neighbours(vn x, vn y) {
 }
 inline vn hsum16_of16(vn a0, vn a1, vn a2, vn a3, vn a4, vn a5, vn a6, vn a7, vn a8, vn a9, vn a10, vn a11, vn a12,
                       vn a13, vn a14, vn a15) {
-  const vn f = add_neighbours(
-      add_pairs(add_quarters(add_halves(a0, a1), add_halves(a2, a3)), add_quarters(add_halves(a4, a5), add_halves(a6, a7))),
-      add_pairs(add_quarters(add_halves(a8, a9), add_halves(a10, a11)),
-                add_quarters(add_halves(a12, a13), add_halves(a14, a15))));
+  const vn f = add_neighbours(add_pairs(add_quarters(add_halves(a0, a1), add_halves(a2, a3)),
+                                         add_quarters(add_halves(a4, a5), add_halves(a6, a7))),
+                               add_pairs(add_quarters(add_halves(a8, a9), add_halves(a10, a11)),
+                                         add_quarters(add_halves(a12, a13), add_halves(a14, a15))));
   return __builtin_shufflevector(f, f, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);  // back in order
 }
 #elif defined(__AVX__)
 // The same for four accumulators of two 8-lane parts (step 1: part 0 + part 1). Step 2, + lane l + 4: x's in
 // the low half, y's in the high.
 inline v8 add_quarters(v8 x, v8 y) {
-  return __builtin_shufflevector(x, y, 0, 1, 2, 3, 8, 9, 10, 11) + __builtin_shufflevector(x, y, 4, 5, 6, 7, 12, 13, 14, 15);
+  return __builtin_shufflevector(x, y, 0, 1, 2, 3, 8, 9, 10, 11) +
+         __builtin_shufflevector(x, y, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 // step 3, + lane l + 2: each half holds its x accumulator, then its y one
 inline v8 add_pairs(v8 x, v8 y) {
-  return __builtin_shufflevector(x, y, 0, 1, 8, 9, 4, 5, 12, 13) + __builtin_shufflevector(x, y, 2, 3, 10, 11, 6, 7, 14, 15);
+  return __builtin_shufflevector(x, y, 0, 1, 8, 9, 4, 5, 12, 13) +
+         __builtin_shufflevector(x, y, 2, 3, 10, 11, 6, 7, 14, 15);
 }
 // the four sums, in order, in the low half
 inline v8 hsum16_of4(const vn* a0, const vn* a1, const vn* a2, const vn* a3) {
   const v8 p = add_pairs(add_quarters(a0[0] + a0[1], a1[0] + a1[1]), add_quarters(a2[0] + a2[1], a3[0] + a3[1]));
-  const v8 f = __builtin_shufflevector(p, p, 0, 2, 4, 6, 0, 2, 4, 6) + __builtin_shufflevector(p, p, 1, 3, 5, 7, 1, 3, 5, 7);
+  const v8 f = __builtin_shufflevector(p, p, 0, 2, 4, 6, 0, 2, 4, 6) +
+               __builtin_shufflevector(p, p, 1, 3, 5, 7, 1, 3, 5, 7);  // + lane l + 1
   return __builtin_shufflevector(f, f, 0, 2, 1, 3, 4, 6, 5, 7);
 }
 #endif

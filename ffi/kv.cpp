@@ -23,8 +23,10 @@ bool keep_in_place(et::KvCache& c, int32_t base, const int32_t* slots, int32_t n
         if (from == to) continue;
         if (c.blocked) {
           for (int64_t d = 0; d < D; d++) {
-            k[et::cpu::slot_index(to, h, d, blocks, D)] = k[et::cpu::slot_index(from, h, d, blocks, D)];
-            v[et::cpu::slot_index(to, h, d, blocks, D)] = v[et::cpu::slot_index(from, h, d, blocks, D)];
+            const int64_t at = et::cpu::slot_index(to, h, d, blocks, D);
+            const int64_t was = et::cpu::slot_index(from, h, d, blocks, D);
+            k[at] = k[was];
+            v[at] = v[was];
           }
         } else {
           std::memcpy(k + (h * cap + to) * D, k + (h * cap + from) * D, D * sizeof(float));
